@@ -1,0 +1,251 @@
+"""Loss schedules: how the losses of the iterates are combined during training.
+
+The survey (Sec. III-F, eq. 17) names three: end-to-end (L1), multi-iteration
+weighted (L2) and sequential layer-by-layer (L3). Each is a small object with
+a string alias, so it can be a value in a grid search.
+"""
+
+import math
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+__all__ = [
+    "LossSchedule",
+    "EndToEnd",
+    "MultiIteration",
+    "Sequential",
+    "SequentialEndToEnd",
+    "get_loss_schedule",
+    "LOSS_SCHEDULES",
+]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage.
+
+    Attributes
+    ----------
+    n_active : int
+        Number of layers run during the stage.
+    trainable : tuple of int or None
+        Layers (0-based) whose own parameters are trained; ``None`` means all.
+        Parameters shared by several layers are always trainable.
+    epochs : int
+        Passes over the training data in this stage.
+    weights : numpy.ndarray of shape (n_active,)
+        Weight of the loss of each iterate ``1..n_active``.
+    name : str
+        Label used in the training history.
+    """
+
+    n_active: int
+    trainable: object
+    epochs: int
+    weights: np.ndarray
+    name: str
+
+
+def _last_only(n):
+    w = np.zeros(n)
+    w[-1] = 1.0
+    return w
+
+
+class LossSchedule:
+    """Base class of loss schedules.
+
+    A schedule turns ``(n_layers, max_epochs)`` into a list of :class:`Stage`
+    objects; the estimator trains the stages one after the other, re-creating
+    the optimizer at the start of every stage.
+    """
+
+    alias = None
+
+    def stages(self, n_layers, max_epochs):  # pragma: no cover - abstract
+        """Return the list of training stages."""
+        raise TypeError(f"{type(self).__name__} does not define its stages")
+
+    def _params(self):
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and repr(self) == repr(other)
+
+    def __hash__(self):
+        return hash(repr(self))
+
+
+class EndToEnd(LossSchedule):
+    """End-to-end training (L1, eq. 17a): only the last iterate's loss counts."""
+
+    alias = "end_to_end"
+
+    def stages(self, n_layers, max_epochs):
+        return [Stage(n_layers, None, max_epochs, _last_only(n_layers), "end_to_end")]
+
+
+class MultiIteration(LossSchedule):
+    """Multi-iteration weighted loss (L2, eq. 17b): sum_k w_k l(s^(k), s).
+
+    Parameters
+    ----------
+    weights : {"log", "uniform", "last"} or array-like of shape (n_layers,), default="log"
+        ``"log"``: w_k = log(1 + k), the survey's choice; ``"uniform"``: equal
+        weights; ``"last"``: only the last layer (then identical to
+        :class:`EndToEnd`); an array gives the weights explicitly. Weights are
+        normalised to sum to one.
+    """
+
+    alias = "multi_iteration"
+
+    def __init__(self, weights="log"):
+        if isinstance(weights, str):
+            if weights not in ("log", "uniform", "last"):
+                raise ValueError(
+                    "MultiIteration weights must be 'log', 'uniform', 'last' or an array, "
+                    f"got {weights!r}"
+                )
+        else:
+            arr = np.asarray(weights, dtype=float)
+            if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0) \
+                    or arr.sum() <= 0:
+                raise ValueError(
+                    "MultiIteration weights given as an array must be a non-empty 1-D array of "
+                    "finite non-negative numbers with a positive sum"
+                )
+            weights = tuple(float(v) for v in arr)
+        self.weights = weights
+
+    def _params(self):
+        return {"weights": self.weights}
+
+    def layer_weights(self, n_layers):
+        """The normalised weights for a network of ``n_layers`` layers."""
+        k = np.arange(1, n_layers + 1, dtype=float)
+        if self.weights == "log":
+            w = np.log1p(k)
+        elif self.weights == "uniform":
+            w = np.ones(n_layers)
+        elif self.weights == "last":
+            w = _last_only(n_layers)
+        else:
+            w = np.asarray(self.weights, dtype=float)
+            if w.size != n_layers:
+                raise ValueError(
+                    f"MultiIteration got {w.size} weights for n_layers={n_layers}"
+                )
+        return w / w.sum()
+
+    def stages(self, n_layers, max_epochs):
+        return [Stage(n_layers, None, max_epochs, self.layer_weights(n_layers), "multi_iteration")]
+
+
+def _check_epochs(value, name):
+    if value is None:
+        return None
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    return int(value)
+
+
+class Sequential(LossSchedule):
+    """Sequential layer-by-layer training (L3, eq. 17c).
+
+    Layer ``k`` is trained on the loss of iterate ``k`` while the parameters of
+    layers ``1..k-1`` stay frozen (parameters shared by several layers, such as
+    a shared correction network, are trained at every stage).
+
+    Parameters
+    ----------
+    epochs_per_stage : int, optional
+        Epochs spent on each layer. By default ``ceil(max_epochs / n_layers)``,
+        so the whole schedule costs about as many layer-epochs as end-to-end
+        training with ``max_epochs``.
+    """
+
+    alias = "sequential"
+
+    def __init__(self, epochs_per_stage=None):
+        self.epochs_per_stage = _check_epochs(epochs_per_stage, "epochs_per_stage")
+
+    def _params(self):
+        return {"epochs_per_stage": self.epochs_per_stage}
+
+    def _per_stage(self, n_layers, max_epochs):
+        if self.epochs_per_stage is not None:
+            return self.epochs_per_stage
+        return max(1, math.ceil(max_epochs / n_layers))
+
+    def stages(self, n_layers, max_epochs):
+        e = self._per_stage(n_layers, max_epochs)
+        return [
+            Stage(k, (k - 1,), e, _last_only(k), f"sequential[{k}]")
+            for k in range(1, n_layers + 1)
+        ]
+
+
+class SequentialEndToEnd(Sequential):
+    """Sequential training followed by end-to-end fine-tuning (the survey's Sec. V-B scheme).
+
+    Parameters
+    ----------
+    epochs_per_stage : int, optional
+        Epochs per layer in the sequential phase (default
+        ``ceil(max_epochs / (2 n_layers))``).
+    end_to_end_epochs : int, optional
+        Epochs of the end-to-end phase (default ``ceil(max_epochs / 2)``).
+    """
+
+    alias = "sequential+end_to_end"
+
+    def __init__(self, epochs_per_stage=None, end_to_end_epochs=None):
+        super().__init__(epochs_per_stage)
+        self.end_to_end_epochs = _check_epochs(end_to_end_epochs, "end_to_end_epochs")
+
+    def _params(self):
+        return {"epochs_per_stage": self.epochs_per_stage,
+                "end_to_end_epochs": self.end_to_end_epochs}
+
+    def stages(self, n_layers, max_epochs):
+        per_stage = self.epochs_per_stage or max(1, math.ceil(max_epochs / (2 * n_layers)))
+        e2e = self.end_to_end_epochs or max(1, math.ceil(max_epochs / 2))
+        seq = [
+            Stage(k, (k - 1,), per_stage, _last_only(k), f"sequential[{k}]")
+            for k in range(1, n_layers + 1)
+        ]
+        return seq + [Stage(n_layers, None, e2e, _last_only(n_layers), "end_to_end")]
+
+
+LOSS_SCHEDULES = {
+    cls.alias: cls for cls in (EndToEnd, MultiIteration, Sequential, SequentialEndToEnd)
+}
+
+
+def get_loss_schedule(schedule):
+    """Return the :class:`LossSchedule` named by ``schedule``.
+
+    Parameters
+    ----------
+    schedule : str or LossSchedule
+        One of ``"end_to_end"``, ``"multi_iteration"``, ``"sequential"``,
+        ``"sequential+end_to_end"``, or a schedule object (returned as is).
+
+    Returns
+    -------
+    LossSchedule
+    """
+    if isinstance(schedule, LossSchedule):
+        return schedule
+    if isinstance(schedule, str) and schedule in LOSS_SCHEDULES:
+        return LOSS_SCHEDULES[schedule]()
+    raise ValueError(
+        f"loss_schedule must be one of {sorted(LOSS_SCHEDULES)} or a LossSchedule "
+        f"instance, got {schedule!r}"
+    )
