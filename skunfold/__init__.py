@@ -8,5 +8,7 @@ GPU when there is one and on the CPU when there is not.
 __version__ = "0.1.0"
 
 from . import core, datasets, metrics, sparse  # noqa: E402
+from . import mimo  # noqa: E402
+from . import rpca  # noqa: E402
 
-__all__ = ["core", "datasets", "metrics", "sparse", "__version__"]
+__all__ = ["core", "datasets", "metrics", "sparse", "mimo", "rpca", "__version__"]

@@ -10,13 +10,16 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._net import ArrayData, UnfoldingNet
+from ._net import ArrayData, BatchSlicer, TrainingDivergedError, UnfoldingNet
 from ._schedules import get_loss_schedule
 
 __all__ = ["BaseUnfoldedEstimator", "resolve_device", "PARADIGMS", "OPTIMIZERS"]
 
 #: The five paradigms, the same word on every estimator.
 PARADIGMS = ("classical", "hyperparameters", "objective", "correction", "dnn")
+
+#: Inference batches smaller than this are padded (see ``BaseUnfoldedEstimator._run``).
+_MIN_BATCH_ROWS = 8
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -118,8 +121,8 @@ class BaseUnfoldedEstimator(BaseEstimator):
         if not self._needs_training():
             return
         get_loss_schedule(self.loss_schedule)
-        check_int(self.max_epochs, "max_epochs", min_value=1)
-        check_real(self.lr, "lr", min_value=0, strict_min=True)
+        check_int(self.max_epochs, "max_epochs", min_value=0)
+        check_real(self.lr, "lr", min_value=0, strict_min=True, allow_none=True)
         bs = check_int(self.batch_size, "batch_size")
         if bs < 1 and bs != -1:
             raise ValueError(f"batch_size must be a positive integer or -1 (full batch), got {bs}")
@@ -202,6 +205,13 @@ class BaseUnfoldedEstimator(BaseEstimator):
         return (getattr(module, "n_layers", None) == self.n_layers
                 and getattr(self, "_fitted_paradigm", None) == self.paradigm)
 
+    def _default_lr(self):
+        """Learning rate used when ``lr=None`` (families override per paradigm)."""
+        return 1e-3
+
+    def _learning_rate(self):
+        return self._default_lr() if self.lr is None else float(self.lr)
+
     def _make_net(self, module, device, shuffle_seed, valid_data):
         from skorch.callbacks import EarlyStopping, ProgressBar
         from skorch.helper import predefined_split
@@ -217,7 +227,7 @@ class BaseUnfoldedEstimator(BaseEstimator):
             module,
             criterion=self._criterion(),
             optimizer=opt,
-            lr=self.lr,
+            lr=self._learning_rate(),
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
             device=device,
@@ -243,10 +253,13 @@ class BaseUnfoldedEstimator(BaseEstimator):
             vi, ti = np.sort(perm[:n_valid]), np.sort(perm[n_valid:])
             valid = ArrayData(X[vi], None if y is None else y[vi])
             X, y = X[ti], None if y is None else y[ti]
+        initial = copy.deepcopy(module)
         net = self._make_net(module, device, shuffle_seed, valid)
         net.initialize()
         data = ArrayData(X, y)
-        for stage in schedule.stages(self.n_layers, self.max_epochs):
+        # max_epochs=0: the network stays as built (initialised from the classical solver)
+        stages = schedule.stages(self.n_layers, self.max_epochs) if self.max_epochs > 0 else []
+        for stage in stages:
             net.set_stage(stage)
             if self.verbose:
                 print(f"[{type(self).__name__}] stage {stage.name}: {stage.epochs} epoch(s)")
@@ -254,8 +267,43 @@ class BaseUnfoldedEstimator(BaseEstimator):
         for p in net.module_.parameters():
             p.requires_grad_(True)
         net.module_.eval()
+        if stages:
+            self._check_not_diverged(net, initial, data)
         self._fitted_paradigm = self.paradigm
         return net
+
+    #: A trained model whose training loss exceeds this multiple of the untrained
+    #: (classical) model's loss is reported as diverged.
+    _divergence_factor = 10.0
+
+    def _check_not_diverged(self, net, initial, data, n_check=2048):
+        """Raise :class:`TrainingDivergedError` when training made the model much worse.
+
+        Non-finite losses are caught during training; this catches the runs whose
+        loss stayed finite but blew up (e.g. a too large learning rate in a
+        sequential schedule), comparing the final model with the untrained one on
+        (up to) ``n_check`` training samples at full depth.
+        """
+        X = data.X[:n_check]
+        y = None if data.y is None else data.y[:n_check]
+        xb, yb = next(iter(BatchSlicer(ArrayData(X, y), len(X), device=net.device,
+                                       dtype=net.dtype)))
+        n_active, weights = net.n_active_, net.layer_weights_
+        net.n_active_ = self.n_layers
+        net.layer_weights_ = [0.0] * (self.n_layers - 1) + [1.0]
+        try:
+            with torch.no_grad():
+                final = float(net.get_loss(net.module_(xb), yb, X=xb))
+                initial = initial.to(net.device).eval()
+                start = float(net.get_loss(initial(xb), yb, X=xb, module=initial))
+        finally:
+            net.n_active_, net.layer_weights_ = n_active, weights
+        if not np.isfinite(final) or final > self._divergence_factor * max(start, 1e-30):
+            raise TrainingDivergedError(
+                f"training diverged: the final training loss ({final:.3g}) is more than "
+                f"{self._divergence_factor:g}x the untrained model's ({start:.3g}); lower `lr` "
+                "or change the loss schedule. The estimator was left as it was before this fit."
+            )
 
     # -- inference helpers --------------------------------------------------------
     def _fitted_module(self):
@@ -287,7 +335,14 @@ class BaseUnfoldedEstimator(BaseEstimator):
         try:
             for start in range(0, max(len(X), 1), batch_size):
                 xb = _to_tensor(X[start:start + batch_size], dtype, device)
-                its = module.iterate_no_grad(xb, n_layers=n_layers)
+                n_rows = xb.shape[0]
+                if 0 < n_rows < _MIN_BATCH_ROWS:
+                    # BLAS takes other kernels (other summation orders) for a
+                    # handful of rows; padding with copies of the last row keeps
+                    # each row's result independent of how X is split.
+                    pad = xb[-1:].expand(_MIN_BATCH_ROWS - n_rows, *xb.shape[1:])
+                    xb = torch.cat([xb, pad])
+                its = [it[:n_rows] for it in module.iterate_no_grad(xb, n_layers=n_layers)]
                 if staged:
                     for k, it in enumerate(its):
                         outs[k].append(it.cpu().numpy())

@@ -146,6 +146,10 @@ class UnfoldingNet(NeuralNet):
         self.max_epochs = int(stage.epochs)
         self.stage_name_ = stage.name
         self.initialize_optimizer()
+        scale = float(getattr(stage, "lr_scale", 1.0))
+        if scale != 1.0:
+            for group in self.optimizer_.param_groups:
+                group["lr"] = group["lr"] * scale
         return self
 
     def get_all_learnable_params(self):
@@ -172,11 +176,15 @@ class UnfoldingNet(NeuralNet):
     def infer(self, x, **fit_params):
         return self.module_(x, n_layers=getattr(self, "n_active_", None), **fit_params)
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def get_loss(self, y_pred, y_true, X=None, training=False, module=None):
+        """Weighted sum over iterates of the per-iterate losses (see the class docstring).
+
+        ``module`` (default ``self.module_``) provides the objective for unlabeled data.
+        """
         weights = getattr(self, "layer_weights_", None)
         if weights is None:
             weights = [0.0] * (len(y_pred) - 1) + [1.0]
-        module = self.module_
+        module = self.module_ if module is None else module
         if y_true is None:
             labeled = None
         else:

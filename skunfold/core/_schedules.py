@@ -39,6 +39,8 @@ class Stage:
         Weight of the loss of each iterate ``1..n_active``.
     name : str
         Label used in the training history.
+    lr_scale : float
+        Factor applied to the estimator's learning rate during the stage.
     """
 
     n_active: int
@@ -46,6 +48,7 @@ class Stage:
     epochs: int
     weights: np.ndarray
     name: str
+    lr_scale: float = 1.0
 
 
 def _last_only(n):
@@ -168,15 +171,39 @@ class Sequential(LossSchedule):
         Epochs spent on each layer. By default ``ceil(max_epochs / n_layers)``,
         so the whole schedule costs about as many layer-epochs as end-to-end
         training with ``max_epochs``.
+    fine_tune : tuple of float, default=()
+        Learning-rate factors of fine-tuning passes run after each new layer:
+        for every factor, layers ``1..k`` are trained together on the loss of
+        iterate ``k`` for ``epochs_per_stage`` epochs at ``lr * factor``. The
+        original LISTA-CP/SS and ALISTA code uses ``(0.2, 0.02)``.
+
+    Examples
+    --------
+    >>> from skunfold.core import Sequential
+    >>> [st.name for st in Sequential(epochs_per_stage=1, fine_tune=(0.1,)).stages(2, 10)]
+    ['sequential[1]', 'fine_tune[1]x0.1', 'sequential[2]', 'fine_tune[2]x0.1']
     """
 
     alias = "sequential"
 
-    def __init__(self, epochs_per_stage=None):
+    def __init__(self, epochs_per_stage=None, fine_tune=()):
         self.epochs_per_stage = _check_epochs(epochs_per_stage, "epochs_per_stage")
+        try:
+            fine_tune = tuple(float(f) for f in fine_tune)
+        except TypeError:
+            raise ValueError(f"fine_tune must be a tuple of learning-rate factors, got {fine_tune!r}") from None
+        if any(not (f > 0 and np.isfinite(f)) for f in fine_tune):
+            raise ValueError(f"fine_tune factors must be positive, got {fine_tune!r}")
+        self.fine_tune = fine_tune
 
     def _params(self):
-        return {"epochs_per_stage": self.epochs_per_stage}
+        return {"epochs_per_stage": self.epochs_per_stage, "fine_tune": self.fine_tune}
+
+    def _layer_stages(self, k, epochs):
+        out = [Stage(k, (k - 1,), epochs, _last_only(k), f"sequential[{k}]")]
+        for f in self.fine_tune:
+            out.append(Stage(k, None, epochs, _last_only(k), f"fine_tune[{k}]x{f:g}", f))
+        return out
 
     def _per_stage(self, n_layers, max_epochs):
         if self.epochs_per_stage is not None:
@@ -185,10 +212,7 @@ class Sequential(LossSchedule):
 
     def stages(self, n_layers, max_epochs):
         e = self._per_stage(n_layers, max_epochs)
-        return [
-            Stage(k, (k - 1,), e, _last_only(k), f"sequential[{k}]")
-            for k in range(1, n_layers + 1)
-        ]
+        return [st for k in range(1, n_layers + 1) for st in self._layer_stages(k, e)]
 
 
 class SequentialEndToEnd(Sequential):
@@ -201,25 +225,23 @@ class SequentialEndToEnd(Sequential):
         ``ceil(max_epochs / (2 n_layers))``).
     end_to_end_epochs : int, optional
         Epochs of the end-to-end phase (default ``ceil(max_epochs / 2)``).
+    fine_tune : tuple of float, default=()
+        As in :class:`Sequential`.
     """
 
     alias = "sequential+end_to_end"
 
-    def __init__(self, epochs_per_stage=None, end_to_end_epochs=None):
-        super().__init__(epochs_per_stage)
+    def __init__(self, epochs_per_stage=None, end_to_end_epochs=None, fine_tune=()):
+        super().__init__(epochs_per_stage, fine_tune)
         self.end_to_end_epochs = _check_epochs(end_to_end_epochs, "end_to_end_epochs")
 
     def _params(self):
-        return {"epochs_per_stage": self.epochs_per_stage,
-                "end_to_end_epochs": self.end_to_end_epochs}
+        return {**super()._params(), "end_to_end_epochs": self.end_to_end_epochs}
 
     def stages(self, n_layers, max_epochs):
         per_stage = self.epochs_per_stage or max(1, math.ceil(max_epochs / (2 * n_layers)))
         e2e = self.end_to_end_epochs or max(1, math.ceil(max_epochs / 2))
-        seq = [
-            Stage(k, (k - 1,), per_stage, _last_only(k), f"sequential[{k}]")
-            for k in range(1, n_layers + 1)
-        ]
+        seq = [st for k in range(1, n_layers + 1) for st in self._layer_stages(k, per_stage)]
         return seq + [Stage(n_layers, None, e2e, _last_only(n_layers), "end_to_end")]
 
 

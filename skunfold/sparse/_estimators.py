@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, TransformerMixin
-from sklearn.utils.validation import check_array, check_consistent_length, validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from ..core import BaseUnfoldedEstimator
 from ..core._base import check_int, check_option, check_real
@@ -52,6 +52,13 @@ def _check_support_selection(value):
     return (step, cap)
 
 
+def _reject_complex(value, name):
+    """Raise a ValueError naming ``name`` when ``value`` holds complex numbers."""
+    if value is not None and np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real-valued; complex data is not supported "
+                         f"(pass the real and imaginary parts as separate features)")
+
+
 class _SparseCoderMixin:
     """Data handling shared by the sparse-recovery estimators."""
 
@@ -81,7 +88,11 @@ class _SparseCoderMixin:
             y = y[:, None]
         if y.ndim != 2:
             raise ValueError(f"y must be 1-D or 2-D (n_samples, n_components), got shape {y.shape}")
-        check_consistent_length(X, y)
+        if len(y) != len(X):
+            raise ValueError(
+                f"y has {len(y)} rows but X has {len(X)} samples; X and y must have the same "
+                "number of samples"
+            )
         nan = np.isnan(y)
         partial = nan.any(axis=1) & ~nan.all(axis=1)
         if partial.any():
@@ -119,6 +130,8 @@ class _SparseCoderMixin:
         return D, True
 
     def _prepare_fit(self, X, y):
+        _reject_complex(X, "X")
+        _reject_complex(y, "y")
         X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32])
         y, y_1d = self._validate_targets(X, y)
         D, estimated = self._resolve_dictionary(X, y)
@@ -131,6 +144,7 @@ class _SparseCoderMixin:
         return X, y
 
     def _validate_predict_X(self, X, dictionary=None):
+        _reject_complex(X, "X")
         if dictionary is None:
             return validate_data(self, X, reset=False, dtype=[np.float64, np.float32]), None
         if self.paradigm not in ("classical", "hyperparameters"):
@@ -218,7 +232,12 @@ class _SparseCoderMixin:
         """
         self._check_fitted()
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        S = check_array(S, ensure_2d=False, dtype=np.float64, input_name="S").reshape(len(X), -1)
+        S = check_array(S, ensure_2d=False, dtype=np.float64, input_name="S")
+        if S.ndim == 1 and S.size == len(X) * self.n_components_:
+            S = S.reshape(len(X), self.n_components_)  # 1-D codes (n_components=1 or one sample)
+        if S.shape != (len(X), self.n_components_):
+            raise ValueError(f"S has shape {S.shape}, expected (n_samples, n_components) = "
+                             f"({len(X)}, {self.n_components_})")
         R = X - S @ self.dictionary_
         return 0.5 * np.sum(R * R, axis=1) + self.alpha * np.sum(np.abs(S), axis=1)
 
@@ -226,7 +245,6 @@ class _SparseCoderMixin:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.required = self.dictionary is None
-        tags.regressor_tags.poor_score = True
         if tags.transformer_tags is not None:
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
@@ -239,8 +257,11 @@ _COMMON_TRAINING_DOC = """
         :class:`~skunfold.core.LossSchedule` object.
     max_epochs : int, default=50
         Passes over the training data (shared among the stages of a schedule).
-    lr : float, default=1e-3
-        Learning rate.
+        ``0`` builds the network without training it: initialised from the
+        classical solver, it computes ISTA (a baseline at equal depth).
+    lr : float or None, default=None
+        Learning rate; ``None`` picks the paradigm's default (1e-2 for the
+        scalar parameters of ``"hyperparameters"``, 1e-3 otherwise).
     batch_size : int, default=64
         Mini-batch size (``-1``: full batch).
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch.optim.Optimizer class, default="adam"
@@ -266,26 +287,26 @@ _COMMON_TRAINING_DOC = """
 
 
 class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEstimator):
-    """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
+    __doc__ = """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
 
     The model is ``x = H s + e`` with the LASSO objective
     ``1/2 ||x - H s||^2 + alpha ||s||_1``. Each layer is one ISTA iteration
     ``s <- eta_{alpha/L}(s + H^T (x - H s) / L)`` whose parts become trainable
     according to ``paradigm``:
 
-    ============== ================================================== ============
-    paradigm       layer k                                            literature
-    ============== ================================================== ============
-    classical      ISTA (FISTA with ``momentum=True``), nothing learned ISTA/FISTA
+    =============== ==================================================== ===========
+    paradigm        layer k                                              literature
+    =============== ==================================================== ===========
+    classical       ISTA (FISTA with ``momentum=True``), nothing learned ISTA, FISTA
     hyperparameters step ``gamma_k`` and threshold ``theta_k`` learned;  ALISTA
-                   ``W = H`` or, with ``weights="analytic"``, ALISTA's
-                   analytic ``W`` (only ``2K`` scalars learned)
-    objective      ``W1, W2_k, theta_k`` learned (eq. 13); with        LISTA,
-                   ``coupling="cp"``: ``s + W_k^T (x - H s)``           LISTA-CP
-    correction     ISTA step plus learned ``Delta(s, x)`` (eq. 14),
-                   shared by all layers unless ``tied=False``
-    dnn            shrinkage replaced by a learned elementwise net
-    ============== ================================================== ============
+                    ``W = H`` or, with ``weights="analytic"``, ALISTA's
+                    analytic ``W`` (only ``2K`` scalars learned)
+    objective       ``W1, W2_k, theta_k`` learned (eq. 13); with         LISTA,
+                    ``coupling="cp"``: ``s + W_k^T (x - H s)``           LISTA-CP
+    correction      ISTA step plus learned ``Delta(s, x)`` (eq. 14),
+                    shared by all layers unless ``tied=False``
+    dnn             shrinkage replaced by a learned elementwise net
+    =============== ==================================================== ===========
 
     Every model starts from its classical solver (``W1 = H^T/L``,
     ``W2 = I - H^T H / L``, ``theta = alpha / L``, zero correction, shrinkage-
@@ -377,7 +398,7 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
     def __init__(self, dictionary=None, *, n_layers=16, paradigm="hyperparameters", alpha=0.1,
                  weights="dictionary", coupling=None, support_selection=False, momentum=False,
                  tied=None, hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50,
-                 lr=1e-3, batch_size=64, optimizer="adam", unsupervised_weight=1.0,
+                 lr=None, batch_size=64, optimizer="adam", unsupervised_weight=1.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  device="auto", warm_start=False, random_state=None, verbose=0):
         self.dictionary = dictionary
@@ -418,16 +439,22 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
         if self.tied not in (None, True, False):
             raise TypeError(f"tied must be None or a bool, got {self.tied!r}")
         try:
-            sizes = tuple(int(h) for h in self.hidden_layer_sizes)
+            sizes = tuple(self.hidden_layer_sizes)
         except TypeError:
+            sizes = None
+        if sizes is None or isinstance(self.hidden_layer_sizes, str) or not all(
+                isinstance(h, (int, np.integer)) and not isinstance(h, bool) for h in sizes):
             raise ValueError(f"hidden_layer_sizes must be a tuple of positive integers, "
-                             f"got {self.hidden_layer_sizes!r}") from None
+                             f"got {self.hidden_layer_sizes!r}")
         if not sizes or any(h < 1 for h in sizes):
             raise ValueError(f"hidden_layer_sizes must be a non-empty tuple of positive "
                              f"integers, got {self.hidden_layer_sizes!r}")
 
     def _criterion(self):
         return torch.nn.MSELoss
+
+    def _default_lr(self):
+        return 1e-2 if self.paradigm == "hyperparameters" else 1e-3
 
     def _is_tied(self):
         if self.tied is None:
@@ -591,9 +618,13 @@ class HyperLISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfold
         Row convention (see :class:`UnfoldedISTA`); ``None``: estimated from
         ``(X, y)`` by least squares.
     n_layers : int, default=16
-    c_threshold : float, default=0.05
-    c_momentum : float, default=0.0
-    c_support : float, default=0.0
+    c_threshold : float, default=0.01
+        Threshold constant; on the standard problem (m=250, n=500, p=0.1) good
+        values lie in [0.004, 0.02].
+    c_momentum : float, default=0.005
+        Momentum constant (multiplies the number of non-zeros, ~50 there).
+    c_support : float, default=0.05
+        Support-selection constant.
     alpha : float, default=0.1
         l1 weight of the objective reported by :meth:`objective`.
     device : str, default="auto"
@@ -623,15 +654,15 @@ class HyperLISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfold
     >>> X, S, D = make_sparse_recovery(n_samples=100, n_measurements=20, n_components=40,
     ...                                random_state=0)
     >>> search = GridSearchCV(HyperLISTA(dictionary=D, n_layers=8),
-    ...                       {"c_threshold": [0.02, 0.05]}, scoring=nmse_scorer, cv=2)
-    >>> search.fit(X, S).best_params_["c_threshold"] in (0.02, 0.05)
+    ...                       {"c_threshold": [0.005, 0.01]}, scoring=nmse_scorer, cv=2)
+    >>> search.fit(X, S).best_params_["c_threshold"] in (0.005, 0.01)
     True
     """
 
     paradigm = "hyperparameters"
 
-    def __init__(self, dictionary=None, *, n_layers=16, c_threshold=0.05, c_momentum=0.0,
-                 c_support=0.0, alpha=0.1, device="auto"):
+    def __init__(self, dictionary=None, *, n_layers=16, c_threshold=0.01, c_momentum=0.005,
+                 c_support=0.05, alpha=0.1, device="auto"):
         self.dictionary = dictionary
         self.n_layers = n_layers
         self.c_threshold = c_threshold

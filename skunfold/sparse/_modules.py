@@ -76,14 +76,12 @@ def analytic_weights(D):
 
     ``W = (H H^T)^{-1} H`` with column ``j`` divided by ``h_j^T (H H^T)^{-1} h_j``,
     the closed-form minimiser of ``||off-diag(W^T H)||_F`` subject to
-    ``w_j^T h_j = 1``. ``H H^T`` must be invertible (``m <= n``, full rank).
+    ``w_j^T h_j = 1``. For a full-row-rank ``H`` (``m <= n``) ``(H H^T)^{-1} H``
+    equals ``(H^+)^T``, which is what is computed (by SVD), so the formula stays
+    well defined when ``H H^T`` is singular (``m > n``: then ``W^T H = I``).
     """
     H = np.asarray(D, dtype=np.float64).T  # (m, n)
-    G = H @ H.T
-    try:
-        W = np.linalg.solve(G, H)
-    except np.linalg.LinAlgError:
-        W = np.linalg.lstsq(G, H, rcond=None)[0]
+    W = np.linalg.pinv(H).T
     scale = np.sum(H * W, axis=0)
     if np.any(np.abs(scale) < 1e-12):
         raise ValueError("the dictionary is rank deficient: analytic (ALISTA) weights do not exist")
@@ -116,9 +114,9 @@ class _SparseStep(nn.Module):
         if momentum is None:
             self.beta = None
         elif learn_momentum:
-            self.beta = nn.Parameter(torch.tensor(float(momentum)))
+            self.beta = nn.Parameter(torch.tensor(float(momentum), dtype=torch.float64))
         else:
-            self.register_buffer("beta", torch.tensor(float(momentum)))
+            self.register_buffer("beta", torch.tensor(float(momentum), dtype=torch.float64))
 
     def forward(self, state, x, k, net):
         s, s_prev = state
@@ -137,8 +135,8 @@ class ClassicalStep(_SparseStep):
 
     def __init__(self, step, threshold, momentum=None):
         super().__init__(momentum, learn_momentum=False)
-        self.register_buffer("mu", torch.tensor(float(step)))
-        self.register_buffer("theta", torch.tensor(float(threshold)))
+        self.register_buffer("mu", torch.tensor(float(step), dtype=torch.float64))
+        self.register_buffer("theta", torch.tensor(float(threshold), dtype=torch.float64))
 
     def update(self, s, x, k, net):
         z = s + self.mu * (x - s @ net.D) @ net.D.T
@@ -153,8 +151,8 @@ class HyperparameterStep(_SparseStep):
 
     def __init__(self, step, threshold, momentum=None):
         super().__init__(momentum)
-        self.gamma = nn.Parameter(torch.tensor(float(step)))
-        self.theta = nn.Parameter(torch.tensor(float(threshold)))
+        self.gamma = nn.Parameter(torch.tensor(float(step), dtype=torch.float64))
+        self.theta = nn.Parameter(torch.tensor(float(threshold), dtype=torch.float64))
 
     def update(self, s, x, k, net):
         z = s + self.gamma * (x - s @ net.D) @ net.W
@@ -167,7 +165,7 @@ class LISTAStep(_SparseStep):
     def __init__(self, W2, threshold, momentum=None):
         super().__init__(momentum)
         self.W2 = nn.Parameter(torch.as_tensor(W2).clone())
-        self.theta = nn.Parameter(torch.tensor(float(threshold)))
+        self.theta = nn.Parameter(torch.tensor(float(threshold), dtype=torch.float64))
 
     def update(self, s, x, k, net):
         z = x @ net.W1 + s @ self.W2
@@ -180,7 +178,7 @@ class LISTACPStep(_SparseStep):
     def __init__(self, W, threshold, momentum=None):
         super().__init__(momentum)
         self.W = nn.Parameter(torch.as_tensor(W).clone())
-        self.theta = nn.Parameter(torch.tensor(float(threshold)))
+        self.theta = nn.Parameter(torch.tensor(float(threshold), dtype=torch.float64))
 
     def update(self, s, x, k, net):
         z = s + (x - s @ net.D) @ self.W
@@ -210,8 +208,8 @@ class CorrectionStep(_SparseStep):
 
     def __init__(self, step, threshold, correction, momentum=None):
         super().__init__(momentum)
-        self.register_buffer("mu", torch.tensor(float(step)))
-        self.register_buffer("theta", torch.tensor(float(threshold)))
+        self.register_buffer("mu", torch.tensor(float(step), dtype=torch.float64))
+        self.register_buffer("theta", torch.tensor(float(threshold), dtype=torch.float64))
         self.correction = correction
 
     def update(self, s, x, k, net):
@@ -251,7 +249,7 @@ class DNNStep(_SparseStep):
 
     def __init__(self, step, threshold, n_hidden=16, momentum=None):
         super().__init__(momentum)
-        self.register_buffer("mu", torch.tensor(float(step)))
+        self.register_buffer("mu", torch.tensor(float(step), dtype=torch.float64))
         self.phi = ElementwiseNet(threshold, n_hidden)
 
     def update(self, s, x, k, net):
@@ -269,9 +267,9 @@ class HyperLISTAStep(nn.Module):
 
     def __init__(self, c_threshold, c_momentum, c_support):
         super().__init__()
-        self.register_buffer("c_threshold", torch.tensor(float(c_threshold)))
-        self.register_buffer("c_momentum", torch.tensor(float(c_momentum)))
-        self.register_buffer("c_support", torch.tensor(float(c_support)))
+        self.register_buffer("c_threshold", torch.tensor(float(c_threshold), dtype=torch.float64))
+        self.register_buffer("c_momentum", torch.tensor(float(c_momentum), dtype=torch.float64))
+        self.register_buffer("c_support", torch.tensor(float(c_support), dtype=torch.float64))
 
     def forward(self, state, x, k, net):
         s, s_prev = state
@@ -314,14 +312,14 @@ class SparseUnfolded(UnfoldedModule):
         super().__init__(iterations, n_layers)
         self.alpha = float(alpha)
         self.support_selection = support_selection
-        self.register_buffer("D", torch.as_tensor(np.asarray(dictionary), dtype=dtype))
+        self.register_buffer("D", torch.tensor(np.asarray(dictionary), dtype=dtype))
         self.weights_kind = "analytic" if W is not None else "dictionary"
-        W_t = torch.as_tensor(np.asarray(W if W is not None else np.asarray(dictionary).T),
-                              dtype=dtype)
+        W_t = torch.tensor(np.asarray(W if W is not None else np.asarray(dictionary).T),
+                           dtype=dtype)
         self.register_buffer("W", W_t.contiguous())
         self.register_buffer("Hpinv", None if Hpinv is None
-                             else torch.as_tensor(np.asarray(Hpinv), dtype=dtype))
-        self.W1 = None if W1 is None else nn.Parameter(torch.as_tensor(np.asarray(W1), dtype=dtype))
+                             else torch.tensor(np.asarray(Hpinv), dtype=dtype))
+        self.W1 = None if W1 is None else nn.Parameter(torch.tensor(np.asarray(W1), dtype=dtype))
         self.to(dtype)
 
     def with_dictionary(self, dictionary):
@@ -337,7 +335,7 @@ class SparseUnfolded(UnfoldedModule):
         new = copy.deepcopy(self)
         dtype, device = self.D.dtype, self.D.device
         D = np.asarray(dictionary, dtype=np.float64)
-        new.D = torch.as_tensor(D, dtype=dtype, device=device)
+        new.D = torch.tensor(D, dtype=dtype, device=device)
         W = analytic_weights(D) if self.weights_kind == "analytic" else D.T
         new.W = torch.as_tensor(np.ascontiguousarray(W), dtype=dtype, device=device)
         if self.Hpinv is not None:

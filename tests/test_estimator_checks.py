@@ -1,0 +1,34 @@
+"""scikit-learn's estimator checks over every public estimator of skunfold.sparse.
+
+Small configurations keep them fast; no check is marked as an expected failure.
+``dictionary=None`` is used so that the checks' random data (any number of
+features) can be fitted: the dictionary is then estimated from ``(X, y)``
+(which issues :class:`DictionaryEstimatedWarning`, expected here).
+"""
+
+import warnings
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skunfold.sparse import FISTA, ISTA, DictionaryEstimatedWarning, HyperLISTA, UnfoldedISTA
+
+_SMALL = dict(n_layers=3, max_epochs=3, batch_size=16, random_state=0, device="cpu")
+
+ESTIMATORS = [
+    UnfoldedISTA(paradigm="hyperparameters", **_SMALL),
+    UnfoldedISTA(paradigm="objective", **_SMALL),
+    UnfoldedISTA(paradigm="correction", hidden_layer_sizes=(8,), **_SMALL),
+    UnfoldedISTA(paradigm="dnn", hidden_layer_sizes=(4,), **_SMALL),
+    UnfoldedISTA(paradigm="classical", **_SMALL),
+    ISTA(n_layers=5, device="cpu"),
+    FISTA(n_layers=5, device="cpu"),
+    HyperLISTA(n_layers=3, device="cpu"),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DictionaryEstimatedWarning)
+        check(estimator)

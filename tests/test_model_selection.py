@@ -1,0 +1,192 @@
+"""scikit-learn integration: clone, parameters, pickling, Pipeline + GridSearchCV (joblib, dask)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skunfold.core import MultiIteration, Sequential
+from skunfold.metrics import nmse_db, nmse_scorer
+from skunfold.sparse import FISTA, ISTA, HyperLISTA, UnfoldedISTA
+
+ALL = [
+    UnfoldedISTA(n_layers=3, paradigm="objective", coupling="cp", support_selection=(1.0, 5.0),
+                 loss_schedule=MultiIteration("uniform"), max_epochs=2, random_state=0),
+    UnfoldedISTA(n_layers=3, paradigm="correction", hidden_layer_sizes=(8, 4), max_epochs=2,
+                 random_state=0),
+    UnfoldedISTA(n_layers=3, paradigm="dnn", hidden_layer_sizes=(4,), max_epochs=2,
+                 random_state=0),
+    UnfoldedISTA(n_layers=3, weights="analytic", momentum=True, max_epochs=2, random_state=0,
+                 loss_schedule="sequential"),
+    ISTA(n_layers=5),
+    FISTA(n_layers=5),
+    HyperLISTA(n_layers=3, c_support=0.3),
+]
+
+
+@pytest.mark.parametrize("est", ALL, ids=lambda e: type(e).__name__)
+def test_get_set_params_and_clone(sparse_problem, est):
+    est = clone(est).set_params(dictionary=sparse_problem["D"])
+    params = est.get_params()
+    assert params["dictionary"] is sparse_problem["D"]
+    assert "n_layers" in params and "device" in params and params["device"] == "auto"
+    est.set_params(n_layers=2)
+    assert est.n_layers == 2 and est.get_params()["n_layers"] == 2
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        est.set_params(n_layer=2)
+    est.fit(sparse_problem["X"][:64], sparse_problem["S"][:64])
+    cloned = clone(est)
+    assert not hasattr(cloned, "n_features_in_")
+    for key, value in est.get_params().items():
+        other = cloned.get_params()[key]
+        if isinstance(value, np.ndarray):
+            assert_array_equal(other, value)  # clone copies array parameters
+        else:
+            assert other == value
+    # a clone refits to the same model (random_state fixed / nothing random)
+    X = sparse_problem["X_test"]
+    assert_array_equal(cloned.fit(sparse_problem["X"][:64], sparse_problem["S"][:64]).predict(X),
+                       est.predict(X))
+
+
+@pytest.mark.parametrize("est", ALL, ids=lambda e: type(e).__name__)
+def test_pickle_round_trip(sparse_problem, est):
+    est = clone(est).set_params(dictionary=sparse_problem["D"])
+    X = sparse_problem["X_test"]
+    unfitted = pickle.loads(pickle.dumps(est))
+    assert unfitted.get_params()["n_layers"] == est.n_layers
+    est.fit(sparse_problem["X"][:64], sparse_problem["S"][:64])
+    loaded = pickle.loads(pickle.dumps(est))
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    staged, staged_loaded = list(est.staged_predict(X)), list(loaded.staged_predict(X))
+    assert len(staged_loaded) == len(staged)
+    assert_array_equal(staged_loaded[0], staged[0])
+    assert loaded.n_features_in_ == est.n_features_in_
+
+
+def test_pickled_gpu_net_loads_on_cpu(sparse_problem):
+    """A net recorded as trained on CUDA unpickles on a CPU-only machine (device -> cpu).
+
+    skorch maps CUDA tensors to the CPU when CUDA is not available; this machine has
+    no GPU, so the net is marked as a CUDA net before pickling to take that path.
+    """
+    import torch
+
+    if torch.cuda.is_available():  # then the real thing is tested below on the GPU itself
+        est = UnfoldedISTA(sparse_problem["D"], n_layers=3, max_epochs=1, device="cuda",
+                           random_state=0).fit(sparse_problem["X"][:64], sparse_problem["S"][:64])
+    else:
+        est = UnfoldedISTA(sparse_problem["D"], n_layers=3, max_epochs=1, device="cpu",
+                           random_state=0).fit(sparse_problem["X"][:64], sparse_problem["S"][:64])
+        est.net_.device = "cuda"
+    expected = est.predict(sparse_problem["X_test"])
+    blob = pickle.dumps(est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skorch: "no CUDA devices are available"
+        loaded = pickle.loads(blob)
+    if not torch.cuda.is_available():
+        assert str(loaded.net_.device) == "cpu"
+    assert_allclose(loaded.predict(sparse_problem["X_test"]), expected, rtol=1e-6, atol=1e-7)
+
+
+# -- grid search ------------------------------------------------------------------------------
+
+def _scale(X):
+    return 2.0 * X
+
+
+def _search_setup(sparse_problem):
+    X, S = sparse_problem["X"][:120], sparse_problem["S"][:120]
+    # the FunctionTransformer doubles X, so the model is given the dictionary 2 D;
+    # lr is left to its default (per paradigm)
+    pipe = Pipeline([
+        ("double", FunctionTransformer(_scale)),
+        ("coder", UnfoldedISTA(2.0 * sparse_problem["D"], max_epochs=3, batch_size=30,
+                               random_state=0, device="cpu")),
+    ])
+    grid = {
+        "coder__n_layers": [2, 4],
+        "coder__loss_schedule": ["end_to_end", "sequential"],
+        "coder__paradigm": ["hyperparameters", "objective"],
+    }
+    return pipe, grid, X, S
+
+
+def _search(pipe, grid, n_jobs):
+    return GridSearchCV(pipe, grid, scoring=nmse_scorer, n_jobs=n_jobs,
+                        cv=KFold(2, shuffle=True, random_state=0))
+
+
+@pytest.fixture(scope="module")
+def serial_search(sparse_problem):
+    pipe, grid, X, S = _search_setup(sparse_problem)
+    return _search(pipe, grid, n_jobs=None).fit(X, S)
+
+
+def test_pipeline_grid_search(serial_search, sparse_problem):
+    search = serial_search
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 8 and np.all(np.isfinite(scores))
+    # 4 layers with learned step sizes and thresholds win; deeper is better for them
+    assert search.best_params_["coder__n_layers"] == 4
+    assert search.best_params_["coder__paradigm"] == "hyperparameters"
+    by = {(p["coder__n_layers"], p["coder__loss_schedule"], p["coder__paradigm"]): s
+          for p, s in zip(search.cv_results_["params"], scores)}
+    for schedule in ("end_to_end", "sequential"):
+        assert by[4, schedule, "hyperparameters"] > by[2, schedule, "hyperparameters"]
+    # the refitted pipeline predicts through the transformer
+    best = search.best_estimator_
+    X_test, S_test = sparse_problem["X_test"], sparse_problem["S_test"]
+    assert best.named_steps["coder"].n_features_in_ == 20
+    assert -search.score(X_test, S_test) == pytest.approx(nmse_db(S_test, best.predict(X_test)))
+    assert nmse_db(S_test, best.predict(X_test)) < -3.0
+
+
+@pytest.mark.slow
+def test_pipeline_grid_search_with_two_processes(serial_search, sparse_problem):
+    pipe, grid, X, S = _search_setup(sparse_problem)
+    parallel = _search(pipe, grid, n_jobs=2).fit(X, S)
+    # worker processes give the numbers of the serial run (deterministic CPU training)
+    assert_allclose(parallel.cv_results_["mean_test_score"],
+                    serial_search.cv_results_["mean_test_score"], rtol=1e-6)
+    assert_array_equal(parallel.cv_results_["rank_test_score"],
+                       serial_search.cv_results_["rank_test_score"])
+
+
+def test_loss_schedule_objects_in_a_grid(sparse_problem):
+    X, S = sparse_problem["X"][:80], sparse_problem["S"][:80]
+    est = UnfoldedISTA(sparse_problem["D"], n_layers=2, max_epochs=2, random_state=0)
+    grid = {"loss_schedule": [MultiIteration("log"), Sequential(epochs_per_stage=1)]}
+    search = GridSearchCV(est, grid, scoring=nmse_scorer, cv=2).fit(X, S)
+    assert search.best_params_["loss_schedule"] in grid["loss_schedule"]
+    assert len(search.cv_results_["mean_test_score"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("processes", [False, True])
+def test_grid_search_on_a_dask_cluster_matches_serial(serial_search, sparse_problem, processes):
+    import joblib
+    from distributed import Client, LocalCluster
+
+    pipe, grid, X, S = _search_setup(sparse_problem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1,
+                          processes=processes, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            assert cluster.scheduler_address.startswith(
+                "tcp://127.0.0.1:" if processes else "inproc://")
+            with joblib.parallel_backend("dask"):
+                on_dask = _search(pipe, grid, n_jobs=-1).fit(X, S)
+    assert_array_equal(on_dask.cv_results_["rank_test_score"],
+                       serial_search.cv_results_["rank_test_score"])
+    assert_allclose(on_dask.cv_results_["mean_test_score"],
+                    serial_search.cv_results_["mean_test_score"], rtol=1e-6)
+    assert on_dask.best_params_ == serial_search.best_params_
