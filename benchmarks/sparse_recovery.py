@@ -69,10 +69,10 @@ def budgets(quick):
     """Training-set size, epochs per stage and learning rates of each learned model."""
     if quick:
         lista = (dict(epochs_per_stage=1, fine_tune=()), 3e-3)
-        return {"n_train": 4000, "ALISTA": (dict(epochs_per_stage=1, fine_tune=(0.2,)), 1e-2),
+        return {"n_train": 4000, "ALISTA": (dict(epochs_per_stage=1, fine_tune=(0.2,)), None),
                 "LISTA": lista, "LISTA-CP": lista, "LISTA-CPSS": lista}
     lista = (dict(epochs_per_stage=2, fine_tune=(0.2,)), 3e-3)
-    return {"n_train": 10000, "ALISTA": (dict(epochs_per_stage=2, fine_tune=(0.2, 0.02)), 1e-2),
+    return {"n_train": 10000, "ALISTA": (dict(epochs_per_stage=2, fine_tune=(0.2, 0.02)), None),
             "LISTA": lista, "LISTA-CP": lista, "LISTA-CPSS": lista}
 
 
@@ -128,6 +128,7 @@ def run_setting(snr, models, quick, seed=0):
                     est.fit(X, S)
                     break
                 except TrainingDivergedError:
+                    lr = est._learning_rate()
                     print(f"  {name}: diverged at lr={lr:g}, retrying at lr={lr / 3:g}", flush=True)
                     lr /= 3
             n_stages = len(sched.stages(K, 1))
@@ -167,7 +168,7 @@ def recipe_curve(seed=0, max_cpu=120.0):
     Xt, St, _ = make_sparse_recovery(1000, M, N, P, dictionary=D, random_state=seed + 2)
     X, S, Xt = X.astype(np.float32), S.astype(np.float32), Xt.astype(np.float32)
     print("\nDefault recipe: UnfoldedISTA(paradigm='hyperparameters', weights='analytic', "
-          "support_selection=True, loss_schedule='sequential') -- lr default (1e-2), batch 64")
+          "support_selection=True, loss_schedule='sequential') -- lr default (5e-2 on log-step and log-threshold), batch 64")
     print(f"{'training samples':>16} {'max_epochs':>10} {'CPU s':>8} {'NMSE K=16 (dB)':>15}")
     out = []
     for n_train, epochs in [(1000, 16), (2000, 16), (4000, 16), (8000, 16), (16000, 16),

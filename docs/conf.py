@@ -22,7 +22,7 @@ import skunfold  # noqa: E402
 # -- project -----------------------------------------------------------------
 project = "skunfold"
 author = "the skunfold developers"
-copyright = "2025, the skunfold developers"
+copyright = "the skunfold developers"
 release = skunfold.__version__
 version = ".".join(release.split(".")[:2])
 

@@ -29,7 +29,7 @@ from skunfold.sparse import ISTA, UnfoldedISTA
 if os.environ.get("SKUNFOLD_PAPER_SIZE") == "1":
     m, n, n_samples, max_epochs = 250, 500, 10000, 50
 else:
-    m, n, n_samples, max_epochs = 30, 60, 900, 8
+    m, n, n_samples, max_epochs = 30, 60, 750, 8
 
 X, S, D = make_sparse_recovery(n_samples=n_samples, n_measurements=m, n_components=n,
                                sparsity=0.1, random_state=0)
@@ -40,7 +40,7 @@ X, S, D = make_sparse_recovery(n_samples=n_samples, n_measurements=m, n_componen
 # ALISTA (learned step sizes and thresholds, analytic weights, support
 # selection) trains fast, which keeps this search short.
 alista = UnfoldedISTA(dictionary=D, paradigm="hyperparameters", weights="analytic",
-                      support_selection=True, lr=5e-3, batch_size=64,
+                      support_selection=True, batch_size=128,
                       max_epochs=max_epochs, random_state=0)
 param_grid = {"n_layers": [2, 4, 8],
               "loss_schedule": ["end_to_end", "multi_iteration", "sequential"]}

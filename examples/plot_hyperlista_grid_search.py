@@ -63,7 +63,7 @@ print("best:", search.best_params_, f"cross-validated NMSE {-search.best_score_:
 # -------------------------------------------------------------
 t0 = time.perf_counter()
 alista = UnfoldedISTA(dictionary=D, n_layers=K, paradigm="hyperparameters",
-                      weights="analytic", support_selection=True, lr=5e-3, batch_size=128,
+                      weights="analytic", support_selection=True, batch_size=128,
                       loss_schedule="multi_iteration", max_epochs=max_epochs,
                       random_state=0).fit(X, S)
 print(f"ALISTA trained in {time.perf_counter() - t0:.1f} s")

@@ -67,7 +67,7 @@ for name, cls in (("ISTA", ISTA), ("FISTA", FISTA)):
 unfolded = {
     "LISTA": UnfoldedISTA(dictionary=D, n_layers=K, paradigm="objective", lr=1e-3),
     "ALISTA": UnfoldedISTA(dictionary=D, n_layers=K, paradigm="hyperparameters",
-                           weights="analytic", support_selection=True, lr=5e-3),
+                           weights="analytic", support_selection=True),
 }
 for name, est in unfolded.items():
     est.set_params(loss_schedule="multi_iteration", max_epochs=max_epochs, batch_size=128,

@@ -54,7 +54,7 @@ def _unfolded_models(n_layers, max_epochs, random_state):
                       **common)),
         ("ALISTA", "hyperparameters",
          UnfoldedISTA(paradigm="hyperparameters", weights="analytic", support_selection=True,
-                      lr=5e-3, **common)),
+                      **common)),
     ]
 
 

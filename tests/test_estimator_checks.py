@@ -8,7 +8,6 @@ features) can be fitted: the dictionary is then estimated from ``(X, y)``
 
 import warnings
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skunfold.sparse import FISTA, ISTA, DictionaryEstimatedWarning, HyperLISTA, UnfoldedISTA
@@ -21,6 +20,11 @@ ESTIMATORS = [
     UnfoldedISTA(paradigm="correction", hidden_layer_sizes=(8,), **_SMALL),
     UnfoldedISTA(paradigm="dnn", hidden_layer_sizes=(4,), **_SMALL),
     UnfoldedISTA(paradigm="classical", **_SMALL),
+    # ALISTA and LISTA-CPSS with momentum: the options that change the iteration
+    UnfoldedISTA(paradigm="hyperparameters", weights="analytic", support_selection=True,
+                 loss_schedule="sequential", **_SMALL),
+    UnfoldedISTA(paradigm="objective", coupling="cp", support_selection=True, momentum=True,
+                 loss_schedule="multi_iteration", **_SMALL),
     ISTA(n_layers=5, device="cpu"),
     FISTA(n_layers=5, device="cpu"),
     HyperLISTA(n_layers=3, device="cpu"),

@@ -1,6 +1,7 @@
 """scikit-learn integration: clone, parameters, pickling, Pipeline + GridSearchCV (joblib, dask)."""
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -107,7 +108,7 @@ def _search_setup(sparse_problem):
     # lr is left to its default (per paradigm)
     pipe = Pipeline([
         ("double", FunctionTransformer(_scale)),
-        ("coder", UnfoldedISTA(2.0 * sparse_problem["D"], max_epochs=3, batch_size=30,
+        ("coder", UnfoldedISTA(2.0 * sparse_problem["D"], max_epochs=6, batch_size=30,
                                random_state=0, device="cpu")),
     ])
     grid = {
@@ -169,22 +170,31 @@ def test_loss_schedule_objects_in_a_grid(sparse_problem):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("processes", [False, True])
-def test_grid_search_on_a_dask_cluster_matches_serial(serial_search, sparse_problem, processes):
+def test_grid_search_on_a_dask_cluster_matches_serial(serial_search, sparse_problem):
+    """The route to a cluster: joblib's dask backend, a scheduler and workers on loopback TCP.
+
+    Worker threads (``processes=False``) keep the test short; the tasks still travel
+    serialised over TCP, and worker processes are exercised by the ``n_jobs=2`` test.
+    """
     import joblib
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
 
     pipe, grid, X, S = _search_setup(sparse_problem)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        with LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1,
-                          processes=processes, dashboard_address=None) as cluster, \
+        with LocalCluster(host="127.0.0.1", protocol="tcp://", n_workers=2, threads_per_worker=1,
+                          processes=False, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
             assert len(client.scheduler_info()["workers"]) == 2
-            assert cluster.scheduler_address.startswith(
-                "tcp://127.0.0.1:" if processes else "inproc://")
-            with joblib.parallel_backend("dask"):
+            assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+            with get_task_stream(client) as stream, joblib.parallel_backend("dask"):
                 on_dask = _search(pipe, grid, n_jobs=-1).fit(X, S)
+    # the 8 candidates x 2 folds ran as tasks on the cluster's two workers (joblib
+    # batches calls into tasks named "batch_of__fit_and_score_<n>_calls")
+    n_calls = sum(int(re.search(r"_(\d+)_calls", task["key"]).group(1))
+                  if "_calls" in task["key"] else 1 for task in stream.data)
+    assert n_calls >= 16
+    assert len({task["worker"] for task in stream.data}) == 2
     assert_array_equal(on_dask.cv_results_["rank_test_score"],
                        serial_search.cv_results_["rank_test_score"])
     assert_allclose(on_dask.cv_results_["mean_test_score"],

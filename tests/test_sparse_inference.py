@@ -21,7 +21,7 @@ def fitted(sparse_problem):
     p = sparse_problem
     X, S = p["X"][:200], p["S"][:200]
     models = {
-        "hyperparameters": _est(p["D"], lr=1e-2),
+        "hyperparameters": _est(p["D"], lr=5e-2),
         "objective": _est(p["D"], paradigm="objective"),
         "correction": _est(p["D"], paradigm="correction", hidden_layer_sizes=(8,)),
         "dnn": _est(p["D"], paradigm="dnn", hidden_layer_sizes=(4,)),
@@ -141,7 +141,7 @@ def test_hyperparameters_model_runs_on_another_dictionary(sparse_problem):
     p = sparse_problem
     X_big, S_big, _ = make_sparse_recovery(n_samples=2000, n_measurements=20, n_components=40,
                                            dictionary=p["D"], random_state=3)
-    est = _est(p["D"], n_layers=5, lr=1e-2, max_epochs=5).fit(X_big, S_big)
+    est = _est(p["D"], n_layers=5, lr=5e-2, max_epochs=5).fit(X_big, S_big)
     # another problem, other sizes: m=30, n=60
     X2, S2, D2 = make_sparse_recovery(n_samples=300, n_measurements=30, n_components=60,
                                       random_state=4)
@@ -163,7 +163,7 @@ def test_hyperparameters_model_runs_on_another_dictionary(sparse_problem):
 
 def test_alista_runs_on_another_dictionary(sparse_problem):
     p = sparse_problem
-    est = _est(p["D"], n_layers=4, weights="analytic", support_selection=True, lr=1e-2,
+    est = _est(p["D"], n_layers=4, weights="analytic", support_selection=True, lr=5e-2,
                max_epochs=5).fit(p["X"], p["S"])
     X2, S2, D2 = make_sparse_recovery(n_samples=200, n_measurements=30, n_components=60,
                                       random_state=4)

@@ -44,12 +44,12 @@ def test_trained_lista_beats_ista_on_held_out_data(sparse_problem):
 
 
 @pytest.mark.parametrize("params", [
-    dict(paradigm="hyperparameters", lr=1e-2),
-    dict(paradigm="hyperparameters", weights="analytic", support_selection=True, lr=1e-2),
+    dict(paradigm="hyperparameters", lr=5e-2),
+    dict(paradigm="hyperparameters", weights="analytic", support_selection=True, lr=5e-2),
     dict(paradigm="objective", coupling="cp", lr=3e-3),
     dict(paradigm="dnn", hidden_layer_sizes=(8,), lr=1e-3),
     dict(paradigm="correction", hidden_layer_sizes=(16,), lr=3e-3),
-    dict(paradigm="hyperparameters", momentum=True, lr=1e-2),
+    dict(paradigm="hyperparameters", momentum=True, lr=5e-2),
 ], ids=lambda p: "-".join(str(v) for k, v in p.items() if k != "lr"))
 def test_every_paradigm_improves_on_ista_at_equal_depth(sparse_problem, params):
     p = sparse_problem
@@ -81,7 +81,7 @@ def test_sequential_training_freezes_earlier_layers(sparse_problem, paradigm):
     X, S = p["X"][:200], p["S"][:200]
     schedule = Sequential(epochs_per_stage=2)
     fits = {K: _est(p["D"], n_layers=K, paradigm=paradigm, loss_schedule=schedule,
-                    lr=1e-2).fit(X, S) for K in (1, 2, 3)}
+                    lr=5e-2).fit(X, S) for K in (1, 2, 3)}
     init = _est(p["D"], n_layers=3, paradigm=paradigm, max_epochs=0).fit(X, S)
     full = fits[3]
     assert len(full.history_) == 6
@@ -101,8 +101,8 @@ def test_sequential_then_end_to_end_trains_all_layers_at_the_end(sparse_problem)
     p = sparse_problem
     X, S = p["X"][:200], p["S"][:200]
     schedule = SequentialEndToEnd(epochs_per_stage=1, end_to_end_epochs=2)
-    seq = _est(p["D"], n_layers=3, loss_schedule=Sequential(epochs_per_stage=1), lr=1e-2)
-    both = _est(p["D"], n_layers=3, loss_schedule=schedule, lr=1e-2)
+    seq = _est(p["D"], n_layers=3, loss_schedule=Sequential(epochs_per_stage=1), lr=5e-2)
+    both = _est(p["D"], n_layers=3, loss_schedule=schedule, lr=5e-2)
     seq.fit(X, S)
     both.fit(X, S)
     assert len(seq.history_) == 3 and len(both.history_) == 5
@@ -112,7 +112,7 @@ def test_sequential_then_end_to_end_trains_all_layers_at_the_end(sparse_problem)
 
 def test_multi_iteration_weights_shape_the_intermediate_layers(sparse_problem):
     p = sparse_problem
-    kw = dict(paradigm="hyperparameters", lr=1e-2, max_epochs=8)
+    kw = dict(paradigm="hyperparameters", lr=5e-2, max_epochs=8)
     first = _est(p["D"], loss_schedule=MultiIteration([1, 0, 0, 0]), **kw).fit(p["X"], p["S"])
     last = _est(p["D"], loss_schedule="end_to_end", **kw).fit(p["X"], p["S"])
     uniform = _est(p["D"], loss_schedule=MultiIteration("uniform"), **kw).fit(p["X"], p["S"])
@@ -129,8 +129,8 @@ def test_multi_iteration_weights_shape_the_intermediate_layers(sparse_problem):
 def test_multi_iteration_last_equals_end_to_end(sparse_problem):
     p = sparse_problem
     X, S = p["X"][:200], p["S"][:200]
-    a = _est(p["D"], loss_schedule=MultiIteration("last"), lr=1e-2).fit(X, S)
-    b = _est(p["D"], loss_schedule=EndToEnd(), lr=1e-2).fit(X, S)
+    a = _est(p["D"], loss_schedule=MultiIteration("last"), lr=5e-2).fit(X, S)
+    b = _est(p["D"], loss_schedule=EndToEnd(), lr=5e-2).fit(X, S)
     assert_array_equal(a.predict(p["X_test"]), b.predict(p["X_test"]))
 
 
@@ -154,8 +154,8 @@ def test_unsupervised_fit_decreases_the_lasso_objective(sparse_problem, paradigm
 def test_all_nan_targets_train_unsupervised(sparse_problem):
     p = sparse_problem
     X = p["X"][:200]
-    unsup = _est(p["D"], lr=1e-2).fit(X)
-    nan_y = _est(p["D"], lr=1e-2).fit(X, np.full((200, 40), np.nan))
+    unsup = _est(p["D"], lr=5e-2).fit(X)
+    nan_y = _est(p["D"], lr=5e-2).fit(X, np.full((200, 40), np.nan))
     assert_array_equal(unsup.predict(p["X_test"]), nan_y.predict(p["X_test"]))
 
 

@@ -277,3 +277,25 @@ def test_failed_validation_keeps_previous_state(small):
     with pytest.raises(ValueError, match="n_layers"):
         est.set_params(n_layers=-1).fit(X, S)
     assert_array_equal(est.predict(X), before)
+
+
+def test_finite_but_exploded_loss_is_reported_as_divergence(small):
+    X, S, D = small
+    est = _lista(D, paradigm="objective", lr=1e-3).fit(X, S)
+    before = est.predict(X)
+    # Adam at lr=3 keeps the loss finite (9.3) but far above the untrained model's (0.06)
+    est.set_params(lr=3.0, max_epochs=2)
+    with pytest.raises(TrainingDivergedError, match="more than 10x the untrained model"):
+        est.fit(X, S)
+    assert_array_equal(est.predict(X), before)
+
+
+def test_exact_untrained_model_is_not_a_divergence_reference():
+    """One atom, alpha=0: ISTA is exact (loss ~1e-15); round-off after training is fine."""
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(1, 5))
+    s = rng.normal(size=40)
+    X = np.outer(s, d[0])
+    est = _lista(d / np.linalg.norm(d), alpha=0.0, lr=1e-3, max_epochs=2)
+    est.fit(X / np.linalg.norm(d), s)
+    assert est.score(X / np.linalg.norm(d), s) > 0.999

@@ -293,12 +293,17 @@ class BaseUnfoldedEstimator(BaseEstimator):
         net.layer_weights_ = [0.0] * (self.n_layers - 1) + [1.0]
         try:
             with torch.no_grad():
-                final = float(net.get_loss(net.module_(xb), yb, X=xb))
+                iterates = net.module_(xb)
+                final = float(net.get_loss(iterates, yb, X=xb))
                 initial = initial.to(net.device).eval()
                 start = float(net.get_loss(initial(xb), yb, X=xb, module=initial))
+                # loss of the all-zero estimate: the scale below which losses are round-off
+                trivial = float(net.get_loss(tuple(torch.zeros_like(it) for it in iterates),
+                                             yb, X=xb))
         finally:
             net.n_active_, net.layer_weights_ = n_active, weights
-        if not np.isfinite(final) or final > self._divergence_factor * max(start, 1e-30):
+        floor = max(start, 1e-6 * trivial, 1e-30)  # an exact untrained model is not a reference
+        if not np.isfinite(final) or final > self._divergence_factor * floor:
             raise TrainingDivergedError(
                 f"training diverged: the final training loss ({final:.3g}) is more than "
                 f"{self._divergence_factor:g}x the untrained model's ({start:.3g}); lower `lr` "

@@ -9,10 +9,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
 from ..core import BaseUnfoldedEstimator, get_loss_schedule
-from ..core._base import check_int, check_option, check_real
+from ..core._base import check_int, check_real
 from ._constellations import (
     complex_observations,
     estimate_channel,
@@ -81,8 +86,11 @@ class _MIMOClassifierMixin:
                     f"y contains labels of type {y2.dtype} that are not symbols of the "
                     f"{const.name!r} constellation, whose labels are {const.labels.tolist()}"
                 ) from None
-        idx = np.searchsorted(classes, y2)
-        idx = np.clip(idx, 0, len(classes) - 1)
+        try:
+            idx = np.clip(np.searchsorted(classes, y2), 0, len(classes) - 1)
+        except TypeError:
+            raise ValueError(f"y has labels of type {y2.dtype}, but the classes seen in fit "
+                             f"are {classes.tolist()}") from None
         bad = classes[idx] != y2
         if np.any(bad):
             raise ValueError(
@@ -107,13 +115,8 @@ class _MIMOClassifierMixin:
 
     # -- public inference API -------------------------------------------------------
     def _validated(self, X):
-        self._check_fitted_mimo()
-        return validate_data(self, X, reset=False, dtype=_FLOATS)
-
-    def _check_fitted_mimo(self):
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=_FLOATS)
 
     def _format(self, arr):
         """Per-user array (n, U, ...) -> sklearn multi-output convention."""
@@ -329,6 +332,17 @@ class _ChannelModelMixin(_MIMOClassifierMixin):
         G = real_channel(self.channel_, const.is_complex)
         return G, const.real_points(), self.noise_var_ / const.dim
 
+    def _transactional_fit(self, X, y):
+        """Run ``_fit``; on failure restore every attribute (a fitted model stays usable)."""
+        snapshot = dict(self.__dict__)
+        try:
+            self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+        return self
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = self.channel is None
@@ -417,6 +431,9 @@ class LMMSEDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
         -------
         self : object
         """
+        return self._transactional_fit(X, y)
+
+    def _fit(self, X, y):
         self._fit_model(X, y)
         G, P, nf = self._real_model()
         d = self._const.dim
@@ -508,6 +525,9 @@ class MLDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
         -------
         self : object
         """
+        return self._transactional_fit(X, y)
+
+    def _fit(self, X, y):
         check_int(self.max_hypotheses, "max_hypotheses", min_value=1)
         check_int(self.batch_size, "batch_size", min_value=1)
         const = get_constellation(self.constellation)
@@ -747,7 +767,7 @@ class DeepSICClassifier(_StagedMixin, _MIMOClassifierMixin, ClassifierMixin,
     batch_size : int, default=-1
         Mini-batch size; ``-1`` trains full-batch on the pilots.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch.optim.Optimizer class, default="adam"
-    adapt_epochs : int, default=30
+    adapt_epochs : int, default=10
         Passes over the new pilots per stage in :meth:`partial_fit`.
     adapt_lr : float, default=None
         Learning rate of :meth:`partial_fit` (``None``: ``lr``).
@@ -817,7 +837,7 @@ class DeepSICClassifier(_StagedMixin, _MIMOClassifierMixin, ClassifierMixin,
     def __init__(self, *, n_layers=5, paradigm="dnn", constellation=None,
                  hidden_layer_sizes=(64,), channel=None, noise_var=None,
                  loss_schedule="sequential", max_epochs=1000, lr=5e-3, batch_size=-1,
-                 optimizer="adam", adapt_epochs=30, adapt_lr=None, early_stopping=False,
+                 optimizer="adam", adapt_epochs=10, adapt_lr=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, device="auto", warm_start=False,
                  random_state=None, verbose=0):
         self.n_layers = n_layers

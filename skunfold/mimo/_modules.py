@@ -139,12 +139,21 @@ class DeepSICLayer(nn.Module):
         ])
 
     def forward(self, logp, x, k, net):
+        B, U = x.shape[0], len(self.nets)
         p = logp.exp()[..., 1:]                        # (B, U, M-1)
-        outs = []
-        for u, user_net in enumerate(self.nets):
-            others = p[:, net.others[u]].reshape(x.shape[0], -1)
-            outs.append(user_net(torch.cat([x, others], dim=-1)))
-        logits = torch.stack(outs, dim=1)              # (B, U, M)
+        others = p[:, net.others].reshape(B, U, -1)    # (B, U, (U-1)(M-1))
+        z = torch.cat([x.unsqueeze(0).expand(U, -1, -1), others.transpose(0, 1)], dim=-1)
+        # all users' networks at once: their weights stacked into batched matmuls
+        layers = [net_u.mlp for net_u in self.nets]
+        n_linear = (len(layers[0]) + 1) // 2
+        h = z
+        for i in range(n_linear):
+            W = torch.stack([mlp[2 * i].weight for mlp in layers])   # (U, out, in)
+            b = torch.stack([mlp[2 * i].bias for mlp in layers])     # (U, out)
+            h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+            if i < n_linear - 1:
+                h = torch.relu(h)
+        logits = h.transpose(0, 1)                     # (B, U, M)
         if self.correction:
             logits = logits + soft_ic_loglik(logp, x, net.A, net.P, net.noise_f)
         return F.log_softmax(logits, dim=-1)

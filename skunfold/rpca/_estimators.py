@@ -71,6 +71,15 @@ def _n_dims(X):
         ) from None
 
 
+def _peek_shape(X):
+    """``(n1, n2)`` of the matrices in X, or None when X is not a 2-D/3-D array."""
+    try:
+        shape = np.asarray(X).shape
+    except (TypeError, ValueError):
+        return None
+    return tuple(int(s) for s in shape[-2:]) if len(shape) in (2, 3) else None
+
+
 def _check_psi(psi, n_rows):
     """Validate the sparsifying transform; return a float64 array or None."""
     if psi is None:
@@ -111,7 +120,8 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         if ndim != 3:
             raise ValueError(
                 f"X must be one matrix (a 2-D array of shape (n1, n2)) or a stack of "
-                f"matrices (a 3-D array of shape (n_instances, n1, n2)); got a {ndim}-D array"
+                f"matrices (a 3-D array of shape (n_instances, n1, n2)); got a {ndim}-D array. "
+                "Reshape your data, e.g. X.reshape(n1, n2) for one matrix"
             )
         X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
         if reset:
@@ -173,6 +183,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         _check_rank(self.rank, X.shape[1:])
         self.psi_ = _check_psi(self.psi, X.shape[1])
         self.instance_shape_ = (int(X.shape[1]), int(X.shape[2]))
+        self.n_iter_ = int(self._depth())
         self._fit_dtype = X.dtype
         y = self._validate_target(y, X, was_2d) if self._needs_training() else None
         return X, y
@@ -200,7 +211,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         self : object
             The fitted estimator.
         """
-        self._incoming_shape = tuple(np.shape(X)[-2:]) if _n_dims(X) in (2, 3) else None
+        self._incoming_shape = _peek_shape(X)
         return super().fit(X, y)
 
     def _check_solver_params(self):
@@ -219,11 +230,12 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
                 and getattr(self, "_fitted_shape", None) == getattr(self, "_incoming_shape", None))
 
     # -- inference -----------------------------------------------------------------
-    def _iterate(self, X, n_layers):
+    def _iterate(self, X, n_layers, every_layer=True):
         """Yield ``(low_rank, sparse)`` for ``k = 0, ..., n_layers`` (numpy, X's dtype).
 
-        Only the current state of every instance is kept, so deep classical runs
-        use the memory of one iterate.
+        With ``every_layer=False`` only the last one is computed and yielded.
+        Only the current state of every instance is kept, so deep classical
+        runs use the memory of one iterate.
         """
         module = self._fitted_module()
         dtype = self._module_dtype(module)
@@ -243,6 +255,9 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         try:
             with torch.no_grad():
                 xs = [_to_tensor(X[i:i + chunk], dtype, device) for i in range(0, len(X), chunk)]
+                if not every_layer:
+                    yield emit([module.final_state(x, n_layers) for x in xs])
+                    return
                 states = [module.initial_state(x) for x in xs]
                 yield emit(states)
                 for k in range(n_layers):
@@ -264,10 +279,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
 
     def _decompose(self, X, n_layers=None):
         n_layers = self._check_n_layers(n_layers, allow_zero=True)
-        out = None
-        for out in self._iterate(X, n_layers):
-            pass
-        return out
+        return next(self._iterate(X, n_layers, every_layer=False))
 
     def decompose(self, X, n_layers=None):
         """Split ``X`` into its low-rank and sparse parts, ``X ~ low_rank + psi @ sparse``.
@@ -438,9 +450,9 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         """Relative thresholds ``zeta_0, ..., zeta_K`` (multiplied by ``rms(X)`` when applied)."""
         self._check_fitted()
         module = self._fitted_module()
-        values = [float(torch.exp(module.log_init_threshold))]
+        values = [float(torch.exp(module.log_init_threshold.detach()))]
         for k in range(self._depth()):
-            values.append(float(module.iteration(k).threshold(k)))
+            values.append(float(module.iteration(k).threshold(k).detach()))
         return np.asarray(values)
 
     @property
@@ -448,7 +460,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         """Step sizes ``(eta_L, eta_R)`` of each layer, shape ``(n_layers, 2)``."""
         self._check_fitted()
         module = self._fitted_module()
-        return np.asarray([[float(v) for v in module.iteration(k).step_sizes()]
+        return np.asarray([[float(v.detach()) for v in module.iteration(k).step_sizes()]
                            for k in range(self._depth())])
 
     def __sklearn_tags__(self):
@@ -469,7 +481,7 @@ _SOLVER_DOC = """
         Relative threshold ``c`` of the first iteration; iteration ``k``
         (1-based) uses ``zeta_k = c * threshold_decay**(k - 1)``, times the
         root-mean-square ``rms(X)`` of the instance.
-    threshold_decay : float, default=0.8
+    threshold_decay : float, default=0.85
         Geometric decay ``rho`` of the threshold.
     init_threshold : float, default=3.0
         Relative threshold ``zeta_0`` of the initialisation (large: the
@@ -526,6 +538,8 @@ class RobustPCA(_RPCAMixin, BaseUnfoldedEstimator):
     instance_shape_ : tuple of int
         ``(n1, n2)`` of the matrices seen in ``fit``.
     psi_ : ndarray of shape (n1, n1) or None
+    n_iter_ : int
+        Number of iterations run (``max_iter``).
     thresholds_ : ndarray of shape (max_iter + 1,)
         Relative thresholds of the initialisation and of every iteration.
     step_sizes_ : ndarray of shape (max_iter, 2)
@@ -561,7 +575,7 @@ class RobustPCA(_RPCAMixin, BaseUnfoldedEstimator):
     paradigm = "classical"
 
     def __init__(self, rank=5, *, max_iter=100, step_size=0.5, threshold=0.3,
-                 threshold_decay=0.8, init_threshold=3.0, psi=None, alpha=0.05, device="auto"):
+                 threshold_decay=0.85, init_threshold=3.0, psi=None, alpha=0.05, device="auto"):
         self.rank = rank
         self.max_iter = max_iter
         self.step_size = step_size
@@ -622,10 +636,10 @@ _TRAINING_DOC = """
     max_epochs : int, default=60
         Passes over the training instances, shared among the stages.
     lr : float, default=None
-        Learning rate of the optimizer; ``None``: 5e-2 for
-        ``"hyperparameters"``, 2e-2 for the other paradigms. Thresholds are
-        learned as logarithms, so ``lr`` is about the relative change of a
-        threshold per step.
+        Learning rate of the optimizer (``None``: 0.1). Thresholds are learned
+        as logarithms, so ``lr`` is about the relative change of a threshold
+        per step; the learned ``Psi_k`` and CNN weights are scaled so that the
+        same rate suits them.
     lr_decay : bool, default=True
         Decay the learning rate along a half cosine within every stage of the
         loss schedule (see :class:`StageCosineLR`).
@@ -707,6 +721,8 @@ class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
     instance_shape_ : tuple of int
         ``(n1, n2)`` of the matrices seen in ``fit``.
     psi_ : ndarray of shape (n1, n1) or None
+    n_iter_ : int
+        Depth of the fitted model (``n_layers``, or ``max_iter`` when classical).
     thresholds_ : ndarray of shape (n_layers + 1,)
         Learned relative thresholds ``zeta_0, ..., zeta_K``.
     step_sizes_ : ndarray of shape (n_layers, 2)
@@ -740,7 +756,7 @@ class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
     """
 
     def __init__(self, rank=5, *, n_layers=10, paradigm="hyperparameters", max_iter=None,
-                 step_size=0.5, threshold=0.3, threshold_decay=0.8, init_threshold=3.0,
+                 step_size=0.5, threshold=0.3, threshold_decay=0.85, init_threshold=3.0,
                  psi=None, alpha=0.05, n_channels=8, kernel_size=None,
                  loss_schedule="sequential+end_to_end", max_epochs=60, lr=None, lr_decay=True,
                  batch_size=4, optimizer="adam", unsupervised_weight=1.0, early_stopping=False,
@@ -789,7 +805,7 @@ class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
             raise ValueError(f"kernel_size must be odd, got {ks}")
 
     def _default_lr(self):
-        return 5e-2 if self.paradigm == "hyperparameters" else 2e-2
+        return 0.1
 
     def _build_module(self):
         return _build_rpca_module(self, self.paradigm, self._depth())

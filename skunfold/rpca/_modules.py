@@ -39,8 +39,13 @@ __all__ = [
 
 
 def soft_threshold(z, theta):
-    """Soft thresholding ``sign(z) max(|z| - theta, 0)`` (the prox of the l1 norm)."""
-    return torch.sign(z) * torch.relu(torch.abs(z) - theta)
+    """Soft thresholding ``sign(z) max(|z| - theta, 0)`` (the prox of the l1 norm).
+
+    Computed as ``z - clip(z, -theta, theta)`` (``theta`` a tensor: two
+    broadcasting passes are faster than ``clamp`` with tensor bounds); it may
+    broadcast against ``z`` (e.g. one threshold per instance).
+    """
+    return z - torch.maximum(torch.minimum(z, theta), -theta)
 
 
 def instance_scale(x):
@@ -49,7 +54,17 @@ def instance_scale(x):
     return torch.clamp(rms, min=torch.finfo(x.dtype).tiny)
 
 
-def truncated_svd(M, rank, n_oversamples=10, n_iter=4):
+def _times_thin(A, B):
+    """``A @ B`` for a large ``A`` and a thin ``B``, computed as ``(B^T A^T)^T``.
+
+    CPU BLAS is several times faster with the thin factor on the left (a
+    ``1000 x 1000`` by ``1000 x 5`` product: 1.3 ms as ``A @ B``, 0.25 ms as
+    ``(B^T A^T)^T`` on one core).
+    """
+    return (B.mT @ A.mT).mT
+
+
+def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
     """Rank-``rank`` SVD of a batch of matrices by a randomized range finder.
 
     Halko, Martinsson and Tropp's subspace iteration with ``n_iter`` power
@@ -73,10 +88,10 @@ def truncated_svd(M, rank, n_oversamples=10, n_iter=4):
     q = min(rank + n_oversamples, n1, n2)
     gen = torch.Generator().manual_seed(0)
     omega = torch.randn(n2, q, generator=gen, dtype=torch.float64).to(M.dtype).to(M.device)
-    Q = torch.linalg.qr(M @ omega).Q
+    Q = torch.linalg.qr(_times_thin(M, omega)).Q
     for _ in range(n_iter):
-        Q = torch.linalg.qr(M.mT @ Q).Q
-        Q = torch.linalg.qr(M @ Q).Q
+        Q = torch.linalg.qr(_times_thin(M.mT, Q)).Q
+        Q = torch.linalg.qr(_times_thin(M, Q)).Q
     Ub, S, Vh = torch.linalg.svd(Q.mT @ M, full_matrices=False)
     return Q @ Ub[..., :rank], S[..., :rank], Vh[..., :rank, :].mT
 
@@ -99,8 +114,8 @@ def factor_update(L, R, G_L, G_R, eta_L, eta_R):
     ``1/2 ||L R^T + Psi Y - X||_F^2`` with respect to ``L`` when
     ``G = X - L R^T - Psi Y``. Costs ``O(n1 n2 r)``.
     """
-    L_new = L + eta_L * _precondition(G_L @ R, R)
-    R_new = R + eta_R * _precondition(G_R.mT @ L, L)
+    L_new = L + eta_L * _precondition(_times_thin(G_L, R), R)
+    R_new = R + eta_R * _precondition(_times_thin(G_R.mT, L), L)
     return L_new, R_new
 
 
@@ -119,16 +134,31 @@ class _RPCAStep(nn.Module):
     """
 
     def forward(self, state, x, k, net):
-        L, R, _, scale = state
-        V = L @ R.mT
-        E = x - V
-        Y = soft_threshold(self.analysis(E, net), self.threshold(k) * scale)
-        P = self.synthesis(Y, net)
-        G = E - P
-        G_L, G_R = self.corrected(G, V, P, x, scale)
+        L, R, _, scale, _ = state
+        E = torch.baddbmm(x, L, R.mT, alpha=-1.0)  # X - L R^T in one pass
+        theta = self.threshold(k) * scale
+        if net.psi is None and self._uses_given_psi():
+            # Psi = I: G = E - T(E) is the clipped residual (LRPCA's layer, fewest passes);
+            # Y = E - G is formed only when a readout asks for it
+            G = torch.maximum(torch.minimum(E, theta), -theta)
+            Y, lazy = None, (E, G)
+            P = E - G if self._needs_sparse_part() else None
+        else:
+            Y = soft_threshold(self.analysis(E, net), theta)
+            P = self.synthesis(Y, net)
+            G = E - P
+            lazy = None
+        G_L, G_R = self.corrected(G, E, P, x, scale)
         eta_L, eta_R = self.step_sizes()
         L, R = factor_update(L, R, G_L, G_R, eta_L, eta_R)
-        return (L, R, Y, scale)
+        return (L, R, Y, scale, lazy)
+
+    def _needs_sparse_part(self):
+        return False
+
+    @classmethod
+    def _uses_given_psi(cls):
+        return cls.analysis is _RPCAStep.analysis and cls.synthesis is _RPCAStep.synthesis
 
     def analysis(self, E, net):
         return net.psi_solve(E)
@@ -136,7 +166,7 @@ class _RPCAStep(nn.Module):
     def synthesis(self, Y, net):
         return net.psi_apply(Y)
 
-    def corrected(self, G, V, P, x, scale):
+    def corrected(self, G, E, P, x, scale):
         return G, G
 
 
@@ -189,7 +219,7 @@ class ObjectiveStep(HyperparameterStep):
     optimiser. ``Psi_k^{-1}`` is applied by a linear solve.
     """
 
-    offset_scale = 1.0
+    offset_scale = 0.05
 
     def __init__(self, step_size, threshold, n_rows):
         super().__init__(step_size, threshold)
@@ -199,7 +229,7 @@ class ObjectiveStep(HyperparameterStep):
     def psi(self, net):
         base = net.psi if net.psi is not None else torch.eye(
             self.n_rows, dtype=self.delta.dtype, device=self.delta.device)
-        return base + self.delta * (self.offset_scale / self.n_rows)
+        return base + self.delta * (self.offset_scale / math.sqrt(self.n_rows))
 
     def analysis(self, E, net):
         return torch.linalg.solve(self.psi(net), E)
@@ -211,24 +241,26 @@ class ObjectiveStep(HyperparameterStep):
 class CorrectionNet(nn.Module):
     """Two-layer CNN ``Delta(L R^T, Psi Y, X)`` returning corrections of ``G`` for ``L`` and ``R``.
 
-    Its inputs are divided by the instance scale and its outputs multiplied by
-    it times ``output_scale``; the last layer starts at zero, so an untrained
-    correction is exactly zero.
+    The inputs are divided by the instance scale ``rms(X)``; the two output
+    channels are multiplied by ``output_scale * rms(G)``, so the corrections
+    shrink with the residual as the iteration converges. The last layer
+    starts at zero: an untrained correction is exactly zero.
     """
 
-    def __init__(self, n_channels=8, kernel_size=3, output_scale=1e-2):
+    output_scale = 0.1
+
+    def __init__(self, n_channels=8, kernel_size=3):
         super().__init__()
         pad = kernel_size // 2
         self.conv1 = nn.Conv2d(3, n_channels, kernel_size, padding=pad)
         self.conv2 = nn.Conv2d(n_channels, 2, kernel_size, padding=pad)
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
-        self.output_scale = float(output_scale)
 
-    def forward(self, V, P, x, scale):
+    def forward(self, V, P, x, scale, G):
         inputs = torch.stack([V, P, x], dim=1) / scale[:, None]
         out = self.conv2(torch.relu(self.conv1(inputs)))
-        return out * (scale[:, None] * self.output_scale)
+        return out * (instance_scale(G)[:, None] * self.output_scale)
 
 
 class CorrectionStep(HyperparameterStep):
@@ -244,8 +276,11 @@ class CorrectionStep(HyperparameterStep):
         super().__init__(step_size, threshold)
         self.correction = CorrectionNet(n_channels, kernel_size)
 
-    def corrected(self, G, V, P, x, scale):
-        C = self.correction(V, P, x, scale)
+    def _needs_sparse_part(self):
+        return True
+
+    def corrected(self, G, E, P, x, scale):
+        C = self.correction(x - E, P, x, scale, G)
         return G + C[:, 0], G + C[:, 1]
 
 
@@ -259,7 +294,7 @@ class OffsetConv1d(nn.Module):
     linear map it starts from, so it does not depend on the amplitude of the data.
     """
 
-    offset_scale = 1.0
+    offset_scale = 0.05
 
     def __init__(self, weight0):
         super().__init__()
@@ -269,7 +304,7 @@ class OffsetConv1d(nn.Module):
         self.padding = weight0.shape[-1] // 2
 
     def forward(self, x):
-        weight = self.weight0 + self.delta * (self.offset_scale / self.weight0.shape[1])
+        weight = self.weight0 + self.delta * (self.offset_scale / math.sqrt(self.weight0.shape[1]))
         return F.conv1d(x, weight, padding=self.padding)
 
 
@@ -333,7 +368,9 @@ class RelativeFrobeniusLoss(nn.Module):
 class RPCAUnfolded(UnfoldedModule):
     """Unfolded robust PCA ``X = L R^T + Psi Y`` (eqs. 22-27 of the survey).
 
-    The state is ``(L, R, Y, scale)``. The initial state thresholds
+    The state is ``(L, R, Y, scale, lazy)`` (with ``psi=None`` a layer leaves
+    ``Y = None`` and ``lazy = (E, G)``, ``Y = E - G`` being formed only by a
+    readout). The initial state thresholds
     ``Psi^{-1} X`` with ``zeta_0`` and factors the rank-``r`` truncated SVD of
     the rest, ``L = U S^1/2``, ``R = V S^1/2``; each layer then runs one
     iteration (:class:`ClassicalStep` or a learned step). :meth:`readout`
@@ -394,11 +431,34 @@ class RPCAUnfolded(UnfoldedModule):
         Y = soft_threshold(self.psi_solve(x), zeta0)
         U, S, V = truncated_svd(x - self.psi_apply(Y), self.rank)
         root = torch.sqrt(S)[..., None, :]
-        return (U * root, V * root, Y, scale)
+        return (U * root, V * root, Y, scale, None)
+
+    @staticmethod
+    def sparse_part(state):
+        """The sparse part ``Y`` of a state."""
+        Y, lazy = state[2], state[4]
+        if Y is None:
+            E, G = lazy
+            Y = E - G
+        return Y
 
     def readout(self, state):
-        L, R, Y, _ = state
-        return torch.stack([L @ R.mT, Y], dim=1)
+        L, R = state[0], state[1]
+        return torch.stack([L @ R.mT, self.sparse_part(state)], dim=1)
+
+    def final_state(self, x, n_layers=None):
+        """The state after ``n_layers`` layers (0: the initialisation), without the readouts.
+
+        The inference path of ``predict``: it costs one truncated SVD and
+        ``O(n1 n2 r)`` per layer (with ``psi=None``).
+        """
+        n_layers = self.n_layers if n_layers is None else int(n_layers)
+        if n_layers:
+            self.check_depth(n_layers)
+        state = self.initial_state(x)
+        for k in range(n_layers):
+            state = self.step(k, state, x)
+        return state
 
     def objective(self, estimate, x):
         """Objective (24) of each instance, divided by ``||X||_F^2``.

@@ -54,9 +54,19 @@ def _check_support_selection(value):
 
 def _reject_complex(value, name):
     """Raise a ValueError naming ``name`` when ``value`` holds complex numbers."""
-    if value is not None and np.iscomplexobj(value):
-        raise ValueError(f"{name} must be real-valued; complex data is not supported "
-                         f"(pass the real and imaginary parts as separate features)")
+    if value is None:
+        return
+    dtype = getattr(value, "dtype", None)  # arrays, sparse matrices, tensors
+    if not isinstance(dtype, np.dtype):
+        if not isinstance(value, (list, tuple)):
+            return  # other containers: scikit-learn's validation reports complex data
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return  # ragged input: reported by scikit-learn's validation
+    if dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must be real-valued (pass the "
+                         "real and imaginary parts as separate features)")
 
 
 class _SparseCoderMixin:
@@ -260,8 +270,9 @@ _COMMON_TRAINING_DOC = """
         ``0`` builds the network without training it: initialised from the
         classical solver, it computes ISTA (a baseline at equal depth).
     lr : float or None, default=None
-        Learning rate; ``None`` picks the paradigm's default (1e-2 for the
-        scalar parameters of ``"hyperparameters"``, 1e-3 otherwise).
+        Learning rate; ``None`` picks the paradigm's default (5e-2 for the
+        log-parameterised step sizes and thresholds of ``"hyperparameters"``,
+        1e-3 otherwise).
     batch_size : int, default=64
         Mini-batch size (``-1``: full batch).
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch.optim.Optimizer class, default="adam"
@@ -454,7 +465,7 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
         return torch.nn.MSELoss
 
     def _default_lr(self):
-        return 1e-2 if self.paradigm == "hyperparameters" else 1e-3
+        return 5e-2 if self.paradigm == "hyperparameters" else 1e-3
 
     def _is_tied(self):
         if self.tied is None:

@@ -146,13 +146,27 @@ class ClassicalStep(_SparseStep):
 class HyperparameterStep(_SparseStep):
     """Learned step ``gamma_k`` and threshold ``theta_k``; ``W`` (``H`` or ALISTA's) fixed.
 
-    ``s <- eta_theta_k(s + gamma_k W^T (x - H s))``.
+    ``s <- eta_theta_k(s + gamma_k W^T (x - H s))``. Both scalars are positive
+    and are learned through their logarithms, so an optimizer step changes them
+    by a relative amount: thresholds that must shrink by orders of magnitude
+    over the layers are reached in few steps.
     """
 
     def __init__(self, step, threshold, momentum=None):
         super().__init__(momentum)
-        self.gamma = nn.Parameter(torch.tensor(float(step), dtype=torch.float64))
-        self.theta = nn.Parameter(torch.tensor(float(threshold), dtype=torch.float64))
+        self.log_gamma = nn.Parameter(torch.tensor(math.log(float(step)), dtype=torch.float64))
+        self.log_theta = nn.Parameter(
+            torch.tensor(math.log(max(float(threshold), 1e-30)), dtype=torch.float64))
+
+    @property
+    def gamma(self):
+        """The step size ``gamma_k``."""
+        return torch.exp(self.log_gamma)
+
+    @property
+    def theta(self):
+        """The threshold ``theta_k``."""
+        return torch.exp(self.log_theta)
 
     def update(self, s, x, k, net):
         z = s + self.gamma * (x - s @ net.D) @ net.W

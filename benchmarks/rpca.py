@@ -1,0 +1,213 @@
+"""The survey's RPCA comparative study (Sec. V-B, Fig. 5) and LRPCA's speed claim.
+
+Setting (targets.md, "Robust PCA"): LRPCA's generator, ``n1 = n2 = n``,
+rank ``r = 5``, 10% outliers, ``K = 10`` layers. The data follow
+``X = L + S`` (true ``Psi = I``). Two settings:
+
+* matched -- every solver is given the true ``Psi = I`` (Fig. 5 (a));
+* mismatched -- every solver is given ``Psi + sigma G / sqrt(n)`` with
+  ``sigma = 0.05`` (Fig. 5 (b)).
+
+For each setting the script trains :class:`~skunfold.rpca.LearnedRPCA` in the
+four paradigms (sequential training then end-to-end fine-tuning, the
+survey's scheme; supervised by the low-rank ground truth) and prints the
+held-out relative error ``||L R^T - X*||_F / ||X*||_F`` after every layer,
+beside the classical solver (:class:`~skunfold.rpca.RobustPCA`, hand-set
+step and geometrically decaying threshold) at the same depth and run to
+convergence. It then times, at the same size, the trained ``K = 10``
+model, the classical solver run to the trained model's error, and one
+rank-``r`` truncated SVD.
+
+Usage::
+
+    python benchmarks/rpca.py --quick               # n = 200, minutes on 2 CPU cores
+    python benchmarks/rpca.py                       # n = 1000 (LRPCA's size; a GPU run)
+    python benchmarks/rpca.py --quick --settings matched --paradigms hyperparameters
+    python benchmarks/rpca.py --quick --json rpca.json
+
+Times are wall-clock seconds with one torch thread.
+"""
+
+import argparse
+import json
+import os
+import time
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from skunfold.datasets import make_rpca, perturb_psi  # noqa: E402
+from skunfold.rpca import LearnedRPCA, RobustPCA, truncated_svd  # noqa: E402
+
+torch.set_num_threads(1)
+
+RANK, ALPHA, K, SIGMA = 5, 0.1, 10, 0.05
+PARADIGMS = ["hyperparameters", "objective", "correction", "dnn"]
+SHOW = [0, 1, 2, 4, 6, 8, 10]
+
+#: Per-layer relative errors of LRPCA's released model at n = 1000 (targets.md).
+LRPCA_N1000 = {0: 1.44e-2, 1: 6.0e-3, 2: 2.6e-3, 4: 4.7e-4, 6: 1.4e-4, 8: 5.5e-5, 10: 2.1e-5}
+
+#: Training budget: (n_train instances, max_epochs, batch_size) per paradigm and size.
+BUDGET = {
+    "quick": {"hyperparameters": (64, 16, 2), "objective": (64, 12, 2),
+              "correction": (48, 8, 2), "dnn": (48, 8, 2)},
+    "full": {"hyperparameters": (64, 40, 1), "objective": (64, 30, 1),
+             "correction": (64, 20, 1), "dnn": (64, 20, 1)},
+}
+
+
+def rel_errors(V, L):
+    V = np.asarray(V, dtype=np.float64).reshape(len(L), -1)
+    L = np.asarray(L, dtype=np.float64).reshape(len(L), -1)
+    return np.linalg.norm(V - L, axis=1) / np.linalg.norm(L, axis=1)
+
+
+def per_layer(est, X, L, n_layers):
+    """Mean relative error after the initialisation and every layer."""
+    errs = [rel_errors(est.decompose(X, n_layers=0)[0], L).mean()]
+    errs += [rel_errors(V, L).mean() for V in est.staged_predict(X, n_layers=n_layers)]
+    return errs
+
+
+def best_time(fn, repeat=5):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def run_setting(name, psi, n, data, paradigms, budget, seed):
+    X_all, L_all, X_test, L_test = data
+    rows = {}
+    classical = RobustPCA(rank=RANK, max_iter=500, psi=psi).fit(X_test)
+    conv = per_layer(classical, X_test, L_test, 500)
+    rows["classical"] = {"errors": conv[:K + 1], "converged": conv, "train_s": 0.0}
+    print(f"  classical: k=10 {conv[K]:.2e}, k=100 {conv[100]:.2e}, k=500 {conv[500]:.2e}",
+          flush=True)
+    for paradigm in paradigms:
+        n_train, epochs, batch = budget[paradigm]
+        est = LearnedRPCA(rank=RANK, n_layers=K, paradigm=paradigm, psi=psi, max_epochs=epochs,
+                          batch_size=batch, random_state=seed)
+        t = time.perf_counter()
+        est.fit(X_all[:n_train], L_all[:n_train])
+        train_s = time.perf_counter() - t
+        errs = per_layer(est, X_test, L_test, K)
+        rows[paradigm] = {"errors": errs, "train_s": train_s, "model": est,
+                          "budget": [n_train, epochs, batch]}
+        print(f"  {paradigm}: trained in {train_s:.0f} s ({n_train} instances, {epochs} epochs, "
+              f"batch {batch}); k=10 {errs[K]:.2e}", flush=True)
+    return rows
+
+
+def print_table(title, rows, n):
+    print(f"\n{title}: relative error ||L R^T - X*||_F / ||X*||_F per layer, n = {n}")
+    head = "| model | " + " | ".join(f"k={k}" for k in SHOW) + " | train (s) |"
+    print(head)
+    print("|" + "---|" * (len(SHOW) + 2))
+    for name, row in rows.items():
+        vals = " | ".join(f"{row['errors'][k]:.1e}" for k in SHOW)
+        print(f"| {name} | {vals} | {row['train_s']:.0f} |")
+    if "converged" in rows.get("classical", {}):
+        conv = rows["classical"]["converged"]
+        print(f"| classical, k = 50 / 100 / 500 | {conv[50]:.1e} / {conv[100]:.1e} / "
+              f"{conv[500]:.1e} |")
+    if n == 1000 and title.startswith("matched"):
+        vals = " | ".join(f"{LRPCA_N1000.get(k, float('nan')):.1e}" for k in SHOW)
+        print(f"| LRPCA released model (targets.md) | {vals} | |")
+
+
+def speed(rows, X_test, L_test, n, psi):
+    """Trained K=10 model vs the classical solver to the same error vs one truncated SVD."""
+    est = rows["hyperparameters"]["model"]
+    x1 = X_test[:1]
+    target = rows["hyperparameters"]["errors"][K]
+    conv = np.asarray(rows["classical"]["converged"])
+    reach = np.nonzero(conv <= target)[0]
+    k_same = int(reach[0]) if reach.size else None
+    t_model = best_time(lambda: est.predict(x1))
+    module = est.net_.module_
+    xt = torch.as_tensor(x1, dtype=torch.float32)
+    with torch.no_grad():
+        t_module = best_time(lambda: module.final_state(xt))
+        t_svd = best_time(lambda: truncated_svd(xt, RANK))
+        t_lowrank = best_time(lambda: torch.svd_lowrank(xt[0], q=RANK + 5, niter=2))
+        t_full = best_time(lambda: torch.linalg.svd(xt[0]), repeat=2)
+    try:
+        from scipy.sparse.linalg import svds
+        t_svds = best_time(lambda: svds(x1[0].astype(np.float32), k=RANK), repeat=3)
+    except ImportError:  # pragma: no cover
+        t_svds = float("nan")
+    out = {"n": n, "target_error": target, "classical_iterations_to_target": k_same,
+           "t_model_predict": t_model, "t_model_module": t_module,
+           "t_truncated_svd": t_svd, "t_svd_lowrank": t_lowrank, "t_svds": t_svds,
+           "t_full_svd": t_full}
+    print(f"\nSpeed at n = {n} (one instance, one thread, best of 5):")
+    print(f"  trained K=10 model: {1e3 * t_model:.1f} ms (predict), {1e3 * t_module:.1f} ms "
+          f"(torch module), error {target:.1e}")
+    if k_same is None:
+        print(f"  classical solver: does not reach {target:.1e} within 500 iterations")
+    else:
+        classical = RobustPCA(rank=RANK, max_iter=max(k_same, 1), psi=psi).fit(x1)
+        t_cl = best_time(lambda: classical.predict(x1), repeat=3)
+        out["t_classical_to_target"] = t_cl
+        print(f"  classical solver to the same error: {k_same} iterations, {1e3 * t_cl:.1f} ms "
+              f"({t_cl / t_model:.1f}x the trained model)")
+    print(f"  one rank-{RANK} truncated SVD: {1e3 * t_svd:.1f} ms (skunfold's randomized, as in "
+          f"the model), {1e3 * t_lowrank:.1f} ms (torch.svd_lowrank), {1e3 * t_svds:.1f} ms "
+          f"(scipy svds); full SVD {1e3 * t_full:.1f} ms")
+    print(f"  trained model / truncated SVD: {t_module / t_svd:.1f} (skunfold's), "
+          f"{t_module / t_svds:.2f} (scipy svds), {t_module / t_full:.2f} (full SVD)")
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="n = 200 instead of 1000")
+    parser.add_argument("--n", type=int, default=None, help="matrix size (overrides --quick)")
+    parser.add_argument("--settings", nargs="+", default=["matched", "mismatched"],
+                        choices=["matched", "mismatched"])
+    parser.add_argument("--paradigms", nargs="+", default=PARADIGMS, choices=PARADIGMS)
+    parser.add_argument("--sigma", type=float, default=SIGMA)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the per-layer errors to this file")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    n = args.n or (200 if args.quick else 1000)
+    budget = BUDGET["quick" if n <= 400 else "full"]
+    n_train = max(b[0] for p, b in budget.items() if p in args.paradigms)
+    t0 = time.perf_counter()
+    X_all, L_all, _ = make_rpca(n_train, (n, n), rank=RANK, outlier_fraction=ALPHA,
+                                random_state=args.seed)
+    X_test, L_test, _ = make_rpca(8, (n, n), rank=RANK, outlier_fraction=ALPHA,
+                                  random_state=args.seed + 1000)
+    data = (X_all, L_all, X_test, L_test)
+    results = {"n": n, "rank": RANK, "outlier_fraction": ALPHA, "K": K, "sigma": args.sigma}
+    for setting in args.settings:
+        psi = None if setting == "matched" else perturb_psi(n, args.sigma,
+                                                            random_state=args.seed + 7)
+        print(f"\n== {setting} (n = {n}, r = {RANK}, {ALPHA:.0%} outliers, K = {K}"
+              + ("" if psi is None else f", given psi = I + {args.sigma} G / sqrt(n)") + ")")
+        rows = run_setting(setting, psi, n, data, args.paradigms, budget, args.seed)
+        print_table(setting, rows, n)
+        results[setting] = {name: {k: v for k, v in row.items() if k != "model"}
+                            for name, row in rows.items()}
+        if setting == "matched" and "hyperparameters" in rows:
+            results["speed"] = speed(rows, X_test, L_test, n, psi)
+            est = rows["hyperparameters"]["model"]
+            print("\nLearned hyperparameters (matched): relative thresholds",
+                  np.array2string(est.thresholds_, precision=4),
+                  "\n  step sizes eta_L", np.array2string(est.step_sizes_[:, 0], precision=2))
+    print(f"\nTotal wall time {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()

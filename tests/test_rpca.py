@@ -1,0 +1,348 @@
+"""Robust PCA: generators, the classical solver, the unfolded model in every paradigm."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+
+from skunfold.core import MultiIteration
+from skunfold.datasets import make_rpca, make_static_video, perturb_psi
+from skunfold.rpca import IgnoredTargetWarning, LearnedRPCA, RobustPCA, truncated_svd
+
+PARADIGMS = ["hyperparameters", "objective", "correction", "dnn"]
+
+
+def rel_err(V, L):
+    V, L = np.asarray(V, float), np.asarray(L, float)
+    V, L = V.reshape(len(L), -1), L.reshape(len(L), -1)
+    return float(np.mean(np.linalg.norm(V - L, axis=1) / np.linalg.norm(L, axis=1)))
+
+
+@pytest.fixture(scope="module")
+def small():
+    """16 training and 8 test instances of 30 x 30, rank 2, 5% outliers."""
+    X, L, S = make_rpca(16, (30, 30), rank=2, outlier_fraction=0.05, random_state=0)
+    Xt, Lt, St = make_rpca(8, (30, 30), rank=2, outlier_fraction=0.05, random_state=1)
+    return X, L, Xt, Lt
+
+
+@pytest.fixture(scope="module")
+def trained(small):
+    X, L, _, _ = small
+    return LearnedRPCA(rank=2, n_layers=4, max_epochs=16, random_state=0, device="cpu").fit(X, L)
+
+
+# -- datasets -------------------------------------------------------------------------
+def test_make_rpca_reproduces_lrpca_generator():
+    X, L, S = make_rpca(3, (50, 40), rank=3, outlier_fraction=0.1, random_state=0)
+    assert X.shape == L.shape == S.shape == (3, 50, 40)
+    np.testing.assert_allclose(X, L + S)
+    for i in range(3):
+        assert np.linalg.matrix_rank(L[i]) == 3
+        assert (S[i] != 0).sum() == 200  # exactly floor(0.1 * 50 * 40)
+        assert np.abs(S[i]).max() <= np.abs(L[i]).mean()
+        assert np.abs(S[i]).max() > 0.9 * np.abs(L[i]).mean()
+    # factors N(0, 1) / sqrt(n): at n1 = n2 = 1000, r = 5, ||L||_F ~ sqrt(5)
+    _, Lb, _ = make_rpca(1, (400, 400), rank=5, outlier_fraction=0.0, random_state=0)
+    assert 1.9 < np.linalg.norm(Lb[0]) < 2.6
+    X2, _, _ = make_rpca(3, (50, 40), rank=3, outlier_fraction=0.1, random_state=0)
+    np.testing.assert_array_equal(X, X2)
+
+
+def test_make_rpca_with_psi_and_errors():
+    psi = perturb_psi(20, 0.1, random_state=0)
+    X, L, S = make_rpca(2, (20, 10), rank=2, psi=psi, random_state=0)
+    np.testing.assert_allclose(X, L + psi @ S)
+    with pytest.raises(ValueError, match="psi must have shape"):
+        make_rpca(1, (20, 10), psi=np.eye(10))
+    with pytest.raises(ValueError, match="rank"):
+        make_rpca(1, (5, 4), rank=6)
+    with pytest.raises(ValueError, match="outlier_fraction"):
+        make_rpca(1, (5, 4), rank=1, outlier_fraction=1.5)
+    with pytest.raises(ValueError, match="shape"):
+        make_rpca(1, 5)
+
+
+def test_perturb_psi():
+    P = perturb_psi(200, noise_level=0.05, random_state=0)
+    assert P.shape == (200, 200)
+    gap = np.linalg.norm(P - np.eye(200), 2)
+    assert 0.07 < gap < 0.13  # about 2 * noise_level
+    Q = perturb_psi(np.eye(200), noise_level=0.05, random_state=0)
+    np.testing.assert_allclose(P, Q)
+    with pytest.raises(ValueError, match="square"):
+        perturb_psi(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="noise_level"):
+        perturb_psi(3, noise_level=-1.0)
+
+
+def test_make_static_video():
+    X, B, F = make_static_video(n_videos=2, n_frames=30, frame_shape=(16, 20), random_state=0)
+    assert X.shape == B.shape == F.shape == (2, 320, 30)
+    np.testing.assert_allclose(X, B + F)
+    assert np.linalg.matrix_rank(B[0]) == 2
+    frac = np.mean(F != 0)
+    assert 0.01 < frac < 0.2
+    X1, B1, _ = make_static_video(n_frames=10, frame_shape=(8, 8), rank=1, n_objects=0,
+                                  random_state=0)
+    assert np.linalg.matrix_rank(B1[0]) == 1
+    np.testing.assert_allclose(X1, B1)
+
+
+# -- building blocks ------------------------------------------------------------------
+def test_truncated_svd_matches_full_svd():
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(2, 40, 3)) @ rng.normal(size=(2, 3, 30)) + 0.01 * rng.normal(size=(2, 40, 30))
+    M = torch.tensor(M)
+    U, S, V = truncated_svd(M, 3)
+    S_full = torch.linalg.svdvals(M)[:, :3]
+    np.testing.assert_allclose(S.numpy(), S_full.numpy(), rtol=1e-10)
+    approx = (U * S[:, None, :]) @ V.mT
+    U2, S2, Vh2 = torch.linalg.svd(M, full_matrices=False)
+    best = (U2[..., :3] * S2[:, None, :3]) @ Vh2[:, :3]
+    np.testing.assert_allclose(approx.numpy(), best.numpy(), atol=1e-10)
+    U3, _, _ = truncated_svd(M, 3)
+    np.testing.assert_array_equal(U.numpy(), U3.numpy())  # deterministic
+
+
+# -- the classical solver -------------------------------------------------------------
+def test_robust_pca_converges():
+    X, L, S = make_rpca(3, (60, 50), rank=2, outlier_fraction=0.05, random_state=0)
+    est = RobustPCA(rank=2, max_iter=80, device="cpu").fit(X)
+    V, Y = est.decompose(X)
+    assert V.dtype == np.float64
+    assert rel_err(V, L) < 1e-5
+    np.testing.assert_allclose(Y, S, atol=1e-4 * np.abs(X).max())
+    errs = [rel_err(Vk, L) for Vk in est.staged_predict(X)]
+    assert len(errs) == 80 and errs[-1] < errs[9] < errs[0]
+    np.testing.assert_allclose(est.predict(X), V)
+    assert est.n_iter_ == 80 and est.thresholds_.shape == (81,)
+    # a deeper classical run than fitted is fine (tied iteration)
+    assert len(list(est.staged_predict(X[:1], n_layers=90))) == 90
+
+
+def test_robust_pca_is_scale_invariant(small):
+    _, _, Xt, _ = small
+    est = RobustPCA(rank=2, max_iter=10, device="cpu").fit(Xt)
+    np.testing.assert_allclose(est.predict(1000.0 * Xt), 1000.0 * est.predict(Xt), rtol=1e-8)
+
+
+def test_robust_pca_with_psi():
+    psi = perturb_psi(40, 0.3, random_state=0)
+    X, L, S = make_rpca(2, (40, 40), rank=2, outlier_fraction=0.05, psi=psi, random_state=0)
+    good = RobustPCA(rank=2, max_iter=150, psi=psi, device="cpu").fit(X)
+    ignorant = RobustPCA(rank=2, max_iter=150, device="cpu").fit(X)
+    assert rel_err(good.predict(X), L) < 1e-3
+    assert rel_err(ignorant.predict(X), L) > 10 * rel_err(good.predict(X), L)
+    V, Y = good.decompose(X)
+    obj = good.objective(X, V, Y)
+    assert obj.shape == (2,) and np.all(obj > 0)
+
+
+# -- the unfolded model -----------------------------------------------------------------
+@pytest.mark.parametrize("paradigm", PARADIGMS)
+def test_untrained_model_is_the_classical_solver(paradigm):
+    psi = perturb_psi(24, 0.05, random_state=1) if paradigm in ("objective", "dnn") else None
+    X, _, _ = make_rpca(3, (24, 20), rank=2, psi=psi, random_state=0)
+    X = X.astype(np.float32)
+    params = dict(rank=2, psi=psi, threshold=0.4, threshold_decay=0.7, step_size=0.6,
+                  init_threshold=2.0, device="cpu")
+    untrained = LearnedRPCA(n_layers=5, paradigm=paradigm, max_epochs=0, **params).fit(X)
+    classical = RobustPCA(max_iter=5, **params).fit(X)
+    V_u, Y_u = untrained.decompose(X)
+    V_c, Y_c = classical.decompose(X)
+    assert V_u.dtype == np.float32
+    scale = np.abs(X).max()
+    np.testing.assert_allclose(V_u, V_c, atol=2e-5 * scale)
+    np.testing.assert_allclose(Y_u, Y_c, atol=2e-5 * scale)
+    np.testing.assert_allclose(untrained.thresholds_, classical.thresholds_, rtol=1e-6)
+    as_classical = LearnedRPCA(n_layers=5, paradigm="classical", **params).fit(X)
+    np.testing.assert_allclose(as_classical.predict(X), V_c, rtol=1e-6)
+
+
+def test_learned_beats_classical_at_equal_depth(small, trained):
+    X, L, Xt, Lt = small
+    classical = RobustPCA(rank=2, max_iter=4, device="cpu").fit(Xt)
+    err_learned = rel_err(trained.predict(Xt), Lt)
+    err_classical = rel_err(classical.predict(Xt), Lt)
+    assert err_learned < 0.3 * err_classical
+    staged = [rel_err(V, Lt) for V in trained.staged_predict(Xt)]
+    assert len(staged) == 4 and staged[-1] == pytest.approx(err_learned)
+    thresholds = trained.thresholds_
+    assert thresholds.shape == (5,) and np.all(thresholds > 0)
+    assert trained.step_sizes_.shape == (4, 2)
+    assert -trained.score(Xt, Lt) == pytest.approx(err_learned)
+
+
+def test_trained_model_applies_to_another_size(trained):
+    X2, L2, _ = make_rpca(6, (60, 50), rank=2, outlier_fraction=0.05, random_state=3)
+    classical = RobustPCA(rank=2, max_iter=4, device="cpu").fit(X2)
+    err_learned = rel_err(trained.predict(X2), L2)
+    assert err_learned < 0.3 * rel_err(classical.predict(X2), L2)
+    # the thresholds are relative to the instance's rms: the amplitude does not matter either
+    np.testing.assert_allclose(trained.predict(7.0 * X2), 7.0 * trained.predict(X2),
+                               rtol=1e-4, atol=1e-4 * np.abs(7.0 * X2).max())
+
+
+def test_size_dependent_models_refuse_other_sizes(small):
+    X, L, _, _ = small
+    est = LearnedRPCA(rank=2, n_layers=2, paradigm="objective", max_epochs=1,
+                      random_state=0, device="cpu").fit(X[:4], L[:4])
+    with pytest.raises(ValueError, match="size-dependent"):
+        est.predict(np.zeros((1, 40, 30)) + 1.0)
+    with pytest.raises(ValueError, match="rank=2 must be smaller"):
+        LearnedRPCA(rank=2, n_layers=2, max_epochs=0).fit(X[:2]).predict(X[:1, :2, :])
+
+
+@pytest.mark.parametrize("paradigm", ["objective", "correction", "dnn"])
+def test_other_paradigms_train_and_improve(small, paradigm):
+    X, L, Xt, Lt = small
+    est = LearnedRPCA(rank=2, n_layers=3, paradigm=paradigm, max_epochs=6,
+                      random_state=0, device="cpu").fit(X, L)
+    untrained = LearnedRPCA(rank=2, n_layers=3, paradigm=paradigm, max_epochs=0,
+                            device="cpu").fit(X, L)
+    assert rel_err(est.predict(Xt), Lt) < 0.7 * rel_err(untrained.predict(Xt), Lt)
+
+
+def test_objective_paradigm_learns_the_true_transform():
+    """Mismatched psi: learning Psi_k beats learning hyperparameters only."""
+    n = 40
+    X, L, _ = make_rpca(16, (n, n), rank=2, outlier_fraction=0.05, random_state=0)
+    Xt, Lt, _ = make_rpca(8, (n, n), rank=2, outlier_fraction=0.05, random_state=1)
+    noisy = perturb_psi(n, 0.3, random_state=2)  # the solvers get a wrong psi; data use I
+    common = dict(rank=2, n_layers=4, psi=noisy, max_epochs=30, batch_size=2, lr=0.05,
+                  random_state=0, device="cpu")
+    hyper = LearnedRPCA(paradigm="hyperparameters", **common).fit(X, L)
+    obj = LearnedRPCA(paradigm="objective", **common).fit(X, L)
+    assert rel_err(obj.predict(Xt), Lt) < 0.85 * rel_err(hyper.predict(Xt), Lt)
+
+
+def test_unsupervised_and_semi_supervised_training(small):
+    X, L, Xt, Lt = small
+    untrained = LearnedRPCA(rank=2, n_layers=4, max_epochs=0, device="cpu").fit(X)
+    unsup = LearnedRPCA(rank=2, n_layers=4, max_epochs=12, alpha=0.01, random_state=0,
+                        device="cpu").fit(X)
+    assert unsup.score(Xt) > untrained.score(Xt)  # lower objective (24)
+    assert rel_err(unsup.predict(Xt), Lt) < rel_err(untrained.predict(Xt), Lt)
+    y = L.copy()
+    y[8:] = np.nan
+    semi = LearnedRPCA(rank=2, n_layers=4, max_epochs=12, random_state=0,
+                       device="cpu").fit(X, y)
+    assert rel_err(semi.predict(Xt), Lt) < rel_err(untrained.predict(Xt), Lt)
+
+
+def test_two_dimensional_input_is_one_instance(small):
+    X, L, _, _ = small
+    est = LearnedRPCA(rank=2, n_layers=3, max_epochs=4, random_state=0, device="cpu")
+    est.fit(X[0], L[0])
+    assert est.n_features_in_ == 30 and est.instance_shape_ == (30, 30)
+    V = est.transform(X[1])
+    assert V.shape == (30, 30)
+    np.testing.assert_allclose(est.predict(X[1:2])[0], V, rtol=1e-5, atol=1e-7)
+    low, sparse = est.decompose(X[1])
+    np.testing.assert_allclose(low, V)
+    np.testing.assert_allclose(sparse, est.predict_sparse(X[1]))
+    assert np.mean(sparse != 0) < 0.5
+    np.testing.assert_array_equal(est.get_feature_names_out(),
+                                  [f"x{i}" for i in range(30)])
+    # as a denoising step of a pipeline: 1-D labels are not a low-rank target
+    labels = np.arange(30) % 2
+    pipe = make_pipeline(LearnedRPCA(rank=2, n_layers=2, max_epochs=1, device="cpu"))
+    with pytest.warns(IgnoredTargetWarning):
+        pipe.fit(X[0], labels)
+    assert pipe.transform(X[0]).shape == (30, 30)
+
+
+def test_grid_search_over_stacks(small):
+    X, L, _, _ = small
+    grid = GridSearchCV(
+        LearnedRPCA(rank=2, max_epochs=4, random_state=0, device="cpu"),
+        {"n_layers": [1, 3], "paradigm": ["classical", "hyperparameters"],
+         "loss_schedule": ["end_to_end", MultiIteration()]},
+        cv=KFold(2),
+    )
+    grid.fit(X, L)
+    assert grid.best_params_["n_layers"] == 3
+    assert grid.best_params_["paradigm"] == "hyperparameters"
+    assert grid.predict(X[:2]).shape == (2, 30, 30)
+
+
+def test_pickle_and_warm_start(trained, small):
+    _, _, Xt, _ = small
+    clone = pickle.loads(pickle.dumps(trained))
+    np.testing.assert_array_equal(clone.predict(Xt), trained.predict(Xt))
+    X, L, _, _ = small
+    est = LearnedRPCA(rank=2, n_layers=3, max_epochs=2, warm_start=True, random_state=0,
+                      device="cpu").fit(X, L)
+    first = est.thresholds_
+    est.fit(X, L)
+    assert not np.allclose(est.thresholds_, first)  # continued from the first fit
+    est.set_params(n_layers=2).fit(X, L)             # other architecture: fresh start
+    assert est.thresholds_.shape == (3,)
+
+
+# -- bad input --------------------------------------------------------------------------
+def test_bad_input_gives_clear_errors(small):
+    X, L, _, _ = small
+    est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, device="cpu")
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    with pytest.raises(ValueError, match=r"rank=30 must be smaller than min\(n1, n2\) = 30"):
+        LearnedRPCA(rank=30).fit(X, L)
+    with pytest.raises(ValueError, match="square"):
+        LearnedRPCA(rank=2, psi=np.ones((30, 20))).fit(X, L)
+    with pytest.raises(ValueError, match="singular"):
+        LearnedRPCA(rank=2, psi=np.ones((30, 30))).fit(X, L)
+    with pytest.raises(ValueError, match="n1 = 30 rows"):
+        LearnedRPCA(rank=2, psi=np.eye(20)).fit(X, L)
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad, L)
+    with pytest.raises(ValueError, match="different shapes"):
+        est.fit([X[0], X[1, :20]])
+    with pytest.raises(ValueError, match="1-D"):
+        est.fit(X[0, 0])
+    with pytest.raises(ValueError, match="4-D"):
+        est.fit(X[None])
+    with pytest.raises(ValueError, match="low-rank ground truth"):
+        est.fit(X, L[:, :20])
+    partly = L.copy()
+    partly[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="partly NaN"):
+        est.fit(X, partly)
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        est.fit(sp.csr_matrix(X[0]))
+    with pytest.raises(ValueError, match="[Cc]omplex"):
+        est.fit(X[0] + 1j)
+    for name, value in [("rank", 0), ("n_layers", 0), ("threshold", -1.0),
+                        ("threshold_decay", 1.5), ("step_size", 0.0), ("kernel_size", 2),
+                        ("paradigm", "lista")]:
+        with pytest.raises((ValueError, TypeError), match=name):
+            LearnedRPCA(**{"rank": 2, name: value}).fit(X, L)
+    with pytest.raises(TypeError, match="rank"):
+        LearnedRPCA(rank=2.5).fit(X, L)
+
+
+def test_failed_fit_leaves_fitted_model_usable(trained, small):
+    _, _, Xt, _ = small
+    before = trained.predict(Xt)
+    with pytest.raises(ValueError):
+        trained.fit(np.full((2, 30, 30), np.inf))
+    np.testing.assert_array_equal(trained.predict(Xt), before)
+
+
+def test_dtypes(small):
+    X, L, _, _ = small
+    est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, random_state=0, device="cpu").fit(X, L)
+    assert est.predict(X.astype(np.float32)).dtype == np.float32
+    assert est.predict(X).dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert est.predict((X * 100).astype(np.int64)).dtype == np.float64
