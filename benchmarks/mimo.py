@@ -5,8 +5,8 @@ Three parts, each printed as a table (and saved as JSON and plots):
 1. symbol error rate vs SNR on the linear SED channel, random Gaussian
    channels, the SED channel with CSI uncertainty (the model-based detector gets
    ``H * (1 + sqrt(0.1) n)``, redrawn every 500 symbols) and the SED channel
-   behind non-linear receivers (``tanh(0.5 y)``, one-bit); DeepSIC learns
-   from 500 pilots per block;
+   behind non-linear receivers (``tanh(0.5 y)``; one-bit quantisation, with 8
+   antennas); DeepSIC learns from 500 pilots per block;
 2. the time-varying SED channel at 12 dB: SER per block of DeepSIC retrained
    on each block's pilots, DeepSIC adapted with ``partial_fit``, DeepSIC
    trained once, and soft IC with the true channel of every block;
@@ -67,10 +67,12 @@ def ser_point(scenario, snr, n_test, seed):
     nv = 10.0 ** (-snr / 10.0)
     channel = "gaussian" if scenario == "gaussian" else "sed"
     nonlin = {"tanh": "tanh", "one_bit": "one_bit"}.get(scenario)
-    Xp, yp, H = make_mimo(N_PILOTS, snr_db=snr, channel=channel, nonlinearity=nonlin,
-                          random_state=seed)
-    Xt, yt, _ = make_mimo(n_test, snr_db=snr, channel=H, nonlinearity=nonlin,
-                          random_state=seed + 1000)
+    # one-bit outputs of 4 antennas take only 16 values: give that receiver 8 antennas
+    n_ant = 8 if scenario == "one_bit" else 4
+    Xp, yp, H = make_mimo(N_PILOTS, n_antennas=n_ant, snr_db=snr, channel=channel,
+                          nonlinearity=nonlin, random_state=seed)
+    Xt, yt, _ = make_mimo(n_test, n_antennas=n_ant, snr_db=snr, channel=H,
+                          nonlinearity=nonlin, random_state=seed + 1000)
     out = {}
     for name, det in [("ML", MLDetector(H, nv)), ("LMMSE", LMMSEDetector(H, nv)),
                       ("SoftIC", SoftICDetector(H, nv, device="cpu"))]:
@@ -269,11 +271,13 @@ def main(argv=None):
     parser.add_argument("--snrs", nargs="*", type=float, help="override the SNR grid (dB)")
     parser.add_argument("--scenarios", nargs="*",
                         choices=["sed", "gaussian", "tanh", "one_bit"],
-                        help="override the channels (sed also gives the CSI-uncertainty table)")
+                        help="override the channels (sed also gives the CSI-uncertainty table; "
+                             "one_bit: 8 antennas, not in the default list)")
     parser.add_argument("--n-frames", type=int, help="override the number of blocks")
     parser.add_argument("--retrain-every", type=int,
                         help="retrain DeepSIC from scratch on every k-th block only")
     parser.add_argument("--n-channels", type=int, help="override the Gaussian channel draws")
+    parser.add_argument("--n-data", type=int, help="override the data symbols per block")
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -283,13 +287,14 @@ def main(argv=None):
         n_frames, n_data, retrain_every = 30, 1000, 5
     else:
         snrs, n_test, n_channels = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0], 20000, 5
-        scenarios = ["sed", "gaussian", "tanh", "one_bit"]
+        scenarios = ["sed", "gaussian", "tanh"]
         n_frames, n_data, retrain_every = 100, 10000, 1
     snrs = args.snrs or snrs
     scenarios = args.scenarios or scenarios
     n_frames = args.n_frames or n_frames
     retrain_every = args.retrain_every or retrain_every
     n_channels = args.n_channels or n_channels
+    n_data = args.n_data or n_data
     res = {"quick": args.quick, "torch_threads": torch.get_num_threads()}
     t0 = time.time()
     if "ser" not in args.skip:

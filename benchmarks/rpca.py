@@ -73,7 +73,7 @@ def per_layer(est, X, L, n_layers):
     return errs
 
 
-def best_time(fn, repeat=5):
+def best_time(fn, repeat=15):
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -147,7 +147,7 @@ def speed(rows, X_test, L_test, n, psi):
            "t_model_predict": t_model, "t_model_module": t_module,
            "t_truncated_svd": t_svd, "t_svd_lowrank": t_lowrank, "t_svds": t_svds,
            "t_full_svd": t_full}
-    print(f"\nSpeed at n = {n} (one instance, one thread, best of 5):")
+    print(f"\nSpeed at n = {n} (one instance, one thread, best of 15):")
     print(f"  trained K=10 model: {1e3 * t_model:.1f} ms (predict), {1e3 * t_module:.1f} ms "
           f"(torch module), error {target:.1e}")
     if k_same is None:

@@ -288,6 +288,9 @@ def test_multi_iteration_and_warm_start():
     first = det.history_[-1, "train_loss"]
     det.fit(X, y)
     assert det.history_[-1, "train_loss"] < first
+    # warm start on data of another shape (3 users) starts afresh instead of failing
+    det.fit(X[:, :3], y[:, :3])
+    assert det.n_users_ == 3 and det.predict(X[:5, :3]).shape == (5, 3)
 
 
 # -- bad input -----------------------------------------------------------------------
@@ -329,6 +332,16 @@ def test_bad_input_gives_clear_errors(deepsic14):
             np.zeros((3, 8)))
     with pytest.raises(ValueError, match="channel"):
         SoftICDetector(np.ones((4, 4)) * 1j, 0.1).fit(X)
+
+
+def test_failed_fit_leaves_reference_detector_usable(sed10):
+    Xp, yp, Xt, yt, H = sed10
+    det = LMMSEDetector().fit(Xp, yp)
+    ref = det.predict(Xt[:100])
+    with pytest.raises(ValueError, match="outside"):
+        det.fit(Xp, yp * 3)
+    np.testing.assert_array_equal(det.predict(Xt[:100]), ref)
+    assert det.channel_estimated_
 
 
 def test_failed_partial_fit_leaves_model_usable(deepsic14):

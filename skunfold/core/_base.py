@@ -212,7 +212,7 @@ class BaseUnfoldedEstimator(BaseEstimator):
     def _learning_rate(self):
         return self._default_lr() if self.lr is None else float(self.lr)
 
-    def _make_net(self, module, device, shuffle_seed, valid_data):
+    def _make_net(self, module, device, shuffle_seed, valid_data, semi_supervised=None):
         from skorch.callbacks import EarlyStopping, ProgressBar
         from skorch.helper import predefined_split
 
@@ -236,6 +236,7 @@ class BaseUnfoldedEstimator(BaseEstimator):
             verbose=int(self.verbose),
             unsupervised_weight=self.unsupervised_weight,
             seed=shuffle_seed,
+            semi_supervised=semi_supervised,
         )
 
     def _train(self, module, X, y, device, shuffle_seed, split_seed):
@@ -254,7 +255,11 @@ class BaseUnfoldedEstimator(BaseEstimator):
             valid = ArrayData(X[vi], None if y is None else y[vi])
             X, y = X[ti], None if y is None else y[ti]
         initial = copy.deepcopy(module)
-        net = self._make_net(module, device, shuffle_seed, valid)
+        semi = False
+        if y is not None and np.issubdtype(y.dtype, np.floating):
+            semi = bool(np.isnan(y).any()) or (
+                valid is not None and valid.y is not None and bool(np.isnan(valid.y).any()))
+        net = self._make_net(module, device, shuffle_seed, valid, semi_supervised=semi)
         net.initialize()
         data = ArrayData(X, y)
         # max_epochs=0: the network stays as built (initialised from the classical solver)
@@ -276,7 +281,7 @@ class BaseUnfoldedEstimator(BaseEstimator):
     #: (classical) model's loss is reported as diverged.
     _divergence_factor = 10.0
 
-    def _check_not_diverged(self, net, initial, data, n_check=2048):
+    def _check_not_diverged(self, net, initial, data, n_check=256):
         """Raise :class:`TrainingDivergedError` when training made the model much worse.
 
         Non-finite losses are caught during training; this catches the runs whose

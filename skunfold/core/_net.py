@@ -118,14 +118,19 @@ class UnfoldingNet(NeuralNet):
     dtype : torch.dtype, default=torch.float32
     seed : int, default=0
         Seed of the shuffling permutations.
+    semi_supervised : bool or None, default=None
+        Whether targets may contain unlabeled (all-NaN) rows. ``None`` checks
+        every batch; ``False`` skips the check (one device synchronisation per
+        batch less).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
 
     def __init__(self, module, *args, unsupervised_weight=1.0, dtype=torch.float32,
-                 seed=0, **kwargs):
+                 seed=0, semi_supervised=None, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.unsupervised_weight = unsupervised_weight
+        self.semi_supervised = semi_supervised
         self.dtype = dtype
         self.seed = seed
 
@@ -185,7 +190,7 @@ class UnfoldingNet(NeuralNet):
         if weights is None:
             weights = [0.0] * (len(y_pred) - 1) + [1.0]
         module = self.module_ if module is None else module
-        if y_true is None:
+        if y_true is None or self.semi_supervised is False:
             labeled = None
         else:
             flat = y_true.reshape(y_true.shape[0], -1)

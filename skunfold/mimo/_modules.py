@@ -190,15 +190,28 @@ class MIMOUnfolded(UnfoldedModule):
         self.register_buffer("others", torch.as_tensor(np.array(others, dtype=np.int64)
                                                        .reshape(n_users, n_users - 1)))
         if channel is not None:
-            G = np.asarray(channel, dtype=np.float64)
-            d = G.shape[1] // n_users
-            A = G.reshape(G.shape[0], n_users, d).transpose(1, 0, 2)
-            self.register_buffer("A", torch.as_tensor(np.ascontiguousarray(A), dtype=dtype))
+            self.register_buffer("A", torch.as_tensor(self._blocks(channel), dtype=dtype))
             self.register_buffer("P", torch.as_tensor(np.asarray(points), dtype=dtype))
             self.register_buffer("noise_f", torch.tensor(float(noise_var), dtype=dtype))
         else:
             self.A = self.P = self.noise_f = None
         self.to(dtype)
+
+    def _blocks(self, channel):
+        G = np.asarray(channel, dtype=np.float64)
+        d = G.shape[1] // self.n_users
+        return np.ascontiguousarray(G.reshape(G.shape[0], self.n_users, d).transpose(1, 0, 2))
+
+    @torch.no_grad()
+    def set_channel(self, channel, noise_var):
+        """Replace the real channel ``G`` and the per-feature noise variance (same sizes)."""
+        A = torch.as_tensor(self._blocks(channel))
+        if self.A is None or A.shape != self.A.shape:
+            raise ValueError(f"set_channel expects a channel of shape "
+                             f"{None if self.A is None else tuple(self.A.shape)} in blocks, "
+                             f"got {tuple(A.shape)}")
+        self.A.copy_(A.to(self.A))
+        self.noise_f.fill_(float(noise_var))
 
     def step(self, k, state, x):
         return self.iteration(k)(state, x, k, self)

@@ -351,6 +351,8 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
     momentum : bool, default=False
         FISTA-style extrapolation ``s + beta_k (s - s_prev)`` before each layer,
         a skip connection; ``beta_k`` starts at FISTA's values and is learned.
+        With tied weights one coefficient is shared by all layers; it starts at 0
+        (FISTA's first value), so an untrained tied model computes ISTA.
     tied : bool or None, default=None
         Share one layer's parameters across all layers (a tied network runs at
         any depth). ``None``: tied for ``"correction"`` (shared correction
