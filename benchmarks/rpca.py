@@ -24,6 +24,8 @@ Usage::
     python benchmarks/rpca.py                       # n = 1000 (LRPCA's size; a GPU run)
     python benchmarks/rpca.py --quick --settings matched --paradigms hyperparameters
     python benchmarks/rpca.py --quick --json rpca.json
+    python benchmarks/rpca.py --n 1000 --settings matched --paradigms hyperparameters \
+        --n-train 24 --epochs 12 --batch-size 2     # LRPCA's size on a CPU, ~10 minutes
 
 Times are wall-clock seconds with one torch thread.
 """
@@ -175,11 +177,16 @@ def main():
     parser.add_argument("--paradigms", nargs="+", default=PARADIGMS, choices=PARADIGMS)
     parser.add_argument("--sigma", type=float, default=SIGMA)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=None, help="override the training instances")
+    parser.add_argument("--epochs", type=int, default=None, help="override max_epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="override batch_size")
     parser.add_argument("--json", default=None, help="write the per-layer errors to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     n = args.n or (200 if args.quick else 1000)
-    budget = BUDGET["quick" if n <= 400 else "full"]
+    budget = {p: tuple(o if o is not None else d for o, d in
+                       zip((args.n_train, args.epochs, args.batch_size), b))
+              for p, b in BUDGET["quick" if n <= 400 else "full"].items()}
     n_train = max(b[0] for p, b in budget.items() if p in args.paradigms)
     t0 = time.perf_counter()
     X_all, L_all, _ = make_rpca(n_train, (n, n), rank=RANK, outlier_fraction=ALPHA,

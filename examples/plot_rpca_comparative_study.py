@@ -21,10 +21,11 @@ relative error ``||L R^T - X*||_F / ||X*||_F`` after each layer, (a) when the
 solvers know the true ``Psi = I`` and (b) when they are given a noisy
 ``Psi + sigma G / sqrt(n)``.
 
-By default the matrices are small (64 x 64, rank 2), so the whole study runs in
-well under a minute on one core. With the environment variable
-``SKUNFOLD_PAPER_SIZE=1`` it is the survey's setting, n1 = n2 = 1000, rank 5,
-10% outliers (a GPU run).
+By default the matrices are small (64 x 64, rank 2, ``sigma = 0.1``), so the
+whole study runs in under a minute on one core. With the environment
+variable ``SKUNFOLD_PAPER_SIZE=1`` it is the survey's setting, n1 = n2 = 1000,
+rank 5, 10% outliers, ``sigma = 0.05`` (a GPU run); ``benchmarks/rpca.py``
+records the figures at n = 200.
 """
 
 # %%
@@ -43,10 +44,10 @@ from skunfold.rpca import LearnedRPCA, RobustPCA
 warnings.simplefilter("ignore", UserWarning)
 
 if os.environ.get("SKUNFOLD_PAPER_SIZE") == "1":
-    n, rank, n_train, max_epochs, batch_size = 1000, 5, 64, 30, 1
+    n, rank, n_train, max_epochs, batch_size, sigma = 1000, 5, 64, 30, 1, 0.05
 else:
-    n, rank, n_train, max_epochs, batch_size = 64, 2, 24, 10, 2
-K, sigma = 10, 0.05
+    n, rank, n_train, max_epochs, batch_size, sigma = 64, 2, 32, 10, 2, 0.1
+K = 10
 
 X_train, L_train, _ = make_rpca(n_train, (n, n), rank=rank, outlier_fraction=0.1, random_state=0)
 X_test, L_test, _ = make_rpca(8, (n, n), rank=rank, outlier_fraction=0.1, random_state=1)
@@ -77,7 +78,8 @@ for setting, psi in [("matched", None),
     for paradigm in paradigms:
         start = time.perf_counter()
         est = LearnedRPCA(rank=rank, n_layers=K, paradigm=paradigm, psi=psi,
-                          max_epochs=max_epochs, batch_size=batch_size, random_state=0)
+                          max_epochs=max_epochs, batch_size=batch_size, n_channels=4,
+                          random_state=0)
         est.fit(X_train, L_train)
         curves[paradigm] = per_layer(est)
         print(f"{setting:>10} {paradigm:>15}: k=10 error {curves[paradigm][-1]:.1e} "

@@ -235,6 +235,21 @@ def test_partial_fit_tracks_a_channel_change():
     assert after < 0.5 * before, (before, after)
 
 
+def test_partial_fit_first_call_and_classical_tracking():
+    X, y, H = make_mimo(300, n_users=2, n_antennas=2, snr_db=10, random_state=0)
+    y_one = np.where(y > 0, 1, 1)                      # first pilots show one label only
+    det = DeepSICClassifier(n_layers=1, max_epochs=20, early_stopping=False, random_state=0)
+    det.partial_fit(X, y_one, classes=[-1, 1])
+    assert det.classes_[0].tolist() == [-1, 1]
+    # classical paradigm: partial_fit re-estimates the channel from the new pilots
+    soft = DeepSICClassifier(paradigm="classical", constellation="bpsk").fit(X, y)
+    X2, y2, H2 = make_mimo(300, n_users=2, n_antennas=2, channel="gaussian", snr_db=10,
+                           random_state=1)
+    soft.partial_fit(X2, y2)
+    assert np.linalg.norm(soft.channel_ - H2) < 0.1 * np.linalg.norm(H2)
+    assert symbol_error_rate(y2, soft.predict(X2)) < 0.05
+
+
 def test_partial_fit_updates_only_named_modules(deepsic14):
     det, H = deepsic14
     det = pickle.loads(pickle.dumps(det))

@@ -50,6 +50,7 @@ def make_rpca(n_instances=10, shape=(1000, 1000), rank=5, outlier_fraction=0.1, 
     outlier_scale : float, default=1.0
         Outlier amplitude in units of ``mean(|L|)`` (LRPCA's ``c``).
     random_state : int, RandomState instance or None, default=None
+        Seed of every random draw.
 
     Returns
     -------
@@ -116,10 +117,12 @@ def perturb_psi(psi, noise_level=0.05, random_state=None):
     noise_level : float, default=0.05
         ``sigma``.
     random_state : int, RandomState instance or None, default=None
+        Seed of ``G``.
 
     Returns
     -------
     psi_noisy : ndarray of shape (n, n)
+        The perturbed transform.
 
     Examples
     --------
@@ -168,16 +171,20 @@ def make_static_video(n_videos=1, n_frames=40, frame_shape=(24, 32), rank=2, n_o
     Parameters
     ----------
     n_videos : int, default=1
+        Number of independent videos (backgrounds and trajectories).
     n_frames : int, default=40
+        Frames per video (``n2``).
     frame_shape : (int, int), default=(24, 32)
         ``(height, width)``; frame ``t`` of video ``i`` is
         ``X[i, :, t].reshape(frame_shape)``.
     rank : {1, 2}, default=2
         Rank of the background.
     n_objects : int, default=2
+        Moving discs per video.
     object_radius : float, default=3.0
         In pixels.
     random_state : int, RandomState instance or None, default=None
+        Seed of every random draw.
 
     Returns
     -------

@@ -381,9 +381,18 @@ _MODEL_ATTRS_DOC = """
 """
 
 
+def _fill_doc(cls):
+    """Put the shared parameter and attribute descriptions into a class docstring."""
+    cls.__doc__ = (cls.__doc__
+                   .replace("    <<MODEL_PARAMS>>\n", _MODEL_PARAMS_DOC.lstrip("\n"))
+                   .replace("    <<MODEL_ATTRS>>\n", _MODEL_ATTRS_DOC.lstrip("\n") + "\n"))
+    return cls
+
+
 # ----------------------------------------------------------------------------------
 # LMMSE and ML
 # ----------------------------------------------------------------------------------
+@_fill_doc
 class LMMSEDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
     """Linear minimum-mean-square-error detector (reference classifier).
 
@@ -392,12 +401,14 @@ class LMMSEDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
     output (residual interference plus filtered noise). Nothing is learned.
 
     Parameters
-    ----------""" + _MODEL_PARAMS_DOC + """
+    ----------
+    <<MODEL_PARAMS>>
+
     Attributes
     ----------
     filter_ : ndarray of shape (n_users * d, n_features)
-        The LMMSE filter (``d = 1`` for BPSK, 2 for complex constellations).""" \
-        + _MODEL_ATTRS_DOC + """
+        The LMMSE filter (``d = 1`` for BPSK, 2 for complex constellations).
+    <<MODEL_ATTRS>>
     See Also
     --------
     MLDetector, SoftICDetector, DeepSICClassifier
@@ -472,6 +483,7 @@ class LMMSEDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
         return hasattr(self, "filter_")
 
 
+@_fill_doc
 class MLDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
     """Exact maximum-likelihood detector by enumeration (reference classifier).
 
@@ -481,14 +493,17 @@ class MLDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
     Only for small ``|S|^U``.
 
     Parameters
-    ----------""" + _MODEL_PARAMS_DOC + """    max_hypotheses : int, default=65536
+    ----------
+    <<MODEL_PARAMS>>
+    max_hypotheses : int, default=65536
         Refuse problems with more candidate vectors ``|S|^U`` than this.
     batch_size : int, default=2048
         Received vectors processed at once (memory ``batch_size * |S|^U``).
 
     Attributes
     ----------
-    n_hypotheses_ : int""" + _MODEL_ATTRS_DOC + """
+    n_hypotheses_ : int
+    <<MODEL_ATTRS>>
     See Also
     --------
     LMMSEDetector, SoftICDetector, DeepSICClassifier
@@ -598,6 +613,7 @@ class MLDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
 # ----------------------------------------------------------------------------------
 # soft interference cancellation
 # ----------------------------------------------------------------------------------
+@_fill_doc
 class SoftICDetector(_StagedMixin, _ChannelModelMixin, ClassifierMixin,
                      BaseUnfoldedEstimator):
     """Iterative soft interference cancellation, the model-based detector.
@@ -611,14 +627,17 @@ class SoftICDetector(_StagedMixin, _ChannelModelMixin, ClassifierMixin,
     nothing is learned. Computation is done in the dtype of ``X``.
 
     Parameters
-    ----------""" + _MODEL_PARAMS_DOC + """    n_layers : int, default=5
+    ----------
+    <<MODEL_PARAMS>>
+    n_layers : int, default=5
         Number of soft IC iterations (the weights are tied, so
         ``staged_predict_proba`` may run any depth).
     device : str, default="auto"
 
     Attributes
     ----------
-    module_ : MIMOUnfolded""" + _MODEL_ATTRS_DOC + """
+    module_ : MIMOUnfolded
+    <<MODEL_ATTRS>>
     See Also
     --------
     DeepSICClassifier : The unfolded, learned version.

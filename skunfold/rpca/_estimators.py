@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from sklearn.base import OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
-
 from skorch.callbacks import Callback
 
 from ..core import BaseUnfoldedEstimator
@@ -311,6 +310,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         Parameters
         ----------
         X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
 
         Returns
         -------
@@ -333,10 +333,12 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         Parameters
         ----------
         X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
 
         Returns
         -------
         low_rank : ndarray of the shape of X
+            The low-rank part of every matrix, in the dtype of ``X``.
         """
         self._check_fitted()
         X, was_2d = self._validate_predict_X(X)
@@ -349,10 +351,12 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         Parameters
         ----------
         X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
 
         Returns
         -------
         sparse : ndarray of the shape of X
+            The sparse part of every matrix, in the dtype of ``X``.
         """
         self._check_fitted()
         X, was_2d = self._validate_predict_X(X)
@@ -365,6 +369,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         Parameters
         ----------
         X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
         n_layers : int, optional
             Depth to run (default: the fitted depth; classical solvers run any
             depth, unfolded models at most their number of layers).
@@ -387,11 +392,17 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
 
         Parameters
         ----------
-        X, low_rank, sparse : array-like of shape (n1, n2) or (n_instances, n1, n2)
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        low_rank : array-like of the shape of X
+            A low-rank part, e.g. from :meth:`decompose`.
+        sparse : array-like of the shape of X
+            A sparse part ``Y``.
 
         Returns
         -------
         values : float or ndarray of shape (n_instances,)
+            The objective of each instance (a float for one matrix).
         """
         self._check_fitted()
         X, was_2d = self._validate_predict_X(X)
@@ -420,12 +431,14 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         Parameters
         ----------
         X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
         y : array-like of the shape of X, default=None
             The low-rank ground truth.
 
         Returns
         -------
         score : float
+            Minus the mean relative error (or normalised objective).
         """
         self._check_fitted()
         X, was_2d = self._validate_predict_X(X)
@@ -510,7 +523,7 @@ _DATA_DOC = """
 
 
 class RobustPCA(_RPCAMixin, BaseUnfoldedEstimator):
-    """Robust PCA by alternating soft thresholding and scaled gradient steps (nothing learned).
+    __doc__ = """Robust PCA by alternating soft thresholding and scaled gradient steps (nothing learned).
 
     Decomposes each matrix as ``X = L R^T + Psi Y`` with rank-``rank``
     factors and a sparse ``Y`` (eqs. 22-27 of the survey): ``Y`` is
@@ -530,6 +543,7 @@ class RobustPCA(_RPCAMixin, BaseUnfoldedEstimator):
         Number of iterations.
 """ + _SOLVER_DOC + """
     device : str, default="auto"
+        ``"auto"`` runs on CUDA when available, else on the CPU.
 
     Attributes
     ----------
@@ -649,18 +663,28 @@ _TRAINING_DOC = """
     unsupervised_weight : float, default=1.0
         Weight of objective (24) on unlabeled instances (all-NaN in ``y``).
     early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the instances, stop a stage when
+        the validation loss has not improved for ``n_iter_no_change`` epochs,
+        and restore the best epoch.
     validation_fraction : float, default=0.1
+        Fraction of the instances held out by ``early_stopping``.
     n_iter_no_change : int, default=10
+        Patience of ``early_stopping``, in epochs.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, else on the CPU.
     warm_start : bool, default=False
+        Continue from the previous fit's parameters when the architecture and
+        the matrix size are unchanged.
     random_state : int, RandomState instance or None, default=None
+        The single source of randomness (initialisation of the CNNs,
+        shuffling, validation split).
     verbose : int, default=0
+        ``>0`` prints per-epoch losses and a progress bar.
 """
 
 
 class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
-    """Robust PCA unfolded into ``n_layers`` trainable layers, in any of the survey's paradigms.
+    __doc__ = """Robust PCA unfolded into ``n_layers`` trainable layers, in any of the survey's paradigms.
 
     Each layer is one iteration of :class:`RobustPCA` (eqs. 25-27):
     ``Y <- T_zeta(Psi^{-1}(X - L R^T))``, ``G = X - L R^T - Psi Y``,
@@ -815,14 +839,14 @@ class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
         self._fitted_shape = self.instance_shape_
         return net
 
-    def _make_net(self, module, device, shuffle_seed, valid_data):
-        net = super()._make_net(module, device, shuffle_seed, valid_data)
+    def _make_net(self, module, device, shuffle_seed, valid_data, **kwargs):
+        net = super()._make_net(module, device, shuffle_seed, valid_data, **kwargs)
         if self.lr_decay:
             net.callbacks = list(net.callbacks) + [("stage_cosine_lr", StageCosineLR())]
         return net
 
-    def _check_not_diverged(self, net, initial, data, n_check=None):
+    def _check_not_diverged(self, net, initial, data, *args, **kwargs):
         # a few instances suffice, and full stacks of large matrices would not fit in memory
         n1, n2 = self.instance_shape_
-        n_check = max(1, min(64, (1 << 23) // (n1 * n2)))
-        return super()._check_not_diverged(net, initial, data, n_check=n_check)
+        kwargs["n_check"] = max(1, min(64, (1 << 23) // (n1 * n2)))
+        return super()._check_not_diverged(net, initial, data, *args, **kwargs)

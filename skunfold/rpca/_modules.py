@@ -76,13 +76,22 @@ def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
     Parameters
     ----------
     M : torch.Tensor of shape (batch, n1, n2)
+        The matrices.
     rank : int
+        Number of singular triplets kept.
+    n_oversamples : int, default=10
+        Extra random directions of the range finder.
+    n_iter : int, default=2
+        Power (subspace) iterations.
 
     Returns
     -------
     U : torch.Tensor of shape (batch, n1, rank)
+        Left singular vectors.
     S : torch.Tensor of shape (batch, rank)
+        Singular values, in decreasing order.
     V : torch.Tensor of shape (batch, n2, rank)
+        Right singular vectors.
     """
     n1, n2 = M.shape[-2:]
     q = min(rank + n_oversamples, n1, n2)
@@ -380,8 +389,11 @@ class RPCAUnfolded(UnfoldedModule):
     Parameters
     ----------
     iterations : list of modules or a single module (tied)
+        One iteration module per layer (a single module: tied, any depth).
     n_layers : int
+        Number of layers ``K``.
     rank : int
+        Rank ``r`` of the factors.
     init_threshold : float
         Relative threshold ``zeta_0`` of the initialisation.
     psi : ndarray of shape (n1, n1) or None
@@ -391,6 +403,7 @@ class RPCAUnfolded(UnfoldedModule):
     learn_init_threshold : bool
         Whether ``zeta_0`` is a trained parameter.
     dtype : torch.dtype
+        Dtype of the parameters and buffers.
     """
 
     def __init__(self, iterations, n_layers, rank, init_threshold, psi=None, alpha=0.05,
