@@ -126,6 +126,9 @@ def run_setting(snr, models, quick, seed=0):
                                    batch_size=64, lr=lr, random_state=seed, **LEARNED[name])
                 try:
                     est.fit(X, S)
+                    val = nmse_db(Sv, est.predict(Xv.astype(np.float32)))
+                    if not val < 0.0:  # worse than the zero estimate on held-out data
+                        raise TrainingDivergedError(f"validation NMSE {val:.1f} dB")
                     break
                 except TrainingDivergedError:
                     lr = est._learning_rate()

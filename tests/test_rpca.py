@@ -98,7 +98,8 @@ def test_make_static_video():
 # -- building blocks ------------------------------------------------------------------
 def test_truncated_svd_matches_full_svd():
     rng = np.random.default_rng(0)
-    M = rng.normal(size=(2, 40, 3)) @ rng.normal(size=(2, 3, 30)) + 0.01 * rng.normal(size=(2, 40, 30))
+    M = rng.normal(size=(2, 40, 3)) @ rng.normal(size=(2, 3, 30))
+    M = M + 0.01 * rng.normal(size=(2, 40, 30))
     M = torch.tensor(M)
     U, S, V = truncated_svd(M, 3)
     S_full = torch.linalg.svdvals(M)[:, :3]

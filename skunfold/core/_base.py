@@ -172,8 +172,8 @@ class BaseUnfoldedEstimator(BaseEstimator):
     def _fit(self, X, y):
         self._check_common_params()
         self._check_params()
-        previous = self._previous_module()
         X, y = self._prepare_fit(X, y)
+        previous = self._previous_module()
         rng = check_random_state(getattr(self, "random_state", None))
         module_seed, shuffle_seed, split_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=3))
         device = resolve_device(self.device)
@@ -281,30 +281,35 @@ class BaseUnfoldedEstimator(BaseEstimator):
     #: (classical) model's loss is reported as diverged.
     _divergence_factor = 10.0
 
-    def _check_not_diverged(self, net, initial, data, n_check=256):
+    def _check_not_diverged(self, net, initial, data, n_check=2048, chunk=256):
         """Raise :class:`TrainingDivergedError` when training made the model much worse.
 
         Non-finite losses are caught during training; this catches the runs whose
         loss stayed finite but blew up (e.g. a too large learning rate in a
         sequential schedule), comparing the final model with the untrained one on
-        (up to) ``n_check`` training samples at full depth.
+        (up to) ``n_check`` training samples at full depth, in chunks of ``chunk``
+        rows so that memory stays small.
         """
-        X = data.X[:n_check]
-        y = None if data.y is None else data.y[:n_check]
-        xb, yb = next(iter(BatchSlicer(ArrayData(X, y), len(X), device=net.device,
-                                       dtype=net.dtype)))
+        n = min(len(data.X), n_check)
         n_active, weights = net.n_active_, net.layer_weights_
         net.n_active_ = self.n_layers
         net.layer_weights_ = [0.0] * (self.n_layers - 1) + [1.0]
+        initial = initial.to(net.device).eval()
+        final = start = trivial = 0.0
         try:
             with torch.no_grad():
-                iterates = net.module_(xb)
-                final = float(net.get_loss(iterates, yb, X=xb))
-                initial = initial.to(net.device).eval()
-                start = float(net.get_loss(initial(xb), yb, X=xb, module=initial))
-                # loss of the all-zero estimate: the scale below which losses are round-off
-                trivial = float(net.get_loss(tuple(torch.zeros_like(it) for it in iterates),
-                                             yb, X=xb))
+                for lo in range(0, n, chunk):
+                    hi = min(lo + chunk, n)
+                    part = ArrayData(data.X[lo:hi], None if data.y is None else data.y[lo:hi])
+                    xb, yb = next(iter(BatchSlicer(part, hi - lo, device=net.device,
+                                                   dtype=net.dtype)))
+                    w = (hi - lo) / n
+                    iterates = net.module_(xb)
+                    final += w * float(net.get_loss(iterates, yb, X=xb))
+                    start += w * float(net.get_loss(initial(xb), yb, X=xb, module=initial))
+                    # loss of the all-zero estimate: the scale below which losses are round-off
+                    trivial += w * float(net.get_loss(
+                        tuple(torch.zeros_like(it) for it in iterates), yb, X=xb))
         finally:
             net.n_active_, net.layer_weights_ = n_active, weights
         floor = max(start, 1e-6 * trivial, 1e-30)  # an exact untrained model is not a reference

@@ -107,7 +107,8 @@ def _validate(n_users, n_antennas, constellation, snr_db, channel, nonlinearity,
     const = get_constellation(constellation)
     snr_db = _check_finite(snr_db, "snr_db")
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}, got {nonlinearity!r}")
+        raise ValueError(f"nonlinearity must be one of {list(NONLINEARITIES)}, "
+                         f"got {nonlinearity!r}")
     csi_error = _check_finite(csi_error, "csi_error", allow_none=True, min_value=0.0)
     csi_block = _check_positive_int(csi_block, "csi_block")
     if isinstance(channel, str) and channel not in ("sed", "gaussian"):

@@ -1,4 +1,4 @@
-"""Synthetic robust-PCA problems: LRPCA's generator, a mismatched transform, a static-camera video."""
+"""Synthetic robust-PCA problems: LRPCA's generator, a noisy transform, a static-camera video."""
 
 from numbers import Integral, Real
 

@@ -781,8 +781,8 @@ class DeepSICClassifier(_StagedMixin, _MIMOClassifierMixin, ClassifierMixin,
     max_epochs : int, default=1000
         Passes over the pilots, shared among the stages of the schedule (200
         per layer with the sequential schedule and 5 layers).
-    lr : float, default=5e-3
-        Adam learning rate.
+    lr : float or None, default=5e-3
+        Learning rate (``None``: 5e-3).
     batch_size : int, default=-1
         Mini-batch size; ``-1`` trains full-batch on the pilots.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch.optim.Optimizer class, default="adam"
@@ -910,6 +910,9 @@ class DeepSICClassifier(_StagedMixin, _MIMOClassifierMixin, ClassifierMixin,
 
     def _criterion(self):
         return UserCrossEntropy
+
+    def _default_lr(self):
+        return 5e-3
 
     # -- data -------------------------------------------------------------------------
     def _prepare_fit(self, X, y):
@@ -1081,7 +1084,7 @@ class DeepSICClassifier(_StagedMixin, _MIMOClassifierMixin, ClassifierMixin,
         saved = (net.train_split, net.callbacks_, net.lr)
         net.train_split = None
         net.callbacks_ = [(n, cb) for n, cb in net.callbacks_ if n != "early_stopping"]
-        net.lr = self.lr if self.adapt_lr is None else self.adapt_lr
+        net.lr = self._learning_rate() if self.adapt_lr is None else float(self.adapt_lr)
         module.train()
         try:
             for stage in schedule.stages(self.n_layers, self.adapt_epochs):

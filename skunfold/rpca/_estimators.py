@@ -1,4 +1,4 @@
-"""Robust-PCA estimators: the classical solver (RobustPCA) and its unfolded version (LearnedRPCA)."""
+"""Robust-PCA estimators: the classical solver (RobustPCA) and its unfolded version."""
 
 import warnings
 
@@ -203,7 +203,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         y : array-like of the shape of X, default=None
             The low-rank ground truth; ``None`` trains unsupervised on
             objective (24); instances that are entirely NaN are unlabeled
-            (semi-supervised training).
+            (semi-supervised training). Ignored by the classical solver.
 
         Returns
         -------
@@ -523,7 +523,7 @@ _DATA_DOC = """
 
 
 class RobustPCA(_RPCAMixin, BaseUnfoldedEstimator):
-    __doc__ = """Robust PCA by alternating soft thresholding and scaled gradient steps (nothing learned).
+    __doc__ = """Robust PCA by soft thresholding and scaled gradient steps (nothing learned).
 
     Decomposes each matrix as ``X = L R^T + Psi Y`` with rank-``rank``
     factors and a sparse ``Y`` (eqs. 22-27 of the survey): ``Y`` is
@@ -684,7 +684,7 @@ _TRAINING_DOC = """
 
 
 class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
-    __doc__ = """Robust PCA unfolded into ``n_layers`` trainable layers, in any of the survey's paradigms.
+    __doc__ = """Robust PCA unfolded into ``n_layers`` trainable layers, in any paradigm.
 
     Each layer is one iteration of :class:`RobustPCA` (eqs. 25-27):
     ``Y <- T_zeta(Psi^{-1}(X - L R^T))``, ``G = X - L R^T - Psi Y``,

@@ -517,8 +517,12 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
                               dtype=dtype)
 
     def _module_is_compatible(self, module):
-        return (super()._module_is_compatible(module)
-                and tuple(module.D.shape) == tuple(self.dictionary_.shape))
+        if not super()._module_is_compatible(module):
+            return False
+        if tuple(module.D.shape) != tuple(self.dictionary_.shape):
+            return False
+        D = torch.as_tensor(self.dictionary_, dtype=module.D.dtype, device=module.D.device)
+        return bool(torch.allclose(module.D, D))
 
 
 class ISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEstimator):
