@@ -286,6 +286,11 @@ def test_pickle_and_warm_start(trained, small):
     assert not np.allclose(est.thresholds_, first)  # continued from the first fit
     est.set_params(n_layers=2).fit(X, L)             # other architecture: fresh start
     assert est.thresholds_.shape == (3,)
+    # a size-dependent model warm-started on matrices of another size starts afresh
+    obj = LearnedRPCA(rank=2, n_layers=2, paradigm="objective", max_epochs=1, warm_start=True,
+                      random_state=0, device="cpu").fit(X[:4], L[:4])
+    X2, L2, _ = make_rpca(4, (36, 30), rank=2, outlier_fraction=0.05, random_state=5)
+    assert obj.fit(X2, L2).predict(X2).shape == (4, 36, 30)
 
 
 # -- bad input --------------------------------------------------------------------------

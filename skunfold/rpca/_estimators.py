@@ -70,13 +70,10 @@ def _n_dims(X):
         ) from None
 
 
-def _peek_shape(X):
-    """``(n1, n2)`` of the matrices in X, or None when X is not a 2-D/3-D array."""
-    try:
-        shape = np.asarray(X).shape
-    except (TypeError, ValueError):
-        return None
-    return tuple(int(s) for s in shape[-2:]) if len(shape) in (2, 3) else None
+def _same_psi(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and np.array_equal(a, b)
 
 
 def _check_psi(psi, n_rows):
@@ -210,7 +207,6 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         self : object
             The fitted estimator.
         """
-        self._incoming_shape = _peek_shape(X)
         return super().fit(X, y)
 
     def _check_solver_params(self):
@@ -226,7 +222,8 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
 
     def _module_is_compatible(self, module):
         return (super()._module_is_compatible(module)
-                and getattr(self, "_fitted_shape", None) == getattr(self, "_incoming_shape", None))
+                and getattr(self, "_fitted_shape", None) == self.instance_shape_
+                and _same_psi(getattr(self, "_fitted_psi", None), self.psi_))
 
     # -- inference -----------------------------------------------------------------
     def _iterate(self, X, n_layers, every_layer=True):
@@ -837,6 +834,7 @@ class LearnedRPCA(_RPCAMixin, BaseUnfoldedEstimator):
     def _train(self, module, X, y, device, shuffle_seed, split_seed):
         net = super()._train(module, X, y, device, shuffle_seed, split_seed)
         self._fitted_shape = self.instance_shape_
+        self._fitted_psi = self.psi_
         return net
 
     def _make_net(self, module, device, shuffle_seed, valid_data, **kwargs):
