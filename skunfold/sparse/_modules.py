@@ -60,8 +60,14 @@ def support_selected_threshold(z, theta, fraction):
     if count <= 0:
         return shrunk
     with torch.no_grad():
-        kth = torch.topk(absz, min(count, n), dim=-1).values[..., -1:]
-        mask = (absz >= kth) & (absz > theta)
+        mask = absz > theta
+        # rows with at most ``count`` entries above theta bypass all of them: only the
+        # other rows need the (costly) top-k; the result is the same as top-k everywhere
+        crowded = mask.sum(dim=-1) > count
+        if bool(crowded.any()):
+            rows = absz[crowded]
+            kth = torch.topk(rows, min(count, n), dim=-1).values[..., -1:]
+            mask[crowded] = mask[crowded] & (rows >= kth)
     return torch.where(mask, z, shrunk)
 
 
