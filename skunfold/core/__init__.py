@@ -11,7 +11,7 @@ these pieces:
 * :class:`BaseUnfoldedEstimator` -- the scikit-learn estimator base.
 """
 
-from ._base import OPTIMIZERS, PARADIGMS, BaseUnfoldedEstimator, resolve_device
+from ._base import OPTIMIZERS, PARADIGMS, BaseUnfoldedEstimator, resolve_device, run_transactional
 from ._module import UnfoldedModule
 from ._net import ArrayData, BatchSlicer, TrainingDivergedError, UnfoldingNet
 from ._schedules import (
@@ -41,6 +41,7 @@ __all__ = [
     "TrainingDivergedError",
     "BaseUnfoldedEstimator",
     "resolve_device",
+    "run_transactional",
     "PARADIGMS",
     "OPTIMIZERS",
 ]

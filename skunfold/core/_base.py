@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._net import ArrayData, BatchSlicer, TrainingDivergedError, UnfoldingNet
 from ._schedules import get_loss_schedule
 
-__all__ = ["BaseUnfoldedEstimator", "resolve_device", "PARADIGMS", "OPTIMIZERS"]
+__all__ = ["BaseUnfoldedEstimator", "resolve_device", "run_transactional", "PARADIGMS", "OPTIMIZERS"]
 
 #: The five paradigms, the same word on every estimator.
 PARADIGMS = ("classical", "hyperparameters", "objective", "correction", "dnn")
@@ -40,6 +40,23 @@ def _to_tensor(arr, dtype, device):
     if not arr.flags.writeable:
         arr = arr.copy()
     return torch.as_tensor(arr, dtype=dtype, device=device)
+
+
+def run_transactional(estimator, method, *args):
+    """Call ``method(*args)``; if it raises, restore every attribute of ``estimator``.
+
+    This is what makes ``fit`` transactional: a failed fit (bad input, a
+    diverged training run) leaves a previously fitted estimator as it was.
+    Returns ``estimator``.
+    """
+    snapshot = dict(estimator.__dict__)
+    try:
+        method(*args)
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(snapshot)
+        raise
+    return estimator
 
 
 def resolve_device(device):
@@ -160,14 +177,7 @@ class BaseUnfoldedEstimator(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        snapshot = dict(self.__dict__)
-        try:
-            self._fit(X, y)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(snapshot)
-            raise
-        return self
+        return run_transactional(self, self._fit, X, y)
 
     def _fit(self, X, y):
         self._check_common_params()

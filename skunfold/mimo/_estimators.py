@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
 )
 
 from ..core import BaseUnfoldedEstimator, get_loss_schedule
-from ..core._base import check_int, check_real
+from ..core._base import check_int, check_real, run_transactional
 from ._constellations import (
     complex_observations,
     estimate_channel,
@@ -334,14 +334,7 @@ class _ChannelModelMixin(_MIMOClassifierMixin):
 
     def _transactional_fit(self, X, y):
         """Run ``_fit``; on failure restore every attribute (a fitted model stays usable)."""
-        snapshot = dict(self.__dict__)
-        try:
-            self._fit(X, y)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(snapshot)
-            raise
-        return self
+        return run_transactional(self, self._fit, X, y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
