@@ -332,8 +332,23 @@ class _ChannelModelMixin(_MIMOClassifierMixin):
         G = real_channel(self.channel_, const.is_complex)
         return G, const.real_points(), self.noise_var_ / const.dim
 
-    def _transactional_fit(self, X, y):
-        """Run ``_fit``; on failure restore every attribute (a fitted model stays usable)."""
+    def fit(self, X, y=None):
+        """Prepare the detector, estimating the channel from pilots if it is not given.
+
+        A failed fit restores every attribute, so a fitted detector stays usable.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Received vectors (pilots when ``y`` is given).
+        y : array-like of shape (n_samples, n_users) or (n_samples,), default=None
+            Pilot symbols; required when ``channel=None``.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
         return run_transactional(self, self._fit, X, y)
 
     def __sklearn_tags__(self):
@@ -422,21 +437,6 @@ class LMMSEDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
         self.noise_var = noise_var
         self.constellation = constellation
 
-    def fit(self, X, y=None):
-        """Prepare the filter (estimating the channel from pilots if not given).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples, n_users) or (n_samples,), default=None
-            Pilot symbols; required when ``channel=None``.
-
-        Returns
-        -------
-        self : object
-        """
-        return self._transactional_fit(X, y)
-
     def _fit(self, X, y):
         self._fit_model(X, y)
         G, P, nf = self._real_model()
@@ -519,21 +519,6 @@ class MLDetector(_ChannelModelMixin, ClassifierMixin, BaseEstimator):
         self.constellation = constellation
         self.max_hypotheses = max_hypotheses
         self.batch_size = batch_size
-
-    def fit(self, X, y=None):
-        """Enumerate the candidate vectors (estimating the channel from pilots if needed).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples, n_users) or (n_samples,), default=None
-            Pilot symbols; required when ``channel=None``.
-
-        Returns
-        -------
-        self : object
-        """
-        return self._transactional_fit(X, y)
 
     def _fit(self, X, y):
         check_int(self.max_hypotheses, "max_hypotheses", min_value=1)

@@ -337,10 +337,7 @@ class _RPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         low_rank : ndarray of the shape of X
             The low-rank part of every matrix, in the dtype of ``X``.
         """
-        self._check_fitted()
-        X, was_2d = self._validate_predict_X(X)
-        V = self._decompose(X)[0]
-        return V[0] if was_2d else V
+        return self.predict(X)
 
     def predict_sparse(self, X):
         """The sparse part ``Y`` of ``X = low_rank + psi @ Y``.
