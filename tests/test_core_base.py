@@ -19,7 +19,13 @@ def test_resolve_device():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto") == expected
     assert resolve_device("cpu") == "cpu"
-    assert resolve_device("cuda:1") == "cuda:1"  # checked for syntax, not availability
+    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    # a CUDA device this machine cannot use is a ValueError naming `device` and what there is
+    with pytest.raises(ValueError, match=r"device='cuda:%d' is not usable.*available" % n_gpus):
+        resolve_device(f"cuda:{n_gpus}")
+    if n_gpus == 0:
+        with pytest.raises(ValueError, match=r"device='cuda' is not usable.*only 'cpu'"):
+            resolve_device("cuda")
     with pytest.raises(ValueError, match="device"):
         resolve_device("quantum")
     with pytest.raises(ValueError, match="device"):
@@ -46,7 +52,8 @@ def test_max_epochs_zero_builds_without_training(sparse_problem):
     assert len(est.history_) == 0
     module = est.net_.module_
     L = est.lipschitz_
-    np.testing.assert_allclose(module.W1.detach().numpy(), p["D"].T / L, rtol=1e-6)
+    np.testing.assert_allclose(module.iteration(0).shared.W1.detach().numpy(), p["D"].T / L,
+                               rtol=1e-6)
     for step in module.iterations:
         assert step.theta.item() == pytest.approx(0.1 / L, rel=1e-6)
     for schedule in ("sequential", "sequential+end_to_end", "multi_iteration"):
@@ -83,8 +90,9 @@ def test_verbose_prints_stages_and_losses(sparse_problem, capsys):
     _est(p["D"], verbose=1, loss_schedule="sequential", max_epochs=3).fit(
         p["X"][:64], p["S"][:64])
     out = capsys.readouterr().out
-    assert "stage sequential[1]" in out and "stage sequential[3]" in out
-    assert "train_loss" in out
+    assert "stage 1/3 sequential[1]" in out and "stage 3/3 sequential[3]" in out
+    assert "train_loss" in out and "elapsed" in out
+    assert "\r" not in out and "\033" not in out  # not a terminal: plain lines
     _est(p["D"], verbose=0).fit(p["X"][:64], p["S"][:64])
     assert capsys.readouterr().out == ""
 

@@ -107,10 +107,18 @@ def test_tied_networks_run_deeper_than_trained(fitted, sparse_problem):
     assert nmse_db(S, deep[6]) < nmse_db(S, deep[3])
 
 
-@pytest.mark.parametrize("name", ["hyperparameters", "objective", "dnn", "FISTA"])
+@pytest.mark.parametrize("name", ["hyperparameters", "objective", "dnn"])
 def test_untied_networks_refuse_to_run_deeper(fitted, sparse_problem, name):
     with pytest.raises(ValueError, match="cannot be run with n_layers=5"):
         list(fitted[name].staged_predict(sparse_problem["X_test"], n_layers=5))
+
+
+def test_fista_runs_deeper_with_its_momentum_schedule(fitted, sparse_problem):
+    """A classical solver is one iteration asked for its hyperparameters at every k: any depth."""
+    X, D = sparse_problem["X_test"], sparse_problem["D"]
+    deep = list(fitted["FISTA"].staged_predict(X, n_layers=9))
+    assert len(deep) == 9
+    assert_array_equal(deep[-1], FISTA(D, n_layers=9).fit(X).predict(X))
 
 
 def test_one_dimensional_targets(sparse_problem):
@@ -178,12 +186,15 @@ def test_classical_solver_on_another_dictionary(sparse_problem):
     # fitted on D2 itself: the same as predicting without a dictionary
     on_d2 = ISTA(D2, n_layers=20).fit(X2)
     assert_array_equal(on_d2.predict(X2, dictionary=D2), on_d2.predict(X2))
-    # fitted on D: the fixed scalars (step 1/L, threshold alpha/L) are kept, D2 is used
+    # fitted on D: nothing was learned, so it is ISTA on D2 (step 1/L2, threshold alpha/L2)
     est = ISTA(p["D"], n_layers=1, alpha=0.1).fit(p["X"])
-    L = est.lipschitz_
-    z = X2 @ D2.T / L
-    expected = np.sign(z) * np.maximum(np.abs(z) - 0.1 / L, 0)
+    L2 = ISTA(D2, n_layers=1).fit(X2).lipschitz_
+    assert L2 != pytest.approx(est.lipschitz_, rel=1e-3)
+    z = X2 @ D2.T / L2
+    expected = np.sign(z) * np.maximum(np.abs(z) - 0.1 / L2, 0)
     assert_allclose(est.predict(X2, dictionary=D2), expected, rtol=1e-12, atol=1e-14)
+    assert_allclose(ISTA(p["D"], n_layers=20).fit(p["X"]).predict(X2, dictionary=D2),
+                    on_d2.predict(X2), rtol=1e-12, atol=1e-14)
 
 
 # -- HyperLISTA ---------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def test_sequential_training_freezes_earlier_layers(sparse_problem, paradigm):
         assert _same(trained, _layer_params(fits[k + 1], k))
     if paradigm == "objective":
         # LISTA's input matrix W1 is shared by all layers: trained in every stage
-        W1 = {K: fits[K].net_.module_.W1.detach() for K in (1, 3)}
+        W1 = {K: fits[K].module_.iteration(0).shared.W1.detach() for K in (1, 3)}
         assert not torch.equal(W1[1], W1[3])
 
 

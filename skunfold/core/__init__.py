@@ -1,20 +1,50 @@
-"""The generic unfolding core: module, loss schedules, skorch net, estimator base.
+"""The open core: any iterative solver becomes a scikit-learn estimator.
 
-Problem families (:mod:`skunfold.sparse`, :mod:`skunfold.rpca`, ...) build on
-these pieces:
+A solver is described once, as a :class:`Problem` (initial state, one
+iteration, objective, readout; hyperparameters and objective parameters by
+name). The core does the rest:
 
-* :class:`UnfoldedModule` -- K iteration modules whose forward returns every
-  iterate;
-* the loss schedules :class:`EndToEnd` (L1), :class:`MultiIteration` (L2),
-  :class:`Sequential` (L3) and :class:`SequentialEndToEnd`, with string aliases;
-* :class:`UnfoldingNet` -- the skorch ``NeuralNet`` subclass that trains them;
-* :class:`BaseUnfoldedEstimator` -- the scikit-learn estimator base.
+* :mod:`~skunfold.core.paradigms` -- how each of the survey's paradigms turns
+  the problem into layers (:func:`build_layers`);
+* :class:`UnfoldedModule` -- ``K`` layers whose forward returns every iterate;
+* :mod:`~skunfold.core.schedules` -- the loss schedules :class:`EndToEnd` (L1),
+  :class:`MultiIteration` (L2), :class:`Sequential` (L3) and
+  :class:`SequentialEndToEnd`, with string aliases;
+* :mod:`~skunfold.core.training` -- the skorch net, the stage loop and the
+  divergence check;
+* :class:`UnfoldedEstimator` -- the estimator life-cycle (validation, training
+  parameters, devices and threads, transactional fit, warm start, inference),
+  and :class:`UnfoldedRegressor`, the estimator of a user's own problem;
+* :mod:`~skunfold.core.validation` and :mod:`~skunfold.core.ops` -- parameter
+  checks, soft thresholding and dtype handling shared by the families.
 """
 
-from ._base import OPTIMIZERS, PARADIGMS, BaseUnfoldedEstimator, resolve_device, run_transactional
-from ._module import UnfoldedModule
-from ._net import ArrayData, BatchSlicer, TrainingDivergedError, UnfoldingNet
-from ._schedules import (
+from .estimator import UnfoldedEstimator, UnfoldedRegressor, adapt, run_transactional
+from .module import UnfoldedModule, cast_module, module_device, module_dtype
+from .ops import compute_dtype, output_dtype, soft_threshold, to_numpy, to_tensor
+from .paradigms import (
+    ClassicalIteration,
+    CorrectionIteration,
+    DNNIteration,
+    HyperparameterIteration,
+    Iteration,
+    LearnedHyperparameters,
+    ObjectiveIteration,
+    StateMLP,
+    build_initial,
+    build_layers,
+    classical_parameters,
+)
+from .parameters import (
+    OPTIMIZERS,
+    PARADIGMS,
+    SHARED_PARAMETERS,
+    document_parameters,
+    set_init_parameters,
+)
+from .problem import CONSTRAINTS, Problem, check_problem
+from .progress import EpochLog
+from .schedules import (
     LOSS_SCHEDULES,
     EndToEnd,
     LossSchedule,
@@ -24,24 +54,38 @@ from ._schedules import (
     Stage,
     get_loss_schedule,
 )
+from .threads import torch_threads
+from .training import (
+    ArrayData,
+    BatchSlicer,
+    Inputs,
+    StageCosineLR,
+    TrainingDivergedError,
+    UnfoldingNet,
+    check_not_diverged,
+    train_stages,
+)
+from .validation import (
+    check_bool,
+    check_int,
+    check_layer_sizes,
+    check_option,
+    check_real,
+    resolve_device,
+)
 
 __all__ = [
-    "UnfoldedModule",
-    "LossSchedule",
-    "EndToEnd",
-    "MultiIteration",
-    "Sequential",
-    "SequentialEndToEnd",
-    "Stage",
-    "get_loss_schedule",
-    "LOSS_SCHEDULES",
-    "UnfoldingNet",
-    "ArrayData",
-    "BatchSlicer",
-    "TrainingDivergedError",
-    "BaseUnfoldedEstimator",
-    "resolve_device",
-    "run_transactional",
-    "PARADIGMS",
-    "OPTIMIZERS",
+    "Problem", "CONSTRAINTS", "check_problem",
+    "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "run_transactional",
+    "UnfoldedModule", "cast_module", "module_device", "module_dtype",
+    "Iteration", "ClassicalIteration", "LearnedHyperparameters", "HyperparameterIteration",
+    "ObjectiveIteration", "CorrectionIteration", "DNNIteration", "StateMLP", "build_layers", "build_initial",
+    "classical_parameters",
+    "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd", "Stage",
+    "get_loss_schedule", "LOSS_SCHEDULES",
+    "UnfoldingNet", "ArrayData", "BatchSlicer", "Inputs", "StageCosineLR",
+    "TrainingDivergedError", "train_stages", "check_not_diverged", "EpochLog",
+    "PARADIGMS", "OPTIMIZERS", "SHARED_PARAMETERS", "document_parameters", "set_init_parameters",
+    "soft_threshold", "compute_dtype", "output_dtype", "to_tensor", "to_numpy", "torch_threads",
+    "check_int", "check_real", "check_option", "check_bool", "check_layer_sizes", "resolve_device",
 ]

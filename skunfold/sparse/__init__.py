@@ -1,5 +1,7 @@
 """Sparse recovery ``x = H s + e``: ISTA, FISTA and their unfolded versions.
 
+* :class:`SparseCoding` -- the problem (the LASSO and its ISTA step) on the
+  open core; :class:`HyperLISTAProblem` -- HyperLISTA's iteration;
 * :class:`ISTA`, :class:`FISTA` -- the classical solvers (``paradigm="classical"``);
 * :class:`UnfoldedISTA` -- LISTA, LISTA-CP, LISTA-CPSS, ALISTA and the
   correction / DNN variants, selected by ``paradigm`` and a few options;
@@ -16,8 +18,16 @@ HyperLISTA      ``HyperLISTA``
 =============== ===============================================================
 """
 
-from ._estimators import FISTA, ISTA, DictionaryEstimatedWarning, HyperLISTA, UnfoldedISTA
-from ._modules import SparseUnfolded, analytic_weights
+from .estimators import FISTA, ISTA, DictionaryEstimatedWarning, HyperLISTA, UnfoldedISTA
+from .problem import (
+    HyperLISTAProblem,
+    SparseCoding,
+    analytic_weights,
+    fista_momentum,
+    lipschitz_constant,
+    support_selected_threshold,
+)
 
 __all__ = ["ISTA", "FISTA", "UnfoldedISTA", "HyperLISTA", "DictionaryEstimatedWarning",
-           "SparseUnfolded", "analytic_weights"]
+           "SparseCoding", "HyperLISTAProblem", "analytic_weights", "lipschitz_constant",
+           "fista_momentum", "support_selected_threshold"]

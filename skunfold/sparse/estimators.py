@@ -1,40 +1,36 @@
-"""Sparse-recovery estimators: ISTA, FISTA, UnfoldedISTA (LISTA family), HyperLISTA."""
+"""Sparse-recovery estimators: ISTA, FISTA, UnfoldedISTA (LISTA family), HyperLISTA.
+
+Each is a preset of :class:`~skunfold.core.UnfoldedEstimator` on the
+:class:`~skunfold.sparse.SparseCoding` problem: its parameters, its
+docstring, and the sparse coder's data handling (the dictionary, targets,
+``transform``, ``predict`` on another dictionary).
+"""
 
 import warnings
 
 import numpy as np
-import torch
-from sklearn.base import RegressorMixin, TransformerMixin
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..core import BaseUnfoldedEstimator
-from ..core._base import check_int, check_option, check_real
-from ._modules import (
-    ClassicalStep,
-    CorrectionNet,
-    CorrectionStep,
-    DNNStep,
-    HyperLISTAStep,
-    HyperparameterStep,
-    LISTACPStep,
-    LISTAStep,
-    SparseUnfolded,
-    analytic_weights,
-    fista_momentum,
-    lipschitz_constant,
+from ..core import (
+    UnfoldedEstimator,
+    check_bool,
+    check_layer_sizes,
+    document_parameters,
+    set_init_parameters,
 )
+from ..core.validation import array_ndim, options, real
+from .problem import DEFAULT_SUPPORT_SELECTION, HyperLISTAProblem, SparseCoding
 
 __all__ = ["ISTA", "FISTA", "UnfoldedISTA", "HyperLISTA", "DictionaryEstimatedWarning"]
-
-#: Support selection of LISTA-CPSS / ALISTA: p_k = min(1.2 k, 13) percent.
-DEFAULT_SUPPORT_SELECTION = (1.2, 13.0)
 
 
 class DictionaryEstimatedWarning(UserWarning):
     """Issued when ``dictionary=None`` and the dictionary is estimated from ``(X, y)``."""
 
 
-def _check_support_selection(value):
+def check_support_selection(value, name="support_selection"):
+    """``support_selection`` as ``(step, max)`` percentages, or ``None`` when off."""
     if value is False or value is None:
         return None
     if value is True:
@@ -43,13 +39,17 @@ def _check_support_selection(value):
         step, cap = value
         step, cap = float(step), float(cap)
     except (TypeError, ValueError):
-        raise ValueError(
-            "support_selection must be a bool or a pair (step_percent, max_percent), "
-            f"got {value!r}"
-        ) from None
+        raise ValueError(f"{name} must be a bool or a pair (step_percent, max_percent), "
+                         f"got {value!r}") from None
     if not (step > 0 and 0 < cap <= 100):
-        raise ValueError(f"support_selection percentages must be positive and <= 100, got {value!r}")
+        raise ValueError(f"{name} percentages must be positive and <= 100, got {value!r}")
     return (step, cap)
+
+
+def _check_tied(value, name):
+    if value not in (None, True, False):
+        raise TypeError(f"{name} must be None or a bool, got {value!r}")
+    return value
 
 
 def _reject_complex(value, name):
@@ -69,10 +69,38 @@ def _reject_complex(value, name):
                          "real and imaginary parts as separate features)")
 
 
-class _SparseCoderMixin:
-    """Data handling shared by the sparse-recovery estimators."""
+class _SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, RegressorMixin):
+    """Data handling and inference API shared by the sparse-recovery estimators."""
 
-    # dictionary-dependent fitted state -----------------------------------------
+    parameter_constraints = {"alpha": real(0)}
+
+    # -- hooks of the core --------------------------------------------------------------
+    def validate_input(self, X, *, reset):
+        _reject_complex(X, "X")
+        ndim = array_ndim(X)
+        if ndim is not None and ndim > 2:
+            raise ValueError(f"Found array with dim {ndim}; {type(self).__name__} expects a 2-D X "
+                             "(n_samples, n_features)")
+        return super().validate_input(X, reset=reset)
+
+    def validate_target(self, y, X):
+        _reject_complex(y, "y")
+        ndim = array_ndim(y)
+        if ndim not in (1, 2, None):
+            raise ValueError(f"y must be 1-D or 2-D (n_samples, n_components), got an array "
+                             f"with dim {ndim} of shape {np.asarray(y).shape}")
+        return super().validate_target(y, X)
+
+    def build_problem(self, X, y):
+        D, estimated = self._resolve_dictionary(X, y)
+        self.dictionary_ = D
+        self.dictionary_estimated_ = estimated
+        self.n_components_ = D.shape[0]
+        problem = self._make_problem(D)
+        self.lipschitz_ = problem.lipschitz
+        return problem
+
+    # -- the dictionary -----------------------------------------------------------------
     def _validate_dictionary(self, D, n_features, name="dictionary"):
         D = check_array(D, dtype=np.float64, input_name=name)
         if D.shape[1] != n_features:
@@ -83,36 +111,8 @@ class _SparseCoderMixin:
             raise ValueError(
                 f"{name} has shape {D.shape}, expected (n_components, n_features) with "
                 f"n_features={n_features} as in X (scikit-learn's row convention: "
-                f"X = S @ dictionary).{hint}"
-            )
+                f"X = S @ dictionary).{hint}")
         return D
-
-    def _validate_targets(self, X, y):
-        """Return (y as 2-D float array or None, y_was_1d)."""
-        if y is None:
-            return None, False
-        y = check_array(y, ensure_2d=False, dtype=[np.float64, np.float32],
-                        ensure_all_finite="allow-nan", input_name="y")
-        y_1d = y.ndim == 1
-        if y_1d:
-            y = y[:, None]
-        if y.ndim != 2:
-            raise ValueError(f"y must be 1-D or 2-D (n_samples, n_components), got shape {y.shape}")
-        if len(y) != len(X):
-            raise ValueError(
-                f"y has {len(y)} rows but X has {len(X)} samples; X and y must have the same "
-                "number of samples"
-            )
-        nan = np.isnan(y)
-        partial = nan.any(axis=1) & ~nan.all(axis=1)
-        if partial.any():
-            raise ValueError(
-                "y has rows that are only partly NaN; a row of y is either fully labeled "
-                "or entirely NaN (unlabeled, semi-supervised training)"
-            )
-        if nan.all():
-            return None, y_1d
-        return y, y_1d
 
     def _resolve_dictionary(self, X, y):
         if self.dictionary is not None:
@@ -120,52 +120,42 @@ class _SparseCoderMixin:
             if y is not None and y.shape[1] != D.shape[0]:
                 raise ValueError(
                     f"y has {y.shape[1]} columns but the dictionary has {D.shape[0]} atoms "
-                    "(n_components); y must have shape (n_samples, n_components)"
-                )
+                    "(n_components); y must have shape (n_samples, n_components)")
             return D, False
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "with dictionary=None the dictionary is estimated from (X, y); pass "
-                "`dictionary` to fit without targets (unsupervised)"
-            )
+                "`dictionary` to fit without targets (unsupervised)")
         lab = ~np.isnan(y).all(axis=1)
         D = np.linalg.lstsq(y[lab].astype(np.float64), X[lab].astype(np.float64), rcond=None)[0]
         warnings.warn(
             f"dictionary=None: {type(self).__name__} estimated the dictionary "
             f"({D.shape[0]} atoms x {D.shape[1]} features) from (X, y) by least squares; "
-            "it is stored in `dictionary_`", DictionaryEstimatedWarning, stacklevel=4)
+            "it is stored in `dictionary_`", DictionaryEstimatedWarning, stacklevel=5)
         if not np.all(np.isfinite(D)) or np.linalg.norm(D) == 0:
             raise ValueError("could not estimate a usable dictionary from (X, y)")
         return D, True
 
-    def _prepare_fit(self, X, y):
-        _reject_complex(X, "X")
-        _reject_complex(y, "y")
-        X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32])
-        y, y_1d = self._validate_targets(X, y)
-        D, estimated = self._resolve_dictionary(X, y)
-        self.dictionary_ = D
-        self.dictionary_estimated_ = estimated
-        self.n_components_ = D.shape[0]
-        self.lipschitz_ = lipschitz_constant(D)
-        self._y_1d = y_1d
-        self._fit_dtype = X.dtype
-        return X, y
-
-    def _validate_predict_X(self, X, dictionary=None):
-        _reject_complex(X, "X")
+    def _problem_for(self, X, dictionary):
+        """The fitted problem, or the same problem on another dictionary (transfer)."""
         if dictionary is None:
-            return validate_data(self, X, reset=False, dtype=[np.float64, np.float32]), None
-        if self.paradigm not in ("classical", "hyperparameters"):
+            return None
+        if self._fitted_paradigm not in ("classical", "hyperparameters"):
             raise ValueError(
                 "predicting with another dictionary is only possible for the classical and "
-                f"hyperparameters paradigms (learned parameters independent of H); this model "
-                f"uses paradigm={self.paradigm!r}"
-            )
+                "hyperparameters paradigms (learned parameters independent of H); this model "
+                f"uses paradigm={self._fitted_paradigm!r}")
+        _reject_complex(X, "X")
         X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        D = self._validate_dictionary(dictionary, X.shape[1])
-        return X, self._fitted_module().with_dictionary(D)
+        return self.problem_.with_dictionary(self._validate_dictionary(dictionary, X.shape[1]))
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def _squeeze(self, S, problem):
+        return S[:, 0] if (getattr(self, "_target_1d", False) and problem is None) else S
 
     # public inference API ----------------------------------------------------------
     def predict(self, X, dictionary=None):
@@ -177,16 +167,17 @@ class _SparseCoderMixin:
         dictionary : array-like of shape (n_components', n_features'), optional
             Run the fitted iteration on another dictionary (and other problem
             sizes): classical and ``paradigm="hyperparameters"`` models only.
+            A classical solver runs as on that dictionary (its step ``1/L``
+            and threshold ``alpha/L`` from the new ``L``); a hyperparameters
+            model keeps its learned step sizes and thresholds.
 
         Returns
         -------
         S : ndarray of shape (n_samples, n_components) or (n_samples,)
             In the dtype of ``X`` (1-D when the model was fitted on a 1-D ``y``).
         """
-        self._check_fitted()
-        X, module = self._validate_predict_X(X, dictionary)
-        S = self._run(X, module=module)
-        return S[:, 0] if (self._y_1d and module is None) else S
+        problem = self._problem_for(X, dictionary)
+        return self._squeeze(self.iterate(X, problem=problem), problem)
 
     def transform(self, X, dictionary=None):
         """Encode ``X`` as sparse codes, like :class:`sklearn.decomposition.SparseCoder`.
@@ -201,9 +192,7 @@ class _SparseCoderMixin:
         -------
         S : ndarray of shape (n_samples, n_components)
         """
-        self._check_fitted()
-        X, module = self._validate_predict_X(X, dictionary)
-        return self._run(X, module=module)
+        return self.iterate(X, problem=self._problem_for(X, dictionary))
 
     def staged_predict(self, X, n_layers=None, dictionary=None):
         """Yield the estimate after each layer ``k = 1, ..., n_layers``.
@@ -223,10 +212,9 @@ class _SparseCoderMixin:
         ------
         S_k : ndarray of shape (n_samples, n_components) or (n_samples,)
         """
-        self._check_fitted()
-        X, module = self._validate_predict_X(X, dictionary)
-        for S in self._run(X, n_layers=n_layers, staged=True, module=module):
-            yield S[:, 0] if (self._y_1d and module is None) else S
+        problem = self._problem_for(X, dictionary)
+        for S in self.staged_iterate(X, n_layers, problem=problem):
+            yield self._squeeze(S, problem)
 
     def objective(self, X, S):
         """The LASSO objective ``1/2 ||x - H s||^2 + alpha ||s||_1`` of each sample.
@@ -240,16 +228,15 @@ class _SparseCoderMixin:
         -------
         values : ndarray of shape (n_samples,)
         """
-        self._check_fitted()
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        check_is_fitted(self)
+        X = self.validate_input(X, reset=False)
         S = check_array(S, ensure_2d=False, dtype=np.float64, input_name="S")
         if S.ndim == 1 and S.size == len(X) * self.n_components_:
             S = S.reshape(len(X), self.n_components_)  # 1-D codes (n_components=1 or one sample)
         if S.shape != (len(X), self.n_components_):
             raise ValueError(f"S has shape {S.shape}, expected (n_samples, n_components) = "
                              f"({len(X)}, {self.n_components_})")
-        R = X - S @ self.dictionary_
-        return 0.5 * np.sum(R * R, axis=1) + self.alpha * np.sum(np.abs(S), axis=1)
+        return self.objective_values(X, S)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -260,45 +247,12 @@ class _SparseCoderMixin:
         return tags
 
 
-_COMMON_TRAINING_DOC = """
-    loss_schedule : str or LossSchedule, default="end_to_end"
-        ``"end_to_end"`` (L1), ``"multi_iteration"`` (L2, log(1+k) weights),
-        ``"sequential"`` (L3, layer by layer), ``"sequential+end_to_end"``, or a
-        :class:`~skunfold.core.LossSchedule` object.
-    max_epochs : int, default=50
-        Passes over the training data (shared among the stages of a schedule).
-        ``0`` builds the network without training it: initialised from the
-        classical solver, it computes ISTA (a baseline at equal depth).
-    lr : float or None, default=None
+@document_parameters(lr="""
         Learning rate; ``None`` picks the paradigm's default (5e-2 for the
         log-parameterised step sizes and thresholds of ``"hyperparameters"``,
-        1e-3 otherwise).
-    batch_size : int, default=64
-        Mini-batch size (``-1``: full batch).
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch.optim.Optimizer class, default="adam"
-    unsupervised_weight : float, default=1.0
-        Weight of the objective on the unlabeled rows (all-NaN rows of ``y``) in
-        semi-supervised training.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop a stage when the
-        validation loss has not improved for ``n_iter_no_change`` epochs, and
-        restore the best epoch.
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
-    device : str, default="auto"
-        ``"auto"`` trains on CUDA when available, else on the CPU.
-    warm_start : bool, default=False
-        Continue from the previous fit's parameters when the architecture is
-        unchanged.
-    random_state : int, RandomState instance or None, default=None
-        The single source of randomness (initialisation, shuffling, split).
-    verbose : int, default=0
-        ``>0`` prints per-epoch losses and a progress bar.
-"""
-
-
-class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEstimator):
-    __doc__ = """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
+        1e-3 otherwise).""")
+class UnfoldedISTA(_SparseCoderMixin, UnfoldedEstimator):
+    """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
 
     The model is ``x = H s + e`` with the LASSO objective
     ``1/2 ||x - H s||^2 + alpha ||s||_1``. Each layer is one ISTA iteration
@@ -360,9 +314,13 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
     hidden_layer_sizes : tuple of int, default=(32,)
         Hidden sizes of the correction network (``"correction"``); for
         ``"dnn"``, the first entry is the width of the elementwise network.
-""" + _COMMON_TRAINING_DOC + """
+    %(training_parameters)s
     Attributes
     ----------
+    module_ : UnfoldedModule
+        The fitted network (``net_.module_`` when trained).
+    problem_ : SparseCoding
+        The fitted problem (dictionary, step matrix, classical hyperparameters).
     net_ : UnfoldingNet or None
         The trained skorch net (``None`` for ``paradigm="classical"``).
     history_ : skorch.History or None
@@ -408,124 +366,38 @@ class UnfoldedISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfo
     (2, 40)
     """
 
+
+    parameter_constraints = {
+        "weights": options("dictionary", "analytic"),
+        "coupling": options("cp", allow_none=True),
+        "support_selection": check_support_selection,
+        "momentum": check_bool,
+        "tied": _check_tied,
+        "hidden_layer_sizes": lambda v, name: check_layer_sizes(v, name),
+    }
+    default_lr = {"hyperparameters": 5e-2, None: 1e-3}
+
     def __init__(self, dictionary=None, *, n_layers=16, paradigm="hyperparameters", alpha=0.1,
                  weights="dictionary", coupling=None, support_selection=False, momentum=False,
                  tied=None, hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50,
-                 lr=None, batch_size=64, optimizer="adam", unsupervised_weight=1.0,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 device="auto", warm_start=False, random_state=None, verbose=0):
-        self.dictionary = dictionary
-        self.n_layers = n_layers
-        self.paradigm = paradigm
-        self.alpha = alpha
-        self.weights = weights
-        self.coupling = coupling
-        self.support_selection = support_selection
-        self.momentum = momentum
-        self.tied = tied
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.loss_schedule = loss_schedule
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.unsupervised_weight = unsupervised_weight
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.device = device
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
+                 lr=None, lr_schedule="constant", batch_size=64, optimizer="adam",
+                 unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
+                 random_state=None, verbose=0):
+        set_init_parameters(self, locals())
 
-    def _check_params(self):
-        check_real(self.alpha, "alpha", min_value=0)
-        check_option(self.weights, "weights", ("dictionary", "analytic"))
-        if self.coupling not in (None, "cp"):
-            raise ValueError(f"coupling must be None or 'cp', got {self.coupling!r}")
-        ss = _check_support_selection(self.support_selection)
-        if ss is not None and self.paradigm == "dnn":
+    def _make_problem(self, D):
+        support = check_support_selection(self.support_selection)
+        if support is not None and self.paradigm == "dnn":
             raise ValueError("support_selection is not available with paradigm='dnn' "
                              "(its shrinkage is a learned network)")
-        if not isinstance(self.momentum, (bool, np.bool_)):
-            raise TypeError(f"momentum must be a bool, got {self.momentum!r}")
-        if self.tied not in (None, True, False):
-            raise TypeError(f"tied must be None or a bool, got {self.tied!r}")
-        try:
-            sizes = tuple(self.hidden_layer_sizes)
-        except TypeError:
-            sizes = None
-        if sizes is None or isinstance(self.hidden_layer_sizes, str) or not all(
-                isinstance(h, (int, np.integer)) and not isinstance(h, bool) for h in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a tuple of positive integers, "
-                             f"got {self.hidden_layer_sizes!r}")
-        if not sizes or any(h < 1 for h in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a non-empty tuple of positive "
-                             f"integers, got {self.hidden_layer_sizes!r}")
-
-    def _criterion(self):
-        return torch.nn.MSELoss
-
-    def _default_lr(self):
-        return 5e-2 if self.paradigm == "hyperparameters" else 1e-3
-
-    def _is_tied(self):
-        if self.tied is None:
-            return self.paradigm == "correction"
-        return bool(self.tied)
-
-    def _build_module(self):
-        D = self.dictionary_
-        K = self.n_layers
-        L = self.lipschitz_
-        step, theta = 1.0 / L, self.alpha / L
-        tied = self._is_tied()
-        n_build = 1 if tied else K
-        mom = fista_momentum(n_build) if self.momentum else [None] * n_build
-        ss = _check_support_selection(self.support_selection)
-        dtype = torch.float32
-        W = W1 = None
-        p = self.paradigm
-        if p == "classical":
-            dtype = torch.float64 if self._fit_dtype == np.float64 else torch.float32
-            its = [ClassicalStep(step, theta, m) for m in mom]
-            ss = None
-        elif p == "hyperparameters":
-            if self.weights == "analytic":
-                W = analytic_weights(D)
-            its = [HyperparameterStep(step, theta, m) for m in mom]
-        elif p == "objective":
-            if self.coupling == "cp":
-                its = [LISTACPStep(torch.tensor(D.T / L, dtype=dtype), theta, m) for m in mom]
-            else:
-                W1 = D.T / L
-                W2 = torch.tensor(np.eye(D.shape[0]) - D @ D.T / L, dtype=dtype)
-                its = [LISTAStep(W2, theta, m) for m in mom]
-        elif p == "correction":
-            sizes = tuple(int(h) for h in self.hidden_layer_sizes)
-            if tied:
-                corr = CorrectionNet(D.shape[0], sizes)
-                its = [CorrectionStep(step, theta, corr, mom[0])]
-            else:
-                its = [CorrectionStep(step, theta, CorrectionNet(D.shape[0], sizes), m)
-                       for m in mom]
-        else:  # dnn
-            width = int(tuple(self.hidden_layer_sizes)[0])
-            its = [DNNStep(step, theta, width, m) for m in mom]
-        iterations = its[0] if tied else its
-        return SparseUnfolded(D, iterations, K, self.alpha, support_selection=ss, W=W, W1=W1,
-                              dtype=dtype)
-
-    def _module_is_compatible(self, module):
-        if not super()._module_is_compatible(module):
-            return False
-        if tuple(module.D.shape) != tuple(self.dictionary_.shape):
-            return False
-        D = torch.as_tensor(self.dictionary_, dtype=module.D.dtype, device=module.D.device)
-        return bool(torch.allclose(module.D, D))
+        if self.paradigm == "classical":  # ISTA / FISTA, whatever the learned options
+            return SparseCoding(D, self.alpha, momentum=self.momentum)
+        return SparseCoding(D, self.alpha, self.weights, support, self.momentum, self.coupling)
 
 
-class ISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEstimator):
+@document_parameters
+class ISTA(_SparseCoderMixin, UnfoldedEstimator):
     """Iterative soft-thresholding, the classical model-based solver (nothing learned).
 
     ``s <- eta_{alpha/L}(s + H^T (x - H s) / L)`` run for ``n_layers``
@@ -544,11 +416,14 @@ class ISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEsti
         Number of iterations.
     alpha : float, default=0.1
         The l1 weight.
-    device : str, default="auto"
+    %(training_parameters)s
 
     Attributes
     ----------
-    module_ : SparseUnfolded
+    module_ : UnfoldedModule
+        The solver as a torch module.
+    problem_ : SparseCoding
+        The fitted problem.
     dictionary_ : ndarray of shape (n_components, n_features)
     dictionary_estimated_ : bool
     n_components_ : int
@@ -574,25 +449,15 @@ class ISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEsti
     paradigm = "classical"
     _momentum = False
 
-    def __init__(self, dictionary=None, *, n_layers=100, alpha=0.1, device="auto"):
-        self.dictionary = dictionary
-        self.n_layers = n_layers
-        self.alpha = alpha
-        self.device = device
+    def __init__(self, dictionary=None, *, n_layers=100, alpha=0.1, device="auto",
+                 n_threads=None):
+        set_init_parameters(self, locals())
 
-    def _check_params(self):
-        check_real(self.alpha, "alpha", min_value=0)
-
-    def _build_module(self):
-        L = self.lipschitz_
-        dtype = torch.float64 if self._fit_dtype == np.float64 else torch.float32
-        mom = fista_momentum(self.n_layers) if self._momentum else [None] * self.n_layers
-        its = [ClassicalStep(1.0 / L, self.alpha / L, m) for m in mom]
-        if not self._momentum:
-            its = its[0]  # one tied iteration: runs at any depth
-        return SparseUnfolded(self.dictionary_, its, self.n_layers, self.alpha, dtype=dtype)
+    def _make_problem(self, D):
+        return SparseCoding(D, self.alpha, momentum=self._momentum)
 
 
+@document_parameters
 class FISTA(ISTA):
     """FISTA: ISTA with Nesterov momentum ``s + (t_k - 1)/t_{k+1} (s - s_prev)``.
 
@@ -603,7 +468,7 @@ class FISTA(ISTA):
     dictionary : array-like of shape (n_components, n_features), default=None
     n_layers : int, default=100
     alpha : float, default=0.1
-    device : str, default="auto"
+    %(training_parameters)s
 
     Examples
     --------
@@ -618,7 +483,8 @@ class FISTA(ISTA):
     _momentum = True
 
 
-class HyperLISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfoldedEstimator):
+@document_parameters
+class HyperLISTA(_SparseCoderMixin, UnfoldedEstimator):
     """HyperLISTA: ALISTA with momentum and instance-adaptive thresholds, 3 hyperparameters.
 
     Each layer computes ``z = s + W^T (x - H s) + beta (s - s_prev)`` with ALISTA's
@@ -644,11 +510,14 @@ class HyperLISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfold
         Support-selection constant.
     alpha : float, default=0.1
         l1 weight of the objective reported by :meth:`objective`.
-    device : str, default="auto"
+    %(training_parameters)s
 
     Attributes
     ----------
-    module_ : SparseUnfolded
+    module_ : UnfoldedModule
+        The solver as a torch module.
+    problem_ : SparseCoding
+        The fitted problem.
     dictionary_ : ndarray of shape (n_components, n_features)
     dictionary_estimated_ : bool
     n_components_ : int
@@ -677,31 +546,12 @@ class HyperLISTA(_SparseCoderMixin, TransformerMixin, RegressorMixin, BaseUnfold
     """
 
     paradigm = "hyperparameters"
+    parameter_constraints = {"c_threshold": real(0), "c_momentum": real(0), "c_support": real(0)}
 
     def __init__(self, dictionary=None, *, n_layers=16, c_threshold=0.01, c_momentum=0.005,
-                 c_support=0.05, alpha=0.1, device="auto"):
-        self.dictionary = dictionary
-        self.n_layers = n_layers
-        self.c_threshold = c_threshold
-        self.c_momentum = c_momentum
-        self.c_support = c_support
-        self.alpha = alpha
-        self.device = device
+                 c_support=0.05, alpha=0.1, device="auto", n_threads=None):
+        set_init_parameters(self, locals())
 
-    def _needs_training(self):
-        return False
-
-    def _check_params(self):
-        check_real(self.c_threshold, "c_threshold", min_value=0)
-        check_real(self.c_momentum, "c_momentum", min_value=0)
-        check_real(self.c_support, "c_support", min_value=0)
-        check_real(self.alpha, "alpha", min_value=0)
-
-    def _build_module(self):
-        D = self.dictionary_
-        dtype = torch.float64 if self._fit_dtype == np.float64 else torch.float32
-        step = HyperLISTAStep(self.c_threshold, self.c_momentum, self.c_support)
-        Hpinv = np.linalg.pinv(D.T).T  # (m, n): x @ Hpinv = (H^+ x)^T
-        return SparseUnfolded(D, step, self.n_layers, self.alpha, W=analytic_weights(D),
-                              Hpinv=Hpinv, dtype=dtype)
-
+    def _make_problem(self, D):
+        return HyperLISTAProblem(D, self.c_threshold, self.c_momentum, self.c_support,
+                                 self.alpha)

@@ -5,6 +5,7 @@ weighted (L2) and sequential layer-by-layer (L3). Each is a small object with
 a string alias, so it can be a value in a grid search.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from numbers import Integral
@@ -19,6 +20,7 @@ __all__ = [
     "SequentialEndToEnd",
     "get_loss_schedule",
     "LOSS_SCHEDULES",
+    "Stage",
 ]
 
 
@@ -49,6 +51,10 @@ class Stage:
     weights: np.ndarray
     name: str
     lr_scale: float = 1.0
+
+    def with_epochs(self, epochs):
+        """A copy of the stage with another number of epochs."""
+        return dataclasses.replace(self, epochs=int(epochs))
 
 
 def _last_only(n):

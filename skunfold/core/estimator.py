@@ -1,0 +1,812 @@
+"""The estimator life-cycle shared by every unfolded model, and UnfoldedRegressor."""
+
+import contextlib
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .module import UnfoldedModule, cast_module, module_device, module_dtype
+from .ops import complex_dtype, compute_dtype, output_dtype, to_numpy, to_tensor
+from .paradigms import build_initial, build_layers
+from .parameters import PARADIGMS, SHARED_PARAMETERS, document_parameters
+from .problem import apply_to_problem, check_problem, converted_copy
+from .schedules import get_loss_schedule
+from .threads import choose_threads, count_flops, torch_threads
+from .training import (
+    ArrayData,
+    StageCosineLR,
+    UnfoldingNet,
+    check_not_diverged,
+    train_stages,
+)
+from .validation import (
+    array_ndim,
+    check_int,
+    check_option,
+    check_real,
+    integer,
+    resolve_device,
+)
+
+__all__ = ["UnfoldedEstimator", "UnfoldedRegressor", "run_transactional", "adapt"]
+
+#: Inference batches smaller than this are padded (see ``UnfoldedEstimator._run``).
+_MIN_BATCH_ROWS = 8
+#: Input entries per inference chunk.
+_CHUNK_ENTRIES = 1 << 22
+
+
+def run_transactional(estimator, method, *args):
+    """Call ``method(*args)``; if it raises, restore every attribute of ``estimator``.
+
+    This is what makes ``fit`` transactional: a failed fit (bad input, a
+    diverged training run, an interruption) leaves a previously fitted
+    estimator as it was. Returns ``estimator``.
+    """
+    snapshot = dict(estimator.__dict__)
+    try:
+        method(*args)
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(snapshot)
+        raise
+    return estimator
+
+
+def _check_paradigm(value, name):
+    return check_option(value, name, PARADIGMS)
+
+
+class UnfoldedEstimator(BaseEstimator):
+    """The life-cycle of an unfolded estimator: validation, training, inference.
+
+    A preset (an estimator of a problem family, or :class:`UnfoldedRegressor`
+    for a user's problem) lists its parameters in ``__init__`` and implements
+    one hook, :meth:`build_problem`; it may refine the data validation
+    (:meth:`validate_input`, :meth:`validate_target`) and declares the checks
+    of its own parameters in ``parameter_constraints``. Everything else is
+    shared: the paradigm mechanics (:func:`~skunfold.core.build_layers`),
+    loss schedules and their stages, supervised / unsupervised /
+    semi-supervised training, early stopping, warm start, devices and
+    threads, the divergence check, a transactional ``fit`` and inference in
+    the input's dtype (:meth:`iterate`).
+
+    Which parameters the estimator has decides what it does: without
+    ``max_epochs`` (a classical solver) or with ``paradigm="classical"`` it
+    learns nothing and ``fit`` only validates the data and builds the solver.
+
+    Attributes
+    ----------
+    paradigms : tuple of str
+        The accepted values of ``paradigm`` (class attribute).
+    parameter_constraints : dict
+        Checks of the estimator's own parameters (class attribute), merged with
+        those of its bases; see :mod:`skunfold.core.validation`.
+    default_lr : dict
+        Learning rate used when ``lr=None``, per paradigm (key ``None``: any
+        other paradigm).
+
+    Notes
+    -----
+    ``fit`` is transactional: if it raises (bad input, a diverged training
+    run), every attribute of the estimator is restored to what it was before
+    the call, so a previously fitted estimator stays usable.
+    """
+
+    paradigms = PARADIGMS
+    parameter_constraints = {"n_layers": integer(1), "paradigm": _check_paradigm,
+                             **{name: spec[0] for name, spec in SHARED_PARAMETERS.items()}}
+    default_lr = {None: 1e-3}
+    complex_input = False
+
+    # -- hooks of a preset -------------------------------------------------------------
+    def build_problem(self, X, y):
+        """Return the :class:`~skunfold.core.Problem` to unfold for the training data.
+
+        Called by ``fit`` after validation, with the validated ``X`` and
+        ``y`` (``None`` when unsupervised); the place to estimate an operator
+        from the data or check sizes. Presets must implement it.
+        """
+        raise TypeError(f"{type(self).__name__} must implement build_problem(X, y)")
+
+    def validate_input(self, X, *, reset):
+        """Validate ``X``: a 2-D array ``(n_samples, n_features)`` or n-d ``(n_samples, ...)``.
+
+        Finite floating values (complex when the problem accepts it); a 1-D
+        array is rejected with a short message. With ``reset=True`` (in
+        ``fit``) ``n_features_in_`` (the size of the second axis, as in
+        scikit-learn) and ``feature_names_in_`` are set; otherwise ``X`` must
+        match what ``fit`` saw.
+        """
+        X = self._reject_bad_container(X)
+        if self._accepts_complex() and np.iscomplexobj(X):
+            X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name="X")
+            if not np.all(np.isfinite(X)):
+                raise ValueError("Input X contains NaN or infinity.")
+            X = X.astype(np.complex64 if X.dtype == np.complex64 else np.complex128, copy=False)
+            self._check_n_features(X, reset)
+        else:
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                              allow_nd=True)
+        if reset:
+            self._input_shape = X.shape[1:]
+        elif X.shape[1:] != self._input_shape:
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} "
+                             f"was fitted on samples of shape {self._input_shape}")
+        return X
+
+    def validate_target(self, y, X):
+        """Validate regression targets ``y`` against ``X``; ``None`` means unsupervised.
+
+        A 1-D ``y`` is one target per sample (outputs are 1-D again). Samples
+        whose targets are entirely NaN are unlabeled (semi-supervised
+        training); targets that are only partly NaN are an error; all-NaN
+        targets train unsupervised.
+        """
+        dtype = None if self._accepts_complex() and np.iscomplexobj(y) else [np.float64,
+                                                                             np.float32]
+        y = check_array(y, ensure_2d=False, allow_nd=True, dtype=dtype,
+                        ensure_all_finite="allow-nan", input_name="y")
+        if len(y) != len(X):
+            raise ValueError(f"y has {len(y)} samples but X has {len(X)}; X and y must have the "
+                             "same number of samples")
+        self._target_1d = y.ndim == 1
+        if y.ndim == 1:
+            y = y[:, None]
+        nan = np.isnan(y).reshape(len(y), -1)
+        if (nan.any(axis=1) & ~nan.all(axis=1)).any():
+            raise ValueError("y has samples whose targets are only partly NaN; a sample's targets "
+                             "are either all given or all NaN (unlabeled, semi-supervised "
+                             "training)")
+        return None if nan.all() else y
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, X, y=None, **side_information):
+        """Fit the estimator: build the unfolded solver and train it (unless classical).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Observations.
+        y : array-like of shape (n_samples, ...), default=None
+            Targets. ``None`` trains unsupervised on the problem's objective;
+            samples whose targets are entirely NaN are unlabeled
+            (semi-supervised training).
+        **side_information : array-like of shape (n_samples, ...)
+            Per-sample side information the problem declares.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return run_transactional(self, self._fit, X, y, side_information, None)
+
+    def _trains(self):
+        return "max_epochs" in self.get_params() and self.paradigm != "classical"
+
+    def _check_parameters(self):
+        params = self.get_params(deep=False)
+        checks = {}
+        for klass in reversed(type(self).__mro__):
+            checks.update(getattr(klass, "parameter_constraints", None) or {})
+        for name, check in checks.items():
+            if name in params:
+                check(params[name], name)
+        if self.paradigm not in self.paradigms:
+            raise ValueError(f"paradigm must be one of {list(self.paradigms)} for "
+                             f"{type(self).__name__}, got {self.paradigm!r}")
+
+    def _fit(self, X, y, side, adaptation):
+        self._check_parameters()
+        X = self.validate_input(X, reset=adaptation is None)
+        y = None if y is None else self.validate_target(y, X)
+        problem = check_problem(self.build_problem(X, y))
+        side = self._validate_side(side, problem, len(X))
+        trains = self._trains()
+        rng = check_random_state(getattr(self, "random_state", None))
+        module_seed, shuffle_seed, split_seed = (int(s) for s in rng.randint(0, 2**31 - 1, 3))
+        dtype = compute_dtype(X.dtype, exact=not trains, override=problem.dtype)
+        device = resolve_device(getattr(self, "device", "auto"))
+        module, flops = self._build_module(problem, X, side, dtype, module_seed)
+        previous = self._previous_module(adaptation)
+        if previous is not None:
+            self._load_parameters(module, previous)
+        self._layer_flops = flops
+        batch = getattr(self, "batch_size", 64)
+        batch = len(X) if batch == -1 else min(batch, len(X))
+        threads = choose_threads(getattr(self, "n_threads", None), flops * batch, device)
+        with torch_threads(threads):
+            if not trains:
+                self._module, self.net_, self.history_ = module.eval(), None, None
+            else:
+                data = ArrayData(X, y, side)
+                self.net_ = self._train(module, data, device, dtype, shuffle_seed, split_seed,
+                                        adaptation)
+                self.history_ = self.net_.history
+                self._module = None
+        self._fitted_paradigm = self.paradigm
+
+    def _validate_side(self, side, problem, n):
+        allowed = tuple(problem.side_information)
+        out = {}
+        for name, value in side.items():
+            if name not in allowed:
+                raise TypeError(f"{type(self).__name__} got an unexpected keyword argument "
+                                f"{name!r}; {type(problem).__name__} accepts the side information "
+                                f"{list(allowed) or 'none'}")
+            arr = check_array(value, ensure_2d=False, allow_nd=True, dtype="numeric",
+                              input_name=name)
+            if len(arr) != n:
+                raise ValueError(f"side information {name!r} has {len(arr)} samples but X has {n}")
+            out[name] = arr
+        return out
+
+    def _build_module(self, problem, X, side, dtype, seed):
+        """The untrained module (classical values as initialisation) and its work per sample."""
+        def convert(t):
+            if t.is_complex():
+                return t.to(complex_dtype(dtype))
+            return t.to(dtype) if t.is_floating_point() else t
+
+        apply_to_problem(problem, convert)
+        n = min(len(X), _MIN_BATCH_ROWS)
+        sample = (to_tensor(X[:n], dtype), {k: to_tensor(v[:n], dtype) for k, v in side.items()})
+        paradigm = self.paradigm if self._trains() else "classical"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            layers = build_layers(problem, paradigm, self.n_layers,
+                                  tied=getattr(self, "tied", None),
+                                  hidden_layer_sizes=getattr(self, "hidden_layer_sizes", (32,)),
+                                  sample=sample)
+            initial = build_initial(problem, paradigm)
+        module = cast_module(UnfoldedModule(problem, layers, self.n_layers, initial), dtype)
+        with torch.no_grad():
+            flops = count_flops(lambda: module.step(0, module.initial_state(sample[0], sample[1]),
+                                                    sample[0], sample[1]))
+        return module, flops / n
+
+    def _previous_module(self, adaptation):
+        if adaptation is None and not getattr(self, "warm_start", False):
+            return None
+        if not self.__sklearn_is_fitted__():
+            return None
+        return self.module_
+
+    @staticmethod
+    def _load_parameters(module, previous):
+        """Copy the learned parameters of ``previous`` into ``module`` when the architectures match."""
+        new = dict(module.named_parameters())
+        old = dict(previous.named_parameters())
+        if new.keys() != old.keys() or any(new[k].shape != old[k].shape for k in new):
+            return False
+        with torch.no_grad():
+            for name, p in new.items():
+                p.copy_(old[name].to(p.device, p.dtype))
+        return True
+
+    def _learning_rate(self):
+        if self.lr is not None:
+            return float(self.lr)
+        return self.default_lr.get(self.paradigm, self.default_lr[None])
+
+    def _log(self, start):
+        name = type(self).__name__
+        return lambda line: print(f"[{name}] {line} (elapsed {time.perf_counter() - start:.1f} s)",
+                                  flush=True)
+
+    def _train(self, module, data, device, dtype, shuffle_seed, split_seed, adaptation):
+        from skorch.callbacks import EarlyStopping
+        from skorch.helper import predefined_split
+
+        from .progress import EpochLog
+
+        schedule = get_loss_schedule(self.loss_schedule)
+        valid = None
+        if self.early_stopping and adaptation is None:
+            n = len(data)
+            n_valid = int(np.ceil(self.validation_fraction * n))
+            if n_valid < 1 or n - n_valid < 1:
+                raise ValueError(f"early_stopping needs at least 2 samples to split off a "
+                                 f"validation set with validation_fraction="
+                                 f"{self.validation_fraction}; got {n}")
+            perm = np.random.default_rng(split_seed).permutation(n)
+            valid = data.take(np.sort(perm[:n_valid]))
+            data = data.take(np.sort(perm[n_valid:]))
+        y_all = [d.y for d in (data, valid) if d is not None and d.y is not None]
+        semi = any(np.issubdtype(y.dtype, np.floating) and bool(np.isnan(y).any()) for y in y_all)
+        callbacks = []
+        if valid is not None:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
+        if self.lr_schedule == "cosine":
+            callbacks.append(("stage_cosine_lr", StageCosineLR()))
+        start = time.perf_counter()
+        if self.verbose:
+            callbacks.append(("epoch_log", EpochLog(start, type(self).__name__)))
+        lr = self._learning_rate() if adaptation is None or adaptation.lr is None \
+            else adaptation.lr
+        initial = copy.deepcopy(module)
+        net = UnfoldingNet(
+            module, optimizer=SHARED_PARAMETERS["optimizer"][0](self.optimizer, "optimizer"),
+            lr=lr, batch_size=self.batch_size, max_epochs=self.max_epochs, device=device,
+            train_split=predefined_split(valid) if valid is not None else None,
+            callbacks=callbacks, verbose=0, unsupervised_weight=self.unsupervised_weight,
+            seed=shuffle_seed, semi_supervised=semi, dtype=dtype)
+        net.initialize()
+        epochs = self.max_epochs if adaptation is None else adaptation.epochs
+        stages = schedule.stages(self.n_layers, epochs) if epochs > 0 else []
+        selection = None
+        if adaptation is not None:
+            stages = [st.with_epochs(adaptation.epochs) for st in stages]
+            if adaptation.select is not None:
+                selection = {id(p) for p in adaptation.select(net.module_)}
+        log = self._log(start) if self.verbose else None
+        train_stages(net, data, stages, selection=selection, log=log)
+        if stages:
+            check_not_diverged(net, initial, data, self.n_layers)
+        if log is not None:
+            log(f"done: {len(net.history)} epoch(s)")
+        return net
+
+    # -- fitted state ----------------------------------------------------------------------
+    @property
+    def module_(self):
+        """The fitted :class:`~skunfold.core.UnfoldedModule` (``net_.module_`` when trained)."""
+        net = self.__dict__.get("net_", None)
+        if net is not None:
+            return net.module_
+        if "_module" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__} is not fitted: it has no module_")
+        return self._module
+
+    @property
+    def problem_(self):
+        """The fitted :class:`~skunfold.core.Problem` (its tensors on the model's device)."""
+        return self.module_.problem
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "n_features_in_") and hasattr(self, "net_")
+
+    # -- inference -------------------------------------------------------------------------
+    def _check_depth(self, n_layers, module, allow_zero=False):
+        if n_layers is None:
+            return module.n_layers
+        n_layers = check_int(n_layers, "n_layers", min_value=0 if allow_zero else 1)
+        return module.check_depth(n_layers, allow_zero=allow_zero)
+
+    def _inference_module(self, problem):
+        module = self.module_
+        if problem is not None:
+            device, dtype = module_device(module), module_dtype(module)
+            module = copy.copy(module)
+            object.__setattr__(module, "problem", converted_copy(
+                check_problem(problem), lambda t: to_tensor(t, dtype, device)))
+        return module
+
+    def _prepare_inference(self, X, side, problem):
+        check_is_fitted(self)
+        if problem is None:
+            X = self.validate_input(X, reset=False)
+        else:
+            X = self._reject_bad_container(X)
+            dtype = None if self._accepts_complex() and np.iscomplexobj(X) else [np.float64,
+                                                                                 np.float32]
+            X = check_array(X, allow_nd=True, dtype=dtype, input_name="X")
+        module = self._inference_module(problem)
+        side = self._validate_side(side, module.problem, len(X))
+        return X, side, module
+
+    def iterate(self, X, n_layers=None, *, problem=None, **side_information):
+        """The raw estimate (the problem's readout) after the last layer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        n_layers : int, optional
+            Depth to run (default: the fitted depth; ``0``: the readout of the
+            initial state). Fewer layers than fitted always work, more only
+            for tied weights and classical solvers.
+        problem : Problem, optional
+            Run the fitted layers on another problem (another operator or
+            size), e.g. a hyperparameters model transferred to a new
+            dictionary. ``X`` is then validated against that problem only.
+        **side_information : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        estimate : ndarray of shape (n_samples, ...)
+            In the precision of ``X`` (float64 for integer input).
+        """
+        X, side, module = self._prepare_inference(X, side_information, problem)
+        n_layers = self._check_depth(n_layers, module, allow_zero=True)
+        with self._inference_context(module) as module:
+            return self._run(module, X, side, n_layers)
+
+    def staged_iterate(self, X, n_layers=None, *, problem=None, **side_information):
+        """Yield the raw estimate after each layer ``k = 1, ..., n_layers``.
+
+        Computed layer by layer over the whole of ``X`` in one pass, keeping
+        only the current state of every sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        n_layers : int, optional
+        problem : Problem, optional
+            See :meth:`iterate`.
+        **side_information : array-like of shape (n_samples, ...)
+
+        Yields
+        ------
+        estimate : ndarray of shape (n_samples, ...)
+        """
+        X, side, module = self._prepare_inference(X, side_information, problem)
+        n_layers = self._check_depth(n_layers, module)
+        with self._inference_context(module) as module:
+            yield from self._run_staged(module, X, side, n_layers)
+
+    @contextlib.contextmanager
+    def _inference_context(self, module):
+        """Run inference: the module in eval mode on its device, no autograd, threads chosen."""
+        classical = self.net_ is None
+        if classical:
+            module.to(resolve_device(getattr(self, "device", "auto")))
+        flops = getattr(self, "_layer_flops", None)
+        threads = choose_threads(getattr(self, "n_threads", None),
+                                 None if flops is None else flops * 256, module_device(module))
+        was_training = module.training
+        module.eval()
+        try:
+            with torch_threads(threads), torch.no_grad():
+                yield module
+        finally:
+            module.train(was_training)
+            if classical:
+                module.to("cpu")
+
+    def _batches(self, module, X, side):
+        """Tensor batches of ``X`` (padded to ``_MIN_BATCH_ROWS``) with their true row counts."""
+        dtype, device = module_dtype(module), module_device(module)
+        per_sample = max(1, math.prod(X.shape[1:]))
+        chunk = max(1, min(4096, _CHUNK_ENTRIES // per_sample))
+        for lo in range(0, len(X), chunk):
+            hi = min(lo + chunk, len(X))
+            parts = [to_tensor(X[lo:hi], dtype, device)]
+            parts += [to_tensor(v[lo:hi], dtype, device) for v in side.values()]
+            rows = hi - lo
+            if rows < _MIN_BATCH_ROWS:
+                # BLAS takes other kernels (other summation orders) for a handful of rows;
+                # padding with copies of the last row keeps each row's result independent of
+                # how X is split
+                parts = [torch.cat([t, t[-1:].expand(_MIN_BATCH_ROWS - rows, *t.shape[1:])])
+                         for t in parts]
+            yield parts[0], dict(zip(side, parts[1:])), rows
+
+    def _to_output(self, readouts, X):
+        out = torch.cat(readouts)
+        return to_numpy(out, output_dtype(X.dtype if X.dtype.kind in "fc" else np.float64,
+                                          out.is_complex()))
+
+    def _run(self, module, X, side, n_layers):
+        outs = []
+        for x, s, rows in self._batches(module, X, side):
+            state = module.initial_state(x, s)
+            for k in range(n_layers):
+                state = module.step(k, state, x, s)
+            outs.append(module.readout(state)[:rows])
+        return self._to_output(outs, X)
+
+    def _run_staged(self, module, X, side, n_layers):
+        batches = list(self._batches(module, X, side))
+        states = [module.initial_state(x, s) for x, s, _ in batches]
+        for k in range(n_layers):
+            states = [module.step(k, st, x, s) for st, (x, s, _) in zip(states, batches)]
+            yield self._to_output([module.readout(st)[:rows]
+                                   for st, (_, _, rows) in zip(states, batches)], X)
+
+    def objective_values(self, X, estimate, **side_information):
+        """The problem's objective of each sample at ``estimate``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        estimate : array-like of shape (n_samples, ...)
+            E.g. the output of :meth:`iterate`.
+        **side_information : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        values : ndarray of shape (n_samples,)
+            In float64.
+        """
+        X, side, module = self._prepare_inference(X, side_information, None)
+        estimate = np.asarray(estimate)
+        if len(estimate) != len(X):
+            raise ValueError(f"estimate has {len(estimate)} samples but X has {len(X)}")
+        device, dtype = module_device(module), torch.float64
+        problem = converted_copy(module.problem, lambda t: to_tensor(t, dtype, device))
+        with torch.no_grad():
+            values = problem.objective(to_tensor(estimate, dtype, device),
+                                       to_tensor(X, dtype, device),
+                                       **{k: to_tensor(v, dtype, device) for k, v in side.items()})
+        return to_numpy(values, np.float64)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _accepts_complex(self):
+        problem = self.__dict__.get("problem")
+        if problem is not None and hasattr(problem, "complex_input"):
+            return bool(problem.complex_input)
+        return bool(self.complex_input)
+
+    def _reject_bad_container(self, X):
+        """Reject 1-D input with a short message (scikit-learn's embeds the whole array)."""
+        if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+            return X  # scikit-learn's validation says that sparse input is not supported
+        ndim = array_ndim(X)
+        if ndim is None:
+            return X  # ragged or odd input: scikit-learn's validation reports it
+        if ndim < 2:
+            shape = np.shape(X) if ndim == 1 else ()
+            raise ValueError(
+                f"Expected a 2-D X (n_samples, n_features) or an n-d X (n_samples, ...), got a "
+                f"{ndim}-D array of shape {shape}. Reshape your data with X.reshape(-1, 1) if it "
+                "has a single feature or X.reshape(1, -1) if it is a single sample.")
+        return X
+
+    def _check_n_features(self, X, reset):
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class _Adaptation:
+    """Options of :func:`adapt`."""
+
+    def __init__(self, epochs, lr, select):
+        self.epochs = epochs
+        self.lr = lr
+        self.select = select
+
+
+def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_information):
+    """Continue training a fitted estimator on new data, from its current parameters.
+
+    The problem is rebuilt from the new data (e.g. a channel re-estimated from
+    new pilots), the learned parameters are kept, and ``epochs`` epochs of
+    every stage of the estimator's loss schedule are run (no early stopping).
+    Like ``fit`` it is transactional: if it raises, the estimator is left as it
+    was. This is the online adaptation of DeepSIC's ``partial_fit``.
+
+    Parameters
+    ----------
+    estimator : UnfoldedEstimator
+        A fitted estimator.
+    X, y : array-like
+        New training data.
+    epochs : int
+        Epochs per stage.
+    lr : float, optional
+        Learning rate (default: the estimator's).
+    select : callable, optional
+        ``select(module) -> iterable of parameters`` restricting what is
+        trained; stages that would train none of them are skipped.
+    **side_information : array-like
+
+    Returns
+    -------
+    estimator : UnfoldedEstimator
+    """
+    check_is_fitted(estimator)
+    epochs = check_int(epochs, "epochs", min_value=1)
+    lr = check_real(lr, "lr", min_value=0, strict_min=True, allow_none=True)
+    return run_transactional(estimator, estimator._fit, X, y, side_information,
+                             _Adaptation(epochs, lr, select))
+
+
+@document_parameters
+class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
+    """Any iterative solver, described as a :class:`~skunfold.core.Problem`, as an estimator.
+
+    ``n_layers`` iterations of ``problem.step`` from ``problem.initial_state``
+    become a network trained in the chosen paradigm (the survey's Sec. III):
+
+    =============== ==========================================================
+    paradigm        layer k
+    =============== ==========================================================
+    classical       the problem's step with its own hyperparameters (nothing
+                    learned; exactly the classical solver)
+    hyperparameters the step with learned per-layer hyperparameters (θʰ)
+    objective       learned per-layer objective parameters (θᵒ) and
+                    hyperparameters; the problem must declare
+                    ``objective_parameters``
+    correction      the classical step plus a learned network Δ(s, x), zero at
+                    initialisation (shared by the layers unless ``tied=False``)
+    dnn             a network per layer on the estimate and the observation, a
+                    residual step from the current state
+    =============== ==========================================================
+
+    Every paradigm but ``"dnn"`` starts from the classical solver, so an
+    untrained model (``max_epochs=0``) computes what the solver computes.
+    ``fit(X, y)`` trains supervised on the problem's ``loss``, ``fit(X)`` on
+    its objective (unsupervised), and targets that are entirely NaN are
+    unlabeled (semi-supervised).
+
+    Parameters
+    ----------
+    problem : Problem, default=None
+        The solver to unfold (required; copied at every ``fit``, then prepared
+        on the training data with :meth:`Problem.prepare`).
+    n_layers : int, default=10
+        Depth ``K``.
+    paradigm : {"hyperparameters", "objective", "correction", "dnn", "classical"}, \
+            default="hyperparameters"
+    tied : bool or None, default=None
+        Share one layer's parameters by all layers (the network then runs at
+        any depth); ``None``: tied for ``"correction"``, untied otherwise.
+    hidden_layer_sizes : tuple of int, default=(32,)
+        Hidden widths of the generic correction and DNN networks.
+    %(training_parameters)s
+    Attributes
+    ----------
+    module_ : UnfoldedModule
+        The fitted network (``net_.module_`` when trained).
+    problem_ : Problem
+        The fitted problem (its tensors on the model's device).
+    net_ : UnfoldingNet or None
+        The trained skorch net (``None`` when nothing was trained).
+    history_ : skorch.History or None
+        Per-epoch training (and validation) losses.
+    n_features_in_ : int
+        Size of the second axis of ``X``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+
+    See Also
+    --------
+    Problem : The contract a solver follows.
+    skunfold.sparse.UnfoldedISTA : A family preset (LISTA, ALISTA).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skunfold.core import Problem, UnfoldedRegressor
+    >>> class Averaging(Problem):
+    ...     hyperparameters = {"step": 0.5}
+    ...     def initial_state(self, x):
+    ...         return torch.zeros_like(x)
+    ...     def step(self, s, x, step):
+    ...         return s + step * (x - s)
+    ...     def objective(self, s, x):
+    ...         return 0.5 * ((x - s) ** 2).sum(dim=1)
+    >>> X = np.random.default_rng(0).normal(size=(64, 3))
+    >>> est = UnfoldedRegressor(Averaging(), n_layers=3, max_epochs=0).fit(X)
+    >>> bool(np.allclose(est.predict(X), (1 - 0.5 ** 3) * X))
+    True
+    >>> [round(float(np.abs(e - X).max() / np.abs(X).max()), 3) for e in est.staged_predict(X)]
+    [0.5, 0.25, 0.125]
+    """
+
+    default_lr = {"hyperparameters": 1e-2, None: 1e-3}
+
+    def __init__(self, problem=None, *, n_layers=10, paradigm="hyperparameters", tied=None,
+                 hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
+                 lr_schedule="constant", batch_size=64, optimizer="adam",
+                 unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
+                 random_state=None, verbose=0):
+        self.problem = problem
+        self.n_layers = n_layers
+        self.paradigm = paradigm
+        self.tied = tied
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.loss_schedule = loss_schedule
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.unsupervised_weight = unsupervised_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.n_threads = n_threads
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def build_problem(self, X, y):
+        """A copy of ``problem``, prepared on the training data."""
+        if self.problem is None:
+            raise ValueError("UnfoldedRegressor needs a problem: UnfoldedRegressor(MyProblem(...))")
+        problem = copy.deepcopy(check_problem(self.problem))
+        prepared = problem.prepare(X, y)
+        return problem if prepared is None else prepared
+
+    def predict(self, X, **side_information):
+        """The estimate after the last layer.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        **side_information : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        estimate : ndarray of shape (n_samples, ...)
+            The problem's readout, in the precision of ``X`` (1-D when the model
+            was fitted on a 1-D ``y``).
+        """
+        return self._squeeze(self.iterate(X, **side_information))
+
+    def staged_predict(self, X, n_layers=None, **side_information):
+        """Yield the estimate after each layer ``k = 1, ..., n_layers``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        n_layers : int, optional
+            Depth to run (default: the fitted depth).
+        **side_information : array-like of shape (n_samples, ...)
+
+        Yields
+        ------
+        estimate : ndarray of shape (n_samples, ...)
+        """
+        for estimate in self.staged_iterate(X, n_layers, **side_information):
+            yield self._squeeze(estimate)
+
+    def _squeeze(self, estimate):
+        if getattr(self, "_target_1d", False) and estimate.ndim == 2 and estimate.shape[1] == 1:
+            return estimate[:, 0]
+        return estimate
+
+    def score(self, X, y=None, sample_weight=None, **side_information):
+        """R² of the estimate against ``y``; without ``y``, the objective.
+
+        With targets, the coefficient of determination over all output entries
+        (scikit-learn's regressor score). Without (``y=None``, as in a grid
+        search of unsupervised fits), the mean objective: itself when the
+        problem maximises it, its negative otherwise, so higher is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples, ...), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+        **side_information : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        score : float
+        """
+        estimate = self.iterate(X, **side_information)
+        if y is None:
+            values = self.objective_values(X, estimate, **side_information)
+            mean = float(np.average(values, weights=sample_weight))
+            return mean if self.problem_.maximize else -mean
+        y = np.asarray(y)
+        return float(r2_score(y.reshape(len(y), -1), estimate.reshape(len(estimate), -1),
+                              sample_weight=sample_weight))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.target_tags.multi_output = True
+        return tags

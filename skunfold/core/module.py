@@ -1,0 +1,195 @@
+"""The unfolded network: K iteration modules over a problem, returning every iterate."""
+
+import torch
+from torch import nn
+
+from .ops import complex_dtype
+from .problem import apply_to_problem, check_problem, fixed_value, problem_tensors
+
+__all__ = ["UnfoldedModule", "cast_module", "module_device", "module_dtype"]
+
+
+class UnfoldedModule(nn.Module):
+    """``K`` iterations of a problem's solver as one torch module.
+
+    :meth:`forward` runs the layers in order and returns the problem's
+    readout after every layer, so losses on intermediate layers (the
+    multi-iteration and sequential loss schedules) and ``staged_predict``
+    need no second pass. The problem travels with the module: moving or
+    casting the module (``.to(device)``, :func:`cast_module`) moves and casts
+    the problem's tensors too, and pickling the module pickles the problem.
+
+    Parameters
+    ----------
+    problem : Problem
+    iterations : Iteration or sequence of Iteration
+        One module per layer (untied), or a single module applied at every
+        layer (tied: the network then runs at any depth).
+    n_layers : int
+        Number of layers ``K`` the network was built with.
+    initial : LearnedHyperparameters, optional
+        Learned values of the problem's ``initial_hyperparameters`` (shared by
+        the layers); ``None``: the problem's own values.
+
+    Attributes
+    ----------
+    tied : bool
+        Whether a single iteration module is shared by every layer.
+    """
+
+    def __init__(self, problem, iterations, n_layers, initial=None):
+        super().__init__()
+        self.problem = check_problem(problem)
+        self.initial = initial
+        if isinstance(iterations, nn.Module) and not isinstance(iterations, nn.ModuleList):
+            iterations = [iterations]
+            self.tied = True
+        else:
+            iterations = list(iterations)
+            self.tied = len(iterations) == 1 and n_layers != 1
+            if not self.tied and len(iterations) != n_layers:
+                raise ValueError(f"got {len(iterations)} iteration modules for n_layers={n_layers}")
+        self.iterations = nn.ModuleList(iterations)
+        self.n_layers = int(n_layers)
+        apply_to_problem(self.problem, lambda t: t)  # numpy arrays -> tensors
+
+    # -- the problem follows the module ------------------------------------------------
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        apply_to_problem(self.problem, fn)
+        return self
+
+    # -- depth and layers -----------------------------------------------------------------
+    @property
+    def max_layers(self):
+        """Deepest network this module can run (unbounded when weights are tied)."""
+        return float("inf") if self.tied else len(self.iterations)
+
+    def iteration(self, k):
+        """The iteration module of layer ``k`` (0-based)."""
+        return self.iterations[0] if self.tied else self.iterations[k]
+
+    def layer_parameters(self, k):
+        """Parameters owned by layer ``k`` alone.
+
+        Empty when weights are tied. Parameters shared by several layers (a
+        shared correction network) belong to none, nor do those of submodules
+        marked ``shared_across_layers = True`` (e.g. LISTA's input matrix): the
+        sequential schedule trains them at every stage.
+        """
+        if self.tied:
+            return []
+        shared = {id(p) for m in self.modules() if getattr(m, "shared_across_layers", False)
+                  for p in m.parameters()}
+        shared |= {id(p) for j, it in enumerate(self.iterations) if j != k
+                   for p in it.parameters()}
+        return [p for p in self.iterations[k].parameters() if id(p) not in shared]
+
+    def check_depth(self, n_layers, allow_zero=False):
+        """Validate a depth to run (``None``: the built depth)."""
+        n_layers = self.n_layers if n_layers is None else int(n_layers)
+        if n_layers < (0 if allow_zero else 1):
+            raise ValueError(f"n_layers must be >= {0 if allow_zero else 1}, got {n_layers}")
+        if n_layers > self.max_layers:
+            raise ValueError(
+                f"this network has {self.n_layers} untied layers and cannot be run with "
+                f"n_layers={n_layers}; only fewer layers than it was trained with, or any "
+                "number when the weights are tied (classical solvers included)")
+        return n_layers
+
+    # -- running ------------------------------------------------------------------------
+    def initial_state(self, x, side=None):
+        """The problem's initial state for a batch."""
+        if self.initial is not None:
+            params = self.initial(self.problem)
+        else:
+            params = {name: fixed_value(v)
+                      for name, v in self.problem.initial_hyperparameters.items()}
+        return self.problem.initial_state(x, **params, **(side or {}))
+
+    def step(self, k, state, x, side=None):
+        """Apply layer ``k`` (0-based) to a state."""
+        return self.iteration(k)(self.problem, k, state, x, side or {})
+
+    def readout(self, state):
+        """The estimate of a state."""
+        return self.problem.readout(state)
+
+    def forward(self, x, n_layers=None, side=None, needed=None):
+        """Run the first ``n_layers`` layers and return every iterate.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            A batch of observations.
+        n_layers : int, optional
+            Depth to run (default: the built depth).
+        side : dict of str to torch.Tensor, optional
+            Per-sample side information.
+        needed : collection of int, optional
+            Layers (0-based) whose readout is wanted; the others are returned
+            as ``None`` (their readout is not computed). Default: all.
+
+        Returns
+        -------
+        iterates : tuple
+            ``readout(state_k)`` for ``k = 1, ..., n_layers``.
+        """
+        n_layers = self.check_depth(n_layers)
+        side = side or {}
+        state = self.initial_state(x, side)
+        iterates = []
+        for k in range(n_layers):
+            state = self.step(k, state, x, side)
+            iterates.append(self.readout(state) if needed is None or k in needed else None)
+        return tuple(iterates)
+
+    def objective(self, estimate, x, side=None):
+        """The problem's objective of each sample (shape ``(batch,)``)."""
+        return self.problem.objective(estimate, x, **(side or {}))
+
+
+def cast_module(module, dtype):
+    """Cast a module's floating parameters and buffers (and its problem's tensors) to ``dtype``.
+
+    Complex tensors take the complex dtype of the same precision; integer
+    tensors are left alone. Returns the module.
+    """
+    cdtype = complex_dtype(dtype)
+
+    def convert(t):
+        if t.is_complex():
+            return t.to(cdtype)
+        if t.is_floating_point():
+            return t.to(dtype)
+        return t
+
+    module._apply(convert)
+    return module
+
+
+def _tensors(module):
+    yield from module.parameters()
+    yield from module.buffers()
+    problem = getattr(module, "problem", None)
+    if problem is not None:
+        for container, key in problem_tensors(problem):
+            if torch.is_tensor(container[key]):
+                yield container[key]
+
+
+def module_device(module):
+    """The device of a module (its parameters, buffers or problem tensors; CPU when none)."""
+    for t in _tensors(module):
+        return t.device
+    return torch.device("cpu")
+
+
+def module_dtype(module):
+    """The real floating dtype a module computes in (float32 when it holds no float tensor)."""
+    for t in _tensors(module):
+        if t.is_complex():
+            return torch.float64 if t.dtype == torch.complex128 else torch.float32
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32

@@ -1,0 +1,187 @@
+"""Parameter validation: checks by name, the declared parameter constraints, devices.
+
+Estimators declare what each of their parameters may be in a class attribute,
+``parameter_constraints`` (a dict name -> check), in the manner of
+scikit-learn's own estimators; :class:`~skunfold.core.UnfoldedEstimator`
+runs every check of the class and its bases at the start of ``fit``. A check
+is any callable ``check(value, name)`` that raises ``TypeError`` or
+``ValueError`` with a message naming the parameter; the factories below cover
+the usual cases.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+
+__all__ = [
+    "check_int",
+    "check_real",
+    "check_option",
+    "check_bool",
+    "check_layer_sizes",
+    "integer",
+    "real",
+    "options",
+    "boolean",
+    "layer_sizes",
+    "array_ndim",
+    "resolve_device",
+]
+
+
+def check_int(value, name, min_value=None, allow_none=False):
+    """Return ``value`` as an int, or raise a ``TypeError``/``ValueError`` naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, Integral) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if min_value is not None and value < min_value:
+        raise ValueError(f"{name} must be >= {min_value}, got {value}")
+    return int(value)
+
+
+def check_real(value, name, min_value=None, max_value=None, strict_min=False, allow_none=False):
+    """Return ``value`` as a finite float within bounds, or raise naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, Real) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if min_value is not None and (value < min_value or (strict_min and value == min_value)):
+        op = ">" if strict_min else ">="
+        raise ValueError(f"{name} must be {op} {min_value}, got {value}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{name} must be <= {max_value}, got {value}")
+    return float(value)
+
+
+def check_option(value, name, choices):
+    """Return ``value`` if it is one of ``choices`` (strings), else raise naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool, or raise a ``TypeError`` naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_layer_sizes(value, name="hidden_layer_sizes"):
+    """Return ``value`` as a non-empty tuple of positive ints (hidden layer widths)."""
+    if isinstance(value, (str, bytes)):
+        sizes = None
+    else:
+        try:
+            sizes = tuple(value)
+        except TypeError:
+            sizes = None
+    if sizes is None or not sizes or not all(
+            isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) and h >= 1
+            for h in sizes):
+        raise ValueError(f"{name} must be a non-empty tuple of positive integers, got {value!r}")
+    return tuple(int(h) for h in sizes)
+
+
+# -- declarative checks (values of ``parameter_constraints``) --------------------------
+
+def integer(min_value=None, allow_none=False):
+    """A check: an integer ``>= min_value`` (or ``None`` when allowed)."""
+    return lambda v, name: check_int(v, name, min_value=min_value, allow_none=allow_none)
+
+
+def real(min_value=None, max_value=None, strict_min=False, allow_none=False):
+    """A check: a finite real number within bounds (or ``None`` when allowed)."""
+    return lambda v, name: check_real(v, name, min_value=min_value, max_value=max_value,
+                                      strict_min=strict_min, allow_none=allow_none)
+
+
+def options(*choices, allow_none=False):
+    """A check: one of the strings ``choices`` (or ``None`` when allowed)."""
+    def check(v, name):
+        if v is None and allow_none:
+            return None
+        return check_option(v, name, choices)
+    return check
+
+
+def boolean():
+    """A check: a bool."""
+    return check_bool
+
+
+def layer_sizes():
+    """A check: a non-empty tuple of positive integers."""
+    return lambda v, name: check_layer_sizes(v, name)
+
+
+def array_ndim(value):
+    """The number of dimensions of an array-like (``None`` when it is not one, e.g. ragged).
+
+    Works for arrays, DataFrames, nested lists and objects exposing ``__array__``
+    only, without calling numpy functions on them.
+    """
+    ndim = getattr(value, "ndim", None)
+    if ndim is not None:
+        return int(ndim)
+    try:
+        return np.asarray(value).ndim
+    except (TypeError, ValueError):
+        return None
+
+
+# -- devices -------------------------------------------------------------------------------
+
+def _available_devices():
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        return "only 'cpu' is available here (PyTorch sees no CUDA GPU)"
+    return "available: 'cpu', " + ", ".join(["'cuda'"] + [f"'cuda:{i}'" for i in range(n)])
+
+
+def resolve_device(device):
+    """Turn a ``device`` parameter into a usable torch device string.
+
+    ``"auto"`` is ``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``. An
+    explicit CUDA device that this machine cannot use is a ``ValueError``
+    naming ``device`` and what is available (rather than PyTorch's bare
+    ``AssertionError`` at the first allocation).
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from skunfold.core import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") \
+            from None
+    if dev.type == "cpu":
+        return device
+    if dev.type != "cuda":
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0 or (dev.index is not None and dev.index >= n):
+        raise ValueError(f"device={device!r} is not usable on this machine; "
+                         f"{_available_devices()}. Use device='auto' to take a GPU when "
+                         "there is one and the CPU otherwise.")
+    return device

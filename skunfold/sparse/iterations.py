@@ -1,0 +1,166 @@
+"""The sparse family's own layers: LISTA, LISTA-CP, the correction network, the DNN shrinkage.
+
+The classical and hyperparameters paradigms use the core's generic layers on
+:class:`~skunfold.sparse.SparseCoding` (its step with learned step sizes,
+thresholds and momentum); the layers here are those whose parameters are
+matrices or networks.
+"""
+
+import torch
+from torch import nn
+
+from ..core import CorrectionIteration, Iteration
+
+__all__ = [
+    "SparseLayer",
+    "LISTALayer",
+    "LISTACPLayer",
+    "SharedInput",
+    "SparseCorrection",
+    "ElementwiseNet",
+    "DNNLayer",
+    "sparse_layers",
+]
+
+
+class SparseLayer(Iteration):
+    """Common part of the sparse layers: optional learned momentum, then :meth:`update`.
+
+    ``s_in = s + beta (s - s_prev)`` (a skip connection; ``beta`` starts at
+    FISTA's value of the layer and is learned), then ``s <- update(s_in, x)``.
+    """
+
+    def __init__(self, momentum=None):
+        super().__init__()
+        self.beta = None if momentum is None else nn.Parameter(
+            torch.tensor(float(momentum), dtype=torch.float64))
+
+    def forward(self, problem, k, state, x, side):
+        s, s_prev = state
+        s_in = s if self.beta is None else s + self.beta * (s - s_prev)
+        return self.update(problem, k, s_in, x), s
+
+
+class SharedInput(nn.Module):
+    """LISTA's input matrix ``W1``, shared by every layer (trained at every stage)."""
+
+    shared_across_layers = True
+
+    def __init__(self, W1):
+        super().__init__()
+        self.W1 = nn.Parameter(torch.as_tensor(W1).clone())
+
+
+class LISTALayer(SparseLayer):
+    """LISTA (eq. 13): ``s <- eta_theta_k(W1 x + W2_k s)`` with ``W1`` shared by all layers."""
+
+    def __init__(self, shared, W2, threshold, momentum=None):
+        super().__init__(momentum)
+        self.shared = shared
+        self.W2 = nn.Parameter(torch.as_tensor(W2).clone())
+        self.theta = nn.Parameter(torch.tensor(float(threshold), dtype=torch.float64))
+
+    def update(self, problem, k, s, x):
+        z = x @ self.shared.W1 + s @ self.W2
+        return problem.shrink(z, self.theta, problem.support_fraction(k))
+
+
+class LISTACPLayer(SparseLayer):
+    """LISTA-CP: coupled ``W2 = I - W1 H``, i.e. ``s <- eta_theta_k(s + W_k^T (x - H s))``."""
+
+    def __init__(self, W, threshold, momentum=None):
+        super().__init__(momentum)
+        self.W = nn.Parameter(torch.as_tensor(W).clone())
+        self.theta = nn.Parameter(torch.tensor(float(threshold), dtype=torch.float64))
+
+    def update(self, problem, k, s, x):
+        z = s + (x - s @ problem.D) @ self.W
+        return problem.shrink(z, self.theta, problem.support_fraction(k))
+
+
+class SparseCorrection(nn.Module):
+    """``Delta(s, x)``: an MLP on ``[s, H^T (x - H s)]``; last layer zero, so it starts at 0."""
+
+    def __init__(self, n_components, hidden_layer_sizes):
+        super().__init__()
+        sizes = [2 * n_components, *hidden_layer_sizes, n_components]
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers.pop()
+        self.mlp = nn.Sequential(*layers)
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, problem, state, x, side):
+        s = state[0]
+        grad = (x - s @ problem.D) @ problem.D.T
+        return self.mlp(torch.cat([s, grad], dim=-1))
+
+
+class ElementwiseNet(nn.Module):
+    """A scalar-to-scalar ReLU network applied to every entry.
+
+    ``phi(z) = sum_j c_j relu(a_j z + b_j)``. Units 0 and 1 are initialised to
+    represent soft thresholding exactly (``relu(z - theta) - relu(-z - theta)``);
+    the other units start with ``c_j = 0``, so the untrained network is the
+    ISTA shrinkage.
+    """
+
+    def __init__(self, threshold, n_hidden=16):
+        super().__init__()
+        n_hidden = max(2, int(n_hidden))
+        g = torch.Generator().manual_seed(torch.randint(0, 2**31 - 1, (1,)).item())
+        a = torch.randn(n_hidden, generator=g)
+        b = -threshold * torch.rand(n_hidden, generator=g) * 2
+        c = torch.zeros(n_hidden)
+        a[0], b[0], c[0] = 1.0, -threshold, 1.0
+        a[1], b[1], c[1] = -1.0, -threshold, -1.0
+        self.a = nn.Parameter(a)
+        self.b = nn.Parameter(b)
+        self.c = nn.Parameter(c)
+
+    def forward(self, z):
+        return torch.relu(z.unsqueeze(-1) * self.a + self.b) @ self.c
+
+
+class DNNLayer(SparseLayer):
+    """Gradient step with the shrinkage replaced by a learned elementwise network."""
+
+    def __init__(self, threshold, n_hidden=16, momentum=None):
+        super().__init__(momentum)
+        self.phi = ElementwiseNet(threshold, n_hidden)
+
+    def update(self, problem, k, s, x):
+        z = s + (1.0 / problem.lipschitz) * (x - s @ problem.D) @ problem.D.T
+        return self.phi(z)
+
+
+def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
+    """The layers of the objective, correction and dnn paradigms (``None`` for the others).
+
+    Every layer starts from ISTA: ``W1 = H^T / L``, ``W2 = I - H^T H / L`` and
+    ``W = H^T / L`` (LISTA-CP), thresholds ``alpha / L``, a zero correction,
+    shrinkage-shaped elementwise networks; with momentum, FISTA's coefficients.
+    """
+    if paradigm not in ("objective", "correction", "dnn"):
+        return None
+    D = problem.D
+    L = problem.lipschitz
+    theta = problem.alpha / L
+    is_tied = (paradigm == "correction") if tied is None else bool(tied)
+    count = 1 if is_tied else n_layers
+    momenta = [problem.layer_hyperparameters(k).get("momentum") for k in range(count)]
+    if paradigm == "objective":
+        if problem.coupling == "cp":
+            layers = [LISTACPLayer(D.T / L, theta, m) for m in momenta]
+        else:
+            shared = SharedInput(D.T / L)
+            W2 = torch.eye(D.shape[0], dtype=D.dtype) - D @ D.T / L
+            layers = [LISTALayer(shared, W2, theta, m) for m in momenta]
+    elif paradigm == "correction":
+        nets = [SparseCorrection(D.shape[0], hidden_layer_sizes) for _ in range(count)]
+        layers = [CorrectionIteration(net) for net in nets]
+    else:
+        layers = [DNNLayer(theta, hidden_layer_sizes[0], m) for m in momenta]
+    return layers[0] if is_tied else layers

@@ -1,0 +1,246 @@
+"""Sparse recovery ``x = H s + e`` as a :class:`~skunfold.core.Problem`: the LASSO and ISTA.
+
+Row convention throughout: a batch of observations ``x`` has shape
+``(batch, m)``, codes ``s`` have shape ``(batch, n)`` and the dictionary ``D``
+has shape ``(n, m)`` (``D = H^T``), so that ``x ~ s @ D``. The ISTA step
+``s + mu H^T (x - H s)`` reads ``s + mu (x - s @ D) @ D^T``.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from ..core import Problem, soft_threshold
+
+__all__ = [
+    "SparseCoding",
+    "HyperLISTAProblem",
+    "support_selected_threshold",
+    "analytic_weights",
+    "lipschitz_constant",
+    "fista_momentum",
+    "DEFAULT_SUPPORT_SELECTION",
+]
+
+#: Support selection of LISTA-CPSS / ALISTA: p_k = min(1.2 k, 13) percent.
+DEFAULT_SUPPORT_SELECTION = (1.2, 13.0)
+
+
+def support_selected_threshold(z, theta, fraction):
+    """Soft thresholding with support selection (the "SS" of LISTA-CPSS / ALISTA).
+
+    Per sample, the entries among the largest ``fraction`` of ``|z|`` that also
+    exceed ``theta`` bypass the shrinkage. ``fraction`` is a float or a
+    tensor of shape ``(batch, 1)``; the bypass mask carries no gradient.
+    """
+    shrunk = soft_threshold(z, theta)
+    n = z.shape[-1]
+    absz = torch.abs(z)
+    if torch.is_tensor(fraction):
+        # per-sample fraction (HyperLISTA): rank threshold from sorted magnitudes
+        with torch.no_grad():
+            counts = torch.clamp((fraction * n).ceil().long(), 0, n)
+            sorted_abs = torch.sort(absz, dim=-1, descending=True).values
+            idx = torch.clamp(counts - 1, min=0)
+            kth = torch.gather(sorted_abs, -1, idx)
+            kth = torch.where(counts > 0, kth, torch.full_like(kth, float("inf")))
+            mask = (absz >= kth) & (absz > theta)
+        return torch.where(mask, z, shrunk)
+    count = int(math.ceil(fraction * n))
+    if count <= 0:
+        return shrunk
+    with torch.no_grad():
+        mask = absz > theta
+        # rows with at most ``count`` entries above theta bypass all of them: only the
+        # other rows need the (costly) top-k; the result is the same as top-k everywhere
+        crowded = mask.sum(dim=-1) > count
+        if bool(crowded.any()):
+            rows = absz[crowded]
+            kth = torch.topk(rows, min(count, n), dim=-1).values[..., -1:]
+            mask[crowded] = mask[crowded] & (rows >= kth)
+    return torch.where(mask, z, shrunk)
+
+
+def lipschitz_constant(D):
+    """``L = 1.001 ||H||_2^2``, the Lipschitz constant of the least-squares gradient."""
+    D = np.asarray(D, dtype=np.float64)
+    return 1.001 * float(np.linalg.norm(D, ord=2)) ** 2
+
+
+def analytic_weights(D):
+    """ALISTA's analytic weight matrix, in row convention (shape ``(m, n)``).
+
+    ``W = (H H^T)^{-1} H`` with column ``j`` divided by ``h_j^T (H H^T)^{-1} h_j``,
+    the closed-form minimiser of ``||off-diag(W^T H)||_F`` subject to
+    ``w_j^T h_j = 1``. For a full-row-rank ``H`` (``m <= n``) ``(H H^T)^{-1} H``
+    equals ``(H^+)^T``, which is what is computed (by SVD), so the formula stays
+    well defined when ``H H^T`` is singular (``m > n``: then ``W^T H = I``).
+    """
+    H = np.asarray(D, dtype=np.float64).T  # (m, n)
+    W = np.linalg.pinv(H).T
+    scale = np.sum(H * W, axis=0)
+    if np.any(np.abs(scale) < 1e-12):
+        raise ValueError("the dictionary is rank deficient: analytic (ALISTA) weights do not exist")
+    return W / scale
+
+
+_FISTA_T = [1.0]
+
+
+def fista_momentum(k):
+    """FISTA's extrapolation coefficient ``(t_k - 1) / t_{k+1}`` of iteration ``k`` (0-based)."""
+    while len(_FISTA_T) < k + 2:
+        t = _FISTA_T[-1]
+        _FISTA_T.append((1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0)
+    return (_FISTA_T[k] - 1.0) / _FISTA_T[k + 1]
+
+
+class SparseCoding(Problem):
+    """The LASSO ``min_s 1/2 ||x - H s||^2 + alpha ||s||_1``, solved by ISTA.
+
+    One iteration is ``s <- eta_theta(s_in + gamma W^T (x - H s_in))`` with
+    ``s_in = s + beta_k (s - s_prev)`` (FISTA's momentum when ``momentum``),
+    ``W = H`` (ISTA) or ALISTA's analytic matrix, and ``eta`` the soft
+    thresholding, with support selection when asked. Its hyperparameters are
+    the step ``gamma = 1/L``, the threshold ``theta = alpha/L`` and, with
+    ``momentum``, FISTA's ``beta_k``; with support selection, the fraction
+    ``support`` of entries that bypass the shrinkage is a fixed per-layer
+    schedule. The state is ``(s, s_prev)``, the readout ``s``.
+
+    Parameters
+    ----------
+    dictionary : ndarray of shape (n_components, n_features)
+        ``D = H^T`` (row convention, ``X = S @ D``).
+    alpha : float, default=0.1
+        The l1 weight of the objective; the initial threshold is ``alpha / L``.
+    weights : {"dictionary", "analytic"} or ndarray of shape (n_features, n_components)
+        The matrix ``W`` of the step.
+    support_selection : (float, float) or None, default=None
+        ``(step, max)`` percentages: layer ``k`` (1-based) lets
+        ``min(step k, max)`` percent of the entries bypass the shrinkage.
+    momentum : bool, default=False
+    coupling : {None, "cp"}, default=None
+        The objective paradigm's layers: LISTA (``None``) or LISTA-CP.
+    """
+
+    hyperparameter_constraints = {"momentum": "real", "support": "fixed"}
+
+    def __init__(self, dictionary, alpha=0.1, weights="dictionary", support_selection=None,
+                 momentum=False, coupling=None):
+        D = np.asarray(dictionary, dtype=np.float64)
+        self.D = torch.tensor(D)
+        self.weights_kind = weights if isinstance(weights, str) else "given"
+        W = analytic_weights(D) if weights == "analytic" else D.T if isinstance(weights, str) \
+            else np.asarray(weights, dtype=np.float64)
+        self.W = torch.tensor(np.ascontiguousarray(W))
+        self.alpha = float(alpha)
+        self.lipschitz = lipschitz_constant(D)
+        self.support_selection = support_selection
+        self.momentum = bool(momentum)
+        self.coupling = coupling
+        self.hyperparameters = self.layer_hyperparameters(0)
+
+    # -- the solver ---------------------------------------------------------------------
+    def layer_hyperparameters(self, k):
+        values = {"step": 1.0 / self.lipschitz, "threshold": self.alpha / self.lipschitz}
+        if self.momentum:
+            values["momentum"] = fista_momentum(k)
+        if self.support_selection:
+            values["support"] = self.support_fraction(k)
+        return values
+
+    def support_fraction(self, k):
+        """Fraction bypassing shrinkage at layer ``k`` (0-based): min(step (k+1), max) percent."""
+        if not self.support_selection:
+            return 0.0
+        step, cap = self.support_selection
+        return min(step * (k + 1), cap) / 100.0
+
+    def shrink(self, z, theta, support=0.0):
+        """Soft thresholding, with support selection of a ``support`` fraction when positive."""
+        if support > 0.0:
+            return support_selected_threshold(z, theta, support)
+        return soft_threshold(z, theta)
+
+    def initial_state(self, x):
+        s0 = x.new_zeros((x.shape[0], self.D.shape[0]))
+        return (s0, s0)
+
+    def step(self, state, x, step, threshold, momentum=None, support=0.0):
+        s, s_prev = state
+        s_in = s if momentum is None else s + momentum * (s - s_prev)
+        z = s_in + step * (x - s_in @ self.D) @ self.W
+        return self.shrink(z, threshold, support), s
+
+    def readout(self, state):
+        return state[0]
+
+    def objective(self, estimate, x):
+        r = x - estimate @ self.D
+        return 0.5 * (r * r).sum(-1) + self.alpha * estimate.abs().sum(-1)
+
+    def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
+        from .iterations import sparse_layers
+
+        return sparse_layers(self, paradigm, n_layers, tied, hidden_layer_sizes)
+
+    # -- transfer -------------------------------------------------------------------------
+    def with_dictionary(self, dictionary):
+        """The same problem on another dictionary (possibly of other sizes).
+
+        The learned parameters of the classical and hyperparameters paradigms
+        do not depend on the dictionary, so a fitted model of those paradigms
+        runs on the new problem (see ``predict(X, dictionary=...)``).
+        """
+        weights = "dictionary" if self.weights_kind == "given" else self.weights_kind
+        return type(self)._from(self, dictionary, weights)
+
+    @classmethod
+    def _from(cls, other, dictionary, weights):
+        return cls(dictionary, other.alpha, weights, other.support_selection, other.momentum,
+                   other.coupling)
+
+
+class HyperLISTAProblem(SparseCoding):
+    """HyperLISTA's iteration: ALISTA with momentum and instance-adaptive thresholds.
+
+    ``z = s + W^T (x - H s) + beta (s - s_prev)`` with ALISTA's analytic ``W``,
+    ``theta = c_threshold ||H^+ (H s - x)||_1``, ``beta = c_momentum ||s||_0``
+    and support fraction ``clip(c_support log(||H^+ x||_1 / ||H^+ (H s - x)||_1), 0, 1)``:
+    three hyperparameters for every layer.
+    """
+
+    hyperparameter_constraints = {}
+
+    def __init__(self, dictionary, c_threshold=0.01, c_momentum=0.005, c_support=0.05,
+                 alpha=0.1):
+        super().__init__(dictionary, alpha, weights="analytic")
+        D = np.asarray(dictionary, dtype=np.float64)
+        self.Hpinv = torch.as_tensor(np.linalg.pinv(D.T).T)  # (m, n): x @ Hpinv = (H^+ x)^T
+        self.hyperparameters = {"c_threshold": float(c_threshold),
+                                "c_momentum": float(c_momentum),
+                                "c_support": float(c_support)}
+
+    def layer_hyperparameters(self, k):
+        return self.hyperparameters
+
+    def step(self, state, x, c_threshold, c_momentum, c_support):
+        s, s_prev = state
+        resid = x - s @ self.D                                           # x - H s
+        res_norm = torch.abs(resid @ self.Hpinv).sum(-1, keepdim=True)   # ||H^+(Hs - x)||_1
+        x_norm = torch.abs(x @ self.Hpinv).sum(-1, keepdim=True)
+        theta = c_threshold * res_norm
+        beta = c_momentum * (s != 0).sum(-1, keepdim=True).to(s.dtype)
+        z = s + resid @ self.W + beta * (s - s_prev)
+        ratio = torch.clamp(x_norm, min=1e-30) / torch.clamp(res_norm, min=1e-30)
+        frac = torch.clamp(c_support * torch.log(ratio), 0.0, 1.0)
+        return support_selected_threshold(z, theta, frac), s
+
+    def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
+        return None
+
+    @classmethod
+    def _from(cls, other, dictionary, weights):
+        h = other.hyperparameters
+        return cls(dictionary, h["c_threshold"], h["c_momentum"], h["c_support"], other.alpha)
