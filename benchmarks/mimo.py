@@ -46,6 +46,8 @@ torch.set_num_threads(1)
 
 N_PILOTS = 500
 CSI_ERROR = 0.1
+#: The model-based detectors given a channel are fitted without pilot labels: name the alphabet.
+BPSK = {"constellation": "bpsk"}
 
 
 def deepsic(seed):
@@ -57,7 +59,7 @@ def noisy_soft_ic_ser(X, y, H, nv, rng, block=500):
     errors = 0
     for start in range(0, len(X), block):
         H_hat = H * (1.0 + np.sqrt(CSI_ERROR) * rng.normal(size=H.shape))
-        det = SoftICDetector(H_hat, nv, device="cpu").fit(X[start:start + block])
+        det = SoftICDetector(H_hat, nv, device="cpu", **BPSK).fit(X[start:start + block])
         errors += np.sum(det.predict(X[start:start + block]) != y[start:start + block])
     return errors / y.size
 
@@ -74,8 +76,8 @@ def ser_point(scenario, snr, n_test, seed):
     Xt, yt, _ = make_mimo(n_test, n_antennas=n_ant, snr_db=snr, channel=H,
                           nonlinearity=nonlin, random_state=seed + 1000)
     out = {}
-    for name, det in [("ML", MLDetector(H, nv)), ("LMMSE", LMMSEDetector(H, nv)),
-                      ("SoftIC", SoftICDetector(H, nv, device="cpu"))]:
+    for name, det in [("ML", MLDetector(H, nv, **BPSK)), ("LMMSE", LMMSEDetector(H, nv, **BPSK)),
+                      ("SoftIC", SoftICDetector(H, nv, device="cpu", **BPSK))]:
         out[name] = symbol_error_rate(yt, det.fit(Xt).predict(Xt))
     out["SoftIC (LS CSI)"] = symbol_error_rate(
         yt, SoftICDetector(device="cpu").fit(Xp, yp).predict(Xt))
@@ -131,7 +133,7 @@ def run_tracking(n_frames, n_data, retrain_every=1, snr=12.0, seed=0):
                                   snr_db=snr, random_state=seed):
         Xp, yp, X, y = frame.X_pilots, frame.y_pilots, frame.X, frame.y
         t0 = time.perf_counter()
-        soft = SoftICDetector(frame.channel, nv, device="cpu").fit(X)
+        soft = SoftICDetector(frame.channel, nv, device="cpu", **BPSK).fit(X)
         ser["SoftIC (true CSI)"].append(symbol_error_rate(y, soft.predict(X)))
         seconds["SoftIC (true CSI)"] += time.perf_counter() - t0
         if frame.index % retrain_every == 0:
@@ -163,8 +165,8 @@ def run_throughput(n_vectors=10000, snr=10.0, repeats=3):
     nv = 10.0 ** (-snr / 10.0)
     Xp, yp, H = make_mimo(N_PILOTS, snr_db=snr, random_state=0)
     X, _, _ = make_mimo(n_vectors, snr_db=snr, channel=H, random_state=1)
-    dets = {"ML": MLDetector(H, nv).fit(X), "LMMSE": LMMSEDetector(H, nv).fit(X),
-            "SoftIC": SoftICDetector(H, nv, device="cpu").fit(X),
+    dets = {"ML": MLDetector(H, nv, **BPSK).fit(X), "LMMSE": LMMSEDetector(H, nv, **BPSK).fit(X),
+            "SoftIC": SoftICDetector(H, nv, device="cpu", **BPSK).fit(X),
             "DeepSIC": deepsic(0).fit(Xp, yp)}
     out = {}
     for name, det in dets.items():

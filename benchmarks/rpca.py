@@ -87,7 +87,7 @@ def best_time(fn, repeat=15):
 def run_setting(name, psi, n, data, paradigms, budget, seed):
     X_all, L_all, X_test, L_test = data
     rows = {}
-    classical = RobustPCA(rank=RANK, max_iter=500, psi=psi).fit(X_test)
+    classical = RobustPCA(rank=RANK, n_layers=500, psi=psi).fit(X_test)
     conv = per_layer(classical, X_test, L_test, 500)
     rows["classical"] = {"errors": conv[:K + 1], "converged": conv, "train_s": 0.0}
     print(f"  classical: k=10 {conv[K]:.2e}, k=100 {conv[100]:.2e}, k=500 {conv[500]:.2e}",
@@ -133,10 +133,17 @@ def speed(rows, X_test, L_test, n, psi):
     reach = np.nonzero(conv <= target)[0]
     k_same = int(reach[0]) if reach.size else None
     t_model = best_time(lambda: est.predict(x1.astype(np.float32)))
-    module = est.net_.module_
+    module = est.module_
     xt = torch.as_tensor(x1, dtype=torch.float32)
+
+    def final_state():  # the K layers on the torch module, without the readout
+        state = module.initial_state(xt)
+        for k in range(K):
+            state = module.step(k, state, xt)
+        return state
+
     with torch.no_grad():
-        t_module = best_time(lambda: module.final_state(xt))
+        t_module = best_time(final_state)
         t_svd = best_time(lambda: truncated_svd(xt, RANK))
         t_lowrank = best_time(lambda: torch.svd_lowrank(xt[0], q=RANK + 5, niter=2))
         t_full = best_time(lambda: torch.linalg.svd(xt[0]), repeat=2)
@@ -156,7 +163,7 @@ def speed(rows, X_test, L_test, n, psi):
         print(f"  classical solver: does not reach {target:.1e} within 500 iterations")
     else:
         x32 = x1.astype(np.float32)  # the classical solver computes in X's dtype
-        classical = RobustPCA(rank=RANK, max_iter=max(k_same, 1), psi=psi).fit(x32)
+        classical = RobustPCA(rank=RANK, n_layers=max(k_same, 1), psi=psi).fit(x32)
         t_cl = best_time(lambda: classical.predict(x32), repeat=5)
         out["t_classical_to_target"] = t_cl
         print(f"  classical solver to the same error: {k_same} iterations, {1e3 * t_cl:.1f} ms "

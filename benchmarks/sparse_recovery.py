@@ -1,6 +1,6 @@
 """Per-layer NMSE of the sparse-recovery family on the standard LISTA benchmark.
 
-Setting (targets.md, "Sparse recovery"): m = 250 measurements, n = 500 atoms,
+Setting (docs/published_results.rst, "Sparse recovery"): m = 250 measurements, n = 500 atoms,
 Bernoulli(0.1) support, K = 16 layers, noiseless and SNR 40 / 30 / 20 dB, a
 fixed 1000-sample test set. Every model is trained here, on this machine, with
 the training budget printed beside its row; the published figure is shown for
@@ -38,7 +38,7 @@ torch.set_num_threads(1)
 
 M, N, P, K = 250, 500, 0.1, 16
 
-#: Published K = 16 figures (targets.md): noiseless / 40 / 30 / 20 dB. None = not published.
+#: Published K = 16 figures (docs/published_results.rst): noiseless / 40 / 30 / 20 dB. None = not published.
 PUBLISHED = {
     "ISTA": {None: -6.2, 40: -6.2, 30: -6.2, 20: -6.1},
     "FISTA": {None: -10.9, 40: -10.9, 30: -10.8, 20: -10.5},
@@ -85,7 +85,7 @@ def budgets(quick):
 
 
 def tune_lambda(cls, D, X, S):
-    """Pick the l1 weight of a classical solver on a validation set (as targets.md: lambda tuned)."""
+    """Pick the l1 weight of a classical solver on a validation set (as in the published setting: lambda tuned)."""
     best = None
     for alpha in (0.05, 0.1, 0.2, 0.3, 0.4, 0.6):
         est = cls(D, n_layers=K, alpha=alpha).fit(X)
@@ -138,12 +138,13 @@ def run_setting(snr, models, quick, seed=0):
                         raise TrainingDivergedError(f"validation NMSE {val:.1f} dB")
                     break
                 except TrainingDivergedError:
-                    lr = est._learning_rate()
+                    lr = est.lr if est.lr is not None else UnfoldedISTA.default_lr.get(
+                        est.paradigm, UnfoldedISTA.default_lr[None])
                     print(f"  {name}: diverged at lr={lr:g}, retrying at lr={lr / 3:g}", flush=True)
                     lr /= 3
             n_stages = len(sched.stages(K, epochs))
             budget = (f"{len(X)} samples, {sched!r}, max_epochs={epochs}, "
-                      f"{n_stages} stage(s), lr={est._learning_rate():g}")
+                      f"{n_stages} stage(s), lr={lr:g}")
         cpu = time.process_time() - t0
         per_layer = [nmse_db(St, s) for s in est.staged_predict(Xt32)]
         rows[name] = dict(per_layer=per_layer, cpu_s=cpu, budget=budget)

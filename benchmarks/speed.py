@@ -31,6 +31,7 @@ import torch  # noqa: E402
 
 from skunfold.datasets import make_sparse_recovery  # noqa: E402
 from skunfold.metrics import nmse_db  # noqa: E402
+from skunfold.core import cast_module  # noqa: E402
 from skunfold.sparse import FISTA, UnfoldedISTA  # noqa: E402
 
 torch.set_num_threads(1)
@@ -105,14 +106,19 @@ def part_a(est, D, Xt, St, quick):
 
 def part_b(est, Xt):
     print("\n(b) Forward-pass throughput vs torch.matmul on the same shapes (1000 x 250 x 500)")
-    module = est.net_.module_
+    module = est.module_
     x = torch.as_tensor(Xt, dtype=torch.float32)
     B = x.shape[0]
     flops = K * 2 * (2.0 * B * M * N)  # two matmuls per layer
-    t_fwd = best_time(lambda: module.iterate_no_grad(x), repeat=7)
+
+    def forward(m):
+        with torch.no_grad():
+            return m(x, needed={K - 1})
+
+    t_fwd = best_time(lambda: forward(module), repeat=7)
     # exactly the two products of a layer, same shapes and layouts: s @ D and r @ W
-    Dm = module.D
-    Wm = module.W
+    Dm = module.problem.D
+    Wm = module.problem.W
     s_ = torch.randn(B, N)
     r_ = torch.randn(B, M)
 
@@ -129,8 +135,8 @@ def part_b(est, Xt):
     print(f"fraction of matmul throughput: {g_fwd / g_mm:.2f} (target >= 0.5)")
     # the same without support selection (pure ISTA-shaped layers)
     plain = UnfoldedISTA(est.dictionary_, n_layers=K, paradigm="classical").fit(Xt[:2])
-    mod2 = plain.module_.float()
-    t_plain = best_time(lambda: mod2.iterate_no_grad(x), repeat=7)
+    mod2 = cast_module(plain.module_, torch.float32)
+    t_plain = best_time(lambda: forward(mod2), repeat=7)
     print(f"without support selection (ISTA layers): {flops / t_plain / 1e9:.1f} GFLOP/s, "
           f"fraction {t_mm / t_plain:.2f}")
     return g_fwd / g_mm
@@ -147,13 +153,11 @@ def part_c(D, quick):
               loss_schedule="end_to_end", max_epochs=epochs, batch_size=64, random_state=0,
               device="cpu")
 
+    lr = UnfoldedISTA.default_lr["hyperparameters"]
+
     def built_module():
-        est = UnfoldedISTA(D, **kw)
-        est._check_common_params()
-        est._check_params()
-        est._prepare_fit(X, S)
-        torch.manual_seed(0)
-        return est._build_module(), est
+        # the untrained network of the same estimator (max_epochs=0 builds without training)
+        return UnfoldedISTA(D, **{**kw, "max_epochs": 0}).fit(X, S).module_
 
     def ours():
         # skorch's EpochTimer measures each epoch's loop (batches, callbacks, history)
@@ -161,8 +165,8 @@ def part_c(D, quick):
         return min(est.history_[:, "dur"])
 
     def hand():
-        module, est = built_module()
-        opt = torch.optim.Adam(module.parameters(), lr=est._learning_rate())
+        module = built_module().train()
+        opt = torch.optim.Adam(module.parameters(), lr=lr)
         Xt, St = torch.from_numpy(X), torch.from_numpy(S)
         g = torch.Generator().manual_seed(0)
         durations = []
@@ -183,7 +187,7 @@ def part_c(D, quick):
     def skorch_default():
         from skorch import NeuralNet
 
-        module, est = built_module()
+        module = built_module().train()
 
         class LastIterate(torch.nn.Module):
             def __init__(self, m):
@@ -194,7 +198,7 @@ def part_c(D, quick):
                 return self.m(x)[-1]
 
         net = NeuralNet(LastIterate(module), criterion=torch.nn.MSELoss,
-                        optimizer=torch.optim.Adam, lr=est._learning_rate(), max_epochs=epochs,
+                        optimizer=torch.optim.Adam, lr=lr, max_epochs=epochs,
                         batch_size=64, train_split=None, iterator_train__shuffle=True,
                         verbose=0).fit(X, S)
         return min(net.history[:, "dur"])

@@ -57,8 +57,8 @@ for receiver in (None, "tanh"):
                                           random_state=0)
         X, y, _ = make_mimo(n_test, snr_db=snr, channel=H, nonlinearity=receiver,
                             random_state=1)
-        soft = SoftICDetector(channel=H, noise_var=noise_var).fit(X)
-        mmse = LMMSEDetector(channel=H, noise_var=noise_var).fit(X)
+        soft = SoftICDetector(channel=H, noise_var=noise_var, constellation="bpsk").fit(X)
+        mmse = LMMSEDetector(channel=H, noise_var=noise_var, constellation="bpsk").fit(X)
         deep = DeepSICClassifier(constellation="bpsk", random_state=0,
                                  **deepsic_params).fit(X_pilots, y_pilots)
         rows.append([symbol_error_rate(y, det.predict(X)) for det in (soft, mmse, deep)])

@@ -53,7 +53,8 @@ for frame in make_mimo_stream(n_frames=n_frames, n_pilots=500, n_data=n_data,
         start = time.perf_counter()
         tracked.partial_fit(frame.X_pilots, frame.y_pilots)
         adapt_seconds.append(time.perf_counter() - start)
-    soft = SoftICDetector(channel=frame.channel, noise_var=10 ** (-snr_db / 10)).fit(frame.X)
+    soft = SoftICDetector(channel=frame.channel, noise_var=10 ** (-snr_db / 10),
+                          constellation="bpsk").fit(frame.X)
     for name, det in zip(ser, (soft, once, tracked)):
         ser[name].append(symbol_error_rate(frame.y, det.predict(frame.X)))
 

@@ -74,7 +74,7 @@ paradigms = ["hyperparameters", "objective", "correction", "dnn"]
 results = {}
 for setting, psi in [("matched", None),
                      ("mismatched", perturb_psi(n, sigma, random_state=2))]:
-    curves = {"classical": per_layer(RobustPCA(rank=rank, max_iter=K, psi=psi).fit(X_test))}
+    curves = {"classical": per_layer(RobustPCA(rank=rank, n_layers=K, psi=psi).fit(X_test))}
     for paradigm in paradigms:
         start = time.perf_counter()
         est = LearnedRPCA(rank=rank, n_layers=K, paradigm=paradigm, psi=psi,

@@ -57,8 +57,8 @@ def relative_error(B):
 # The learned model is trained on the other videos, supervised by their
 # backgrounds; the classical solver needs no training. ``decompose`` returns
 # the low-rank (background) and sparse (foreground) parts.
-few = RobustPCA(rank=2, max_iter=K).fit(video)
-many = RobustPCA(rank=2, max_iter=200).fit(video)
+few = RobustPCA(rank=2, n_layers=K).fit(video)
+many = RobustPCA(rank=2, n_layers=200).fit(video)
 learned = LearnedRPCA(rank=2, n_layers=K, max_epochs=max_epochs, batch_size=2,
                       random_state=0).fit(X_train, B_train)
 

@@ -58,7 +58,7 @@ def _unfolded_models(n_layers, max_epochs, random_state):
     ]
 
 
-def run_demo(quick=False, random_state=0):
+def run_demo(quick=False, random_state=0, verbose=False):
     """Train and evaluate the demo models.
 
     Parameters
@@ -67,6 +67,9 @@ def run_demo(quick=False, random_state=0):
         Use the smaller problem and training budget of ``SIZES["quick"]``.
     random_state : int, default=0
         Seed of the data and of every model.
+    verbose : bool, default=False
+        Print progress as it goes: which model is fitted, its epochs and losses,
+        the elapsed time.
 
     Returns
     -------
@@ -91,22 +94,37 @@ def run_demo(quick=False, random_state=0):
     X_test, S_test, _ = make_sparse_recovery(n_samples=sizes["n_test"], n_measurements=m,
                                              n_components=n, sparsity=0.1, dictionary=D,
                                              random_state=random_state + 1)
+    start = time.perf_counter()
+
+    def log(line):
+        if verbose:
+            print(f"[demo {time.perf_counter() - start:6.1f} s] {line}", flush=True)
+
+    log(f"data: {sizes['n_train']} training and {sizes['n_test']} test samples, m={m}, n={n}")
     results = []
-    for name, cls in (("ISTA", ISTA), ("FISTA", FISTA)):
+    unfolded = _unfolded_models(K, sizes["max_epochs"], random_state)
+    total = 2 + len(unfolded)
+    for i, (name, cls) in enumerate((("ISTA", ISTA), ("FISTA", FISTA)), start=1):
+        log(f"({i}/{total}) {name}: tuning alpha over {len(_ALPHAS)} values, K={K} iterations")
         t0 = time.perf_counter()
         est = _tuned_classical(cls, D, X, S, K)
         elapsed = time.perf_counter() - t0
+        db = [nmse_db(S_test, s) for s in est.staged_predict(X_test)]
         results.append(dict(name=name, paradigm="classical", fit_time=elapsed, n_params=0,
-                            alpha=est.alpha,
-                            nmse_db=[nmse_db(S_test, s) for s in est.staged_predict(X_test)]))
-    for name, paradigm, est in _unfolded_models(K, sizes["max_epochs"], random_state):
-        est.set_params(dictionary=D)
+                            alpha=est.alpha, nmse_db=db))
+        log(f"({i}/{total}) {name}: alpha={est.alpha}, {db[-1]:.1f} dB in {elapsed:.1f} s")
+    for i, (name, paradigm, est) in enumerate(unfolded, start=3):
+        est.set_params(dictionary=D, verbose=int(verbose))
+        log(f"({i}/{total}) {name} (paradigm={paradigm!r}): training {sizes['max_epochs']} "
+            f"epochs on {len(X)} samples")
         t0 = time.perf_counter()
         est.fit(X, S)
         elapsed = time.perf_counter() - t0
-        n_params = sum(p.numel() for p in est.net_.module_.parameters() if p.requires_grad)
+        n_params = sum(p.numel() for p in est.module_.parameters() if p.requires_grad)
+        db = [nmse_db(S_test, s) for s in est.staged_predict(X_test)]
         results.append(dict(name=name, paradigm=paradigm, fit_time=elapsed, n_params=n_params,
-                            nmse_db=[nmse_db(S_test, s) for s in est.staged_predict(X_test)]))
+                            nmse_db=db))
+        log(f"({i}/{total}) {name}: {db[-1]:.1f} dB in {elapsed:.1f} s")
     return results, sizes
 
 
@@ -164,7 +182,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    results, sizes = run_demo(quick=args.quick, random_state=args.seed)
+    results, sizes = run_demo(quick=args.quick, random_state=args.seed, verbose=True)
+    print()
     print(format_table(results, sizes))
     print(f"\nTotal time {time.perf_counter() - t0:.1f} s.")
     best_c = min(r["nmse_db"][-1] for r in results if r["paradigm"] == "classical")

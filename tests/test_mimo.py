@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
@@ -12,9 +13,12 @@ from skunfold.metrics import ser_scorer, symbol_error_rate
 from skunfold.mimo import (
     DeepSICClassifier,
     LMMSEDetector,
+    MIMODetection,
     MLDetector,
     SoftICDetector,
+    constellation_from_labels,
     get_constellation,
+    user_parameters,
 )
 
 
@@ -116,8 +120,9 @@ def test_make_mimo_bad_parameters(kwargs, match):
 def test_reference_detectors_ordering(sed10):
     Xp, yp, Xt, yt, H = sed10
     ser = {}
-    for name, det in [("mmse", LMMSEDetector(H, 0.1)), ("ml", MLDetector(H, 0.1)),
-                      ("softic", SoftICDetector(H, 0.1))]:
+    for name, det in [("mmse", LMMSEDetector(H, 0.1, constellation="bpsk")),
+                      ("ml", MLDetector(H, 0.1, constellation="bpsk")),
+                      ("softic", SoftICDetector(H, 0.1, constellation="bpsk"))]:
         ser[name] = symbol_error_rate(yt, det.fit(Xt).predict(Xt))
     # measured (targets.md, SED 10 dB): soft IC 1.8e-3, LMMSE ~7e-3, ML ~1.6e-3
     assert ser["ml"] <= ser["softic"] < 4e-3
@@ -127,7 +132,7 @@ def test_reference_detectors_ordering(sed10):
 
 def test_soft_ic_iterations_refine(sed10):
     _, _, Xt, yt, H = sed10
-    det = SoftICDetector(H, 0.1, n_layers=5).fit(Xt)
+    det = SoftICDetector(H, 0.1, n_layers=5, constellation="bpsk").fit(Xt)
     sers = [symbol_error_rate(yt, p) for p in det.staged_predict(Xt)]
     assert len(sers) == 5 and sers[-1] < 0.5 * sers[0]
     # tied weights: any depth
@@ -140,16 +145,17 @@ def test_channel_estimated_from_pilots(sed10):
     assert det.channel_estimated_ and det.noise_var_estimated_
     assert np.linalg.norm(det.channel_ - H) / np.linalg.norm(H) < 0.05
     assert abs(det.noise_var_ / 0.1 - 1) < 0.15
-    true = symbol_error_rate(yt, SoftICDetector(H, 0.1).fit(Xt).predict(Xt))
+    true = symbol_error_rate(yt, SoftICDetector(H, 0.1, constellation="bpsk").fit(Xt)
+                             .predict(Xt))
     assert symbol_error_rate(yt, det.predict(Xt)) < 1.5 * true + 1e-3
     # given channel, noise from the pilot residuals / from the received power
     assert abs(SoftICDetector(H).fit(Xp, yp).noise_var_ / 0.1 - 1) < 0.15
-    assert abs(SoftICDetector(H).fit(Xt).noise_var_ / 0.1 - 1) < 0.1
+    assert abs(SoftICDetector(H, constellation="bpsk").fit(Xt).noise_var_ / 0.1 - 1) < 0.1
 
 
 def test_ml_posteriors_are_exact_marginals():
     X, y, H = make_mimo(50, n_users=2, n_antennas=2, snr_db=3, random_state=0)
-    det = MLDetector(H, 0.5).fit(X)
+    det = MLDetector(H, 0.5, constellation="bpsk").fit(X)
     proba = det.predict_proba(X)
     # brute force marginal of user 0 being +1
     cands = np.array([[a, b] for a in (-1, 1) for b in (-1, 1)])
@@ -176,6 +182,54 @@ def test_complex_qpsk_detectors():
     proba = SoftICDetector(H, nv, constellation="qpsk").fit(Xt).predict_proba(Xt[:10])
     assert len(proba) == 3 and proba[0].shape == (10, 4)
     np.testing.assert_allclose(proba[1].sum(1), 1, rtol=1e-6)
+
+
+def test_detectors_take_the_labels_as_their_alphabet(sed10):
+    Xp, yp, Xt, yt, H = sed10
+    Xs = Xt[:500]
+    for cls in (LMMSEDetector, MLDetector, SoftICDetector):
+        ref = cls(constellation="bpsk").fit(Xp, yp)
+        det = cls().fit(Xp, yp)                        # labels -1/+1: exactly BPSK
+        assert det.classes_[0].tolist() == [-1, 1]
+        np.testing.assert_array_equal(det.predict_proba(Xs)[2], ref.predict_proba(Xs)[2])
+        # other labels name equally spaced unit-energy real points: here BPSK again
+        names = np.where(yp > 0, "up", "down")
+        det = cls().fit(Xp, names)
+        assert det.classes_[1].tolist() == ["down", "up"]
+        np.testing.assert_array_equal(det.predict(Xs),
+                                      np.where(ref.predict(Xs) > 0, "up", "down"))
+        assert det.score(Xs, np.where(yt[:500] > 0, "up", "down")) == ref.score(Xs, yt[:500])
+        with pytest.raises(ValueError, match="no symbol alphabet"):
+            cls(H, 0.1).fit(Xt)                        # no labels, no constellation
+
+
+def test_numeric_labels_are_their_own_symbols():
+    c = constellation_from_labels([2, 0, 1, 1])
+    assert c.labels.tolist() == [0, 1, 2] and c.points.real.tolist() == [0.0, 1.0, 2.0]
+    pam = constellation_from_labels(np.array(["a", "b", "c", "d"]))
+    np.testing.assert_allclose(np.diff(pam.points.real), 2 / np.sqrt(5))
+    assert abs(np.mean(np.abs(pam.points) ** 2) - 1) < 1e-12
+    with pytest.raises(ValueError, match="class"):
+        constellation_from_labels([3, 3])
+    # an on-off-keying-like alphabet {0, 1, 2}: pilots give the channel, ML detects
+    rng = np.random.default_rng(0)
+    H = np.array([[1.0, 0.3], [0.2, 1.0], [0.5, -0.5]])
+    S = rng.integers(0, 3, size=(3000, 2))
+    X = S @ H.T + 0.1 * rng.normal(size=(3000, 3))
+    det = MLDetector().fit(X[:500], S[:500])
+    assert np.linalg.norm(det.channel_ - H) < 0.05 and det.classes_[0].tolist() == [0, 1, 2]
+    assert symbol_error_rate(S[500:], det.predict(X[500:])) < 0.01
+    assert symbol_error_rate(S[500:], SoftICDetector().fit(X[:500], S[:500])
+                             .predict(X[500:])) < 0.02
+
+
+def test_soft_ic_detector_pickles(sed10):
+    Xp, yp, Xt, yt, H = sed10
+    det = SoftICDetector().fit(Xp, yp)
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.predict_proba(Xt[:100])[0],
+                                  det.predict_proba(Xt[:100])[0])
+    assert isinstance(again.problem_, MIMODetection)
 
 
 # -- DeepSIC -------------------------------------------------------------------------
@@ -209,12 +263,15 @@ def test_deepsic_single_user_is_a_plain_classifier():
     assert det.predict(X).shape == (300,) and det.predict_proba(X).shape == (300, 2)
     assert det.classes_.tolist() == [-1, 1]
     assert det.score(X, y[:, 0]) > 0.9
+    linear = DeepSICClassifier(n_layers=1, hidden_layer_sizes=(), max_epochs=5).fit(X, y[:, 0])
+    assert linear.predict(X).shape == (300,)          # no hidden layer: linear user networks
 
 
 def test_deepsic_beats_soft_ic_on_nonlinear_channel():
     Xp, yp, H = make_mimo(1000, snr_db=12, nonlinearity="tanh", random_state=0)
     Xt, yt, _ = make_mimo(10000, snr_db=12, channel=H, nonlinearity="tanh", random_state=1)
-    soft = symbol_error_rate(yt, SoftICDetector(H, 10 ** -1.2).fit(Xt).predict(Xt))
+    soft = symbol_error_rate(yt, SoftICDetector(H, 10 ** -1.2, constellation="bpsk").fit(Xt)
+                             .predict(Xt))
     deep = DeepSICClassifier(n_layers=3, constellation="bpsk", max_epochs=300,
                              random_state=0).fit(Xp, yp)
     deep_ser = symbol_error_rate(yt, deep.predict(Xt))
@@ -231,7 +288,8 @@ def test_partial_fit_tracks_a_channel_change():
     n_epochs = len(det.history_)
     det.partial_fit(X2, y2)
     after = symbol_error_rate(yt, det.predict(Xt))
-    assert len(det.history_) == n_epochs + 2 * 40       # sequential: 40 epochs per layer
+    assert n_epochs > 0
+    assert len(det.history_) == 2 * 40   # the adaptation's history: 40 epochs per layer
     assert after < 0.5 * before, (before, after)
 
 
@@ -248,31 +306,47 @@ def test_partial_fit_first_call_and_classical_tracking():
     soft.partial_fit(X2, y2)
     assert np.linalg.norm(soft.channel_ - H2) < 0.1 * np.linalg.norm(H2)
     assert symbol_error_rate(y2, soft.predict(X2)) < 0.05
+    with pytest.raises(ValueError, match="outside"):  # transactional: the channel is kept
+        soft.partial_fit(X, np.where(y > 0, 3, -1))
+    assert np.linalg.norm(soft.channel_ - H2) < 0.1 * np.linalg.norm(H2)
+    # layers without per-user networks: naming a layer (or one of its users) adapts it
+    hyper = DeepSICClassifier(paradigm="hyperparameters", constellation="bpsk", n_layers=2,
+                              max_epochs=4, adapt_epochs=3, random_state=0).fit(X, y)
+    before = [[p.detach().clone() for p in user_parameters(hyper.module_, k, 0)]
+              for k in range(2)]
+    hyper.partial_fit(X2, y2, modules=[(1, 1)])
+    assert all(torch.equal(a, b) for a, b in zip(before[0], user_parameters(hyper.module_, 0, 0)))
+    assert not all(torch.equal(a, b)
+                   for a, b in zip(before[1], user_parameters(hyper.module_, 1, 0)))
+    assert len(hyper.history_) == 3                    # the stage of layer 0 is skipped
 
 
 def test_partial_fit_updates_only_named_modules(deepsic14):
     det, H = deepsic14
     det = pickle.loads(pickle.dumps(det))
     X, y, _ = make_mimo(200, snr_db=14, channel=H * 0.8, random_state=3)
-    before = [[p.detach().clone() for p in det.net_.module_.user_parameters(k, u)]
+    before = [[p.detach().clone() for p in user_parameters(det.module_, k, u)]
               for k in range(3) for u in range(4)]
     det.partial_fit(X, y, modules=[(1, 2), 2])
-    after = [[p.detach() for p in det.net_.module_.user_parameters(k, u)]
+    after = [[p.detach() for p in user_parameters(det.module_, k, u)]
              for k in range(3) for u in range(4)]
     changed = {(i // 4, i % 4) for i, (b, a) in enumerate(zip(before, after))
                if any(not np.allclose(bb, aa) for bb, aa in zip(b, a))}
     assert changed == {(1, 2), (2, 0), (2, 1), (2, 2), (2, 3)}
-    assert all(p.requires_grad for p in det.net_.module_.parameters())
+    assert all(p.requires_grad for p in det.module_.parameters())
 
 
 def test_paradigms_share_the_soft_ic_model(sed10):
     Xp, yp, Xt, yt, H = sed10
     Xs, ys = Xt[:4000], yt[:4000]
-    ref = SoftICDetector(H, 0.1).fit(Xs).predict_proba(Xs)
+    ref = SoftICDetector(H, 0.1, constellation="bpsk").fit(Xs).predict_proba(Xs)
     classical = DeepSICClassifier(paradigm="classical", constellation="bpsk", channel=H,
                                   noise_var=0.1).fit(Xp, yp)
     assert classical.net_ is None
     np.testing.assert_allclose(classical.predict_proba(Xs)[1], ref[1], atol=1e-8)
+    # constellation=None: the labels -1/+1 are the BPSK alphabet
+    labels = DeepSICClassifier(paradigm="classical", channel=H, noise_var=0.1).fit(Xp, yp)
+    np.testing.assert_array_equal(labels.predict_proba(Xs)[1], classical.predict_proba(Xs)[1])
     # hybrid paradigms start at soft IC (channel estimated from the pilots)
     corr = DeepSICClassifier(paradigm="correction", constellation="bpsk", n_layers=2,
                              max_epochs=20, random_state=0).fit(Xp, yp)
@@ -315,9 +389,9 @@ def test_bad_input_gives_clear_errors(deepsic14):
     with pytest.raises(ValueError, match="outside the 'bpsk' constellation"):
         DeepSICClassifier(constellation="bpsk", max_epochs=2).fit(X, np.where(y > 0, 2, -1))
     with pytest.raises(ValueError, match="outside"):
-        SoftICDetector().fit(X, y + 5)
+        SoftICDetector(constellation="bpsk").fit(X, y + 5)
     with pytest.raises(ValueError, match="4 receive antennas"):
-        SoftICDetector(H, 0.1).fit(X[:, :3])
+        SoftICDetector(H, 0.1, constellation="bpsk").fit(X[:, :3])
     with pytest.raises(ValueError, match="expecting 4 features"):
         det.predict(X[:, :3])
     X_nan = X.copy()
@@ -336,8 +410,10 @@ def test_bad_input_gives_clear_errors(deepsic14):
         DeepSICClassifier().fit(X)
     with pytest.raises(ValueError, match="requires y to be passed"):
         SoftICDetector().fit(X)
+    with pytest.raises(ValueError, match="no symbol alphabet"):
+        SoftICDetector(H, 0.1).fit(X)                  # constellation=None and no labels
     with pytest.raises(ValueError, match="constellation"):
-        DeepSICClassifier(paradigm="classical").fit(X, y)
+        DeepSICClassifier(constellation="8psk").fit(X, y)
     with pytest.raises(ValueError, match="paradigm"):
         DeepSICClassifier(paradigm="objective").fit(X, y)
     with pytest.raises(ValueError, match="layer 7"):
@@ -346,12 +422,12 @@ def test_bad_input_gives_clear_errors(deepsic14):
         MLDetector(np.ones((4, 4)), constellation="16qam", max_hypotheses=1000).fit(
             np.zeros((3, 8)))
     with pytest.raises(ValueError, match="channel"):
-        SoftICDetector(np.ones((4, 4)) * 1j, 0.1).fit(X)
+        SoftICDetector(np.ones((4, 4)) * 1j, 0.1, constellation="bpsk").fit(X)
 
 
 def test_failed_fit_leaves_reference_detector_usable(sed10):
     Xp, yp, Xt, yt, H = sed10
-    det = LMMSEDetector().fit(Xp, yp)
+    det = LMMSEDetector(constellation="bpsk").fit(Xp, yp)
     ref = det.predict(Xt[:100])
     with pytest.raises(ValueError, match="outside"):
         det.fit(Xp, yp * 3)
@@ -368,3 +444,14 @@ def test_failed_partial_fit_leaves_model_usable(deepsic14):
     with pytest.raises(ValueError):
         det.partial_fit(X, np.full_like(y, 3))
     np.testing.assert_array_equal(det.predict_proba(X)[0], ref)
+
+
+def test_warm_start_keeps_learned_parameters_and_takes_the_new_channel():
+    X, y, _ = make_mimo(300, snr_db=10, random_state=0)
+    det = DeepSICClassifier(paradigm="hyperparameters", constellation="bpsk", n_layers=2,
+                            max_epochs=10, warm_start=True, random_state=0).fit(X, y)
+    learned = [p.detach().clone() for p in det.module_.parameters()]
+    X2, y2, H2 = make_mimo(500, channel="gaussian", snr_db=20, random_state=3)
+    det.set_params(max_epochs=0).fit(X2, y2)
+    assert all(torch.equal(a, b) for a, b in zip(learned, det.module_.parameters()))
+    assert np.linalg.norm(det.channel_ - H2) < 0.05 * np.linalg.norm(H2)

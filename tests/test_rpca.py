@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 
-from skunfold.core import MultiIteration
+from skunfold.core import MultiIteration, StageCosineLR
 from skunfold.datasets import make_rpca, make_static_video, perturb_psi
 from skunfold.rpca import IgnoredTargetWarning, LearnedRPCA, RobustPCA, truncated_svd
 
@@ -116,7 +116,7 @@ def test_truncated_svd_matches_full_svd():
 # -- the classical solver -------------------------------------------------------------
 def test_robust_pca_converges():
     X, L, S = make_rpca(3, (60, 50), rank=2, outlier_fraction=0.05, random_state=0)
-    est = RobustPCA(rank=2, max_iter=80, device="cpu").fit(X)
+    est = RobustPCA(rank=2, n_layers=80, device="cpu").fit(X)
     V, Y = est.decompose(X)
     assert V.dtype == np.float64
     assert rel_err(V, L) < 1e-5
@@ -131,20 +131,27 @@ def test_robust_pca_converges():
 
 def test_robust_pca_is_scale_invariant(small):
     _, _, Xt, _ = small
-    est = RobustPCA(rank=2, max_iter=10, device="cpu").fit(Xt)
+    est = RobustPCA(rank=2, n_layers=10, device="cpu").fit(Xt)
     np.testing.assert_allclose(est.predict(1000.0 * Xt), 1000.0 * est.predict(Xt), rtol=1e-8)
 
 
 def test_robust_pca_with_psi():
     psi = perturb_psi(40, 0.3, random_state=0)
     X, L, S = make_rpca(2, (40, 40), rank=2, outlier_fraction=0.05, psi=psi, random_state=0)
-    good = RobustPCA(rank=2, max_iter=150, psi=psi, device="cpu").fit(X)
-    ignorant = RobustPCA(rank=2, max_iter=150, device="cpu").fit(X)
+    good = RobustPCA(rank=2, n_layers=150, psi=psi, device="cpu").fit(X)
+    ignorant = RobustPCA(rank=2, n_layers=150, device="cpu").fit(X)
     assert rel_err(good.predict(X), L) < 1e-3
     assert rel_err(ignorant.predict(X), L) > 10 * rel_err(good.predict(X), L)
     V, Y = good.decompose(X)
     obj = good.objective(X, V, Y)
     assert obj.shape == (2,) and np.all(obj > 0)
+    # objective (24) itself: 1/2 ||V + psi Y - X||^2 + alpha rms(X) ||Y||_1
+    rms = np.sqrt(np.mean(X ** 2, axis=(1, 2)))
+    expected = 0.5 * np.sum((V + psi @ Y - X) ** 2, axis=(1, 2)) \
+        + 0.05 * rms * np.abs(Y).sum(axis=(1, 2))
+    np.testing.assert_allclose(obj, expected, rtol=1e-10)
+    clone = pickle.loads(pickle.dumps(good))
+    np.testing.assert_array_equal(clone.predict(X), good.predict(X))
 
 
 # -- the unfolded model -----------------------------------------------------------------
@@ -156,13 +163,21 @@ def test_untrained_model_is_the_classical_solver(paradigm):
     params = dict(rank=2, psi=psi, threshold=0.4, threshold_decay=0.7, step_size=0.6,
                   init_threshold=2.0, device="cpu")
     untrained = LearnedRPCA(n_layers=5, paradigm=paradigm, max_epochs=0, **params).fit(X)
-    classical = RobustPCA(max_iter=5, **params).fit(X)
+    classical = RobustPCA(n_layers=5, **params).fit(X)
     V_u, Y_u = untrained.decompose(X)
     V_c, Y_c = classical.decompose(X)
     assert V_u.dtype == np.float32
     scale = np.abs(X).max()
     np.testing.assert_allclose(V_u, V_c, atol=2e-5 * scale)
     np.testing.assert_allclose(Y_u, Y_c, atol=2e-5 * scale)
+    # layer by layer, the initialisation included
+    for k in range(3):
+        np.testing.assert_allclose(untrained.decompose(X, n_layers=k)[1],
+                                   classical.decompose(X, n_layers=k)[1], atol=2e-5 * scale)
+    staged = zip(untrained.staged_predict(X), classical.staged_predict(X, n_layers=5))
+    for V_uk, V_ck in staged:
+        np.testing.assert_allclose(V_uk, V_ck, atol=2e-5 * scale)
+    np.testing.assert_allclose(untrained.step_sizes_, classical.step_sizes_, rtol=1e-6)
     np.testing.assert_allclose(untrained.thresholds_, classical.thresholds_, rtol=1e-6)
     as_classical = LearnedRPCA(n_layers=5, paradigm="classical", **params).fit(X)
     np.testing.assert_allclose(as_classical.predict(X), V_c, rtol=1e-6)
@@ -170,7 +185,7 @@ def test_untrained_model_is_the_classical_solver(paradigm):
 
 def test_learned_beats_classical_at_equal_depth(small, trained):
     X, L, Xt, Lt = small
-    classical = RobustPCA(rank=2, max_iter=4, device="cpu").fit(Xt)
+    classical = RobustPCA(rank=2, n_layers=4, device="cpu").fit(Xt)
     err_learned = rel_err(trained.predict(Xt), Lt)
     err_classical = rel_err(classical.predict(Xt), Lt)
     assert err_learned < 0.3 * err_classical
@@ -184,7 +199,7 @@ def test_learned_beats_classical_at_equal_depth(small, trained):
 
 def test_trained_model_applies_to_another_size(trained):
     X2, L2, _ = make_rpca(6, (60, 50), rank=2, outlier_fraction=0.05, random_state=3)
-    classical = RobustPCA(rank=2, max_iter=4, device="cpu").fit(X2)
+    classical = RobustPCA(rank=2, n_layers=4, device="cpu").fit(X2)
     err_learned = rel_err(trained.predict(X2), L2)
     assert err_learned < 0.3 * rel_err(classical.predict(X2), L2)
     # the thresholds are relative to the instance's rms: the amplitude does not matter either
@@ -198,8 +213,24 @@ def test_size_dependent_models_refuse_other_sizes(small):
                       random_state=0, device="cpu").fit(X[:4], L[:4])
     with pytest.raises(ValueError, match="size-dependent"):
         est.predict(np.zeros((1, 40, 30)) + 1.0)
-    with pytest.raises(ValueError, match="rank=2 must be smaller"):
-        LearnedRPCA(rank=2, n_layers=2, max_epochs=0).fit(X[:2]).predict(X[:1, :2, :])
+    with pytest.raises(ValueError, match="psi was given"):
+        LearnedRPCA(rank=2, n_layers=2, max_epochs=0, psi=np.eye(30)).fit(X[:2]).predict(
+            np.ones((1, 20, 30)))
+
+
+def test_rank_is_clipped_to_the_matrix_size(small):
+    X, L, _, _ = small
+    # a rank of at least min(n1, n2) is clipped: the low-rank part is then the whole matrix
+    est = LearnedRPCA(rank=50, n_layers=2, max_epochs=1, random_state=0, device="cpu").fit(X, L)
+    assert est.rank_ == 30
+    assert est.predict(X[:2]).shape == (2, 30, 30)
+    classical = RobustPCA(rank=2, n_layers=3, device="cpu").fit(X[:2])
+    assert classical.rank_ == 2
+    # a size-free model on a smaller matrix: the rank is clipped to that matrix
+    V = classical.predict(X[:1, :2, :])
+    assert V.shape == (1, 2, 30) and np.linalg.matrix_rank(V[0]) <= 2
+    thin = RobustPCA(rank=5, n_layers=3, device="cpu").fit(X[0, :, :3])
+    assert thin.rank_ == 3 and thin.transform(X[0, :, :3]).shape == (30, 3)
 
 
 @pytest.mark.parametrize("paradigm", ["objective", "correction", "dnn"])
@@ -275,6 +306,15 @@ def test_grid_search_over_stacks(small):
     assert grid.predict(X[:2]).shape == (2, 30, 30)
 
 
+def test_depth_and_learning_rate_schedule_parameters(trained):
+    # depth is n_layers on every estimator; the half-cosine decay is the core's lr_schedule
+    assert "max_iter" not in RobustPCA().get_params()
+    assert "max_iter" not in LearnedRPCA().get_params()
+    assert RobustPCA().n_layers == 100 and LearnedRPCA().n_layers == 10
+    assert LearnedRPCA().lr_schedule == "cosine" and "lr_decay" not in LearnedRPCA().get_params()
+    assert any(isinstance(cb, StageCosineLR) for _, cb in trained.net_.callbacks_)
+
+
 def test_pickle_and_warm_start(trained, small):
     _, _, Xt, _ = small
     clone = pickle.loads(pickle.dumps(trained))
@@ -300,8 +340,6 @@ def test_bad_input_gives_clear_errors(small):
     est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, device="cpu")
     with pytest.raises(NotFittedError):
         est.predict(X)
-    with pytest.raises(ValueError, match=r"rank=30 must be smaller than min\(n1, n2\) = 30"):
-        LearnedRPCA(rank=30).fit(X, L)
     with pytest.raises(ValueError, match="square"):
         LearnedRPCA(rank=2, psi=np.ones((30, 20))).fit(X, L)
     with pytest.raises(ValueError, match="singular"):
@@ -318,6 +356,8 @@ def test_bad_input_gives_clear_errors(small):
         est.fit(X[0, 0])
     with pytest.raises(ValueError, match="4-D"):
         est.fit(X[None])
+    with pytest.raises(ValueError, match="empty matrices"):
+        est.fit(np.zeros((2, 0, 30)))
     with pytest.raises(ValueError, match="low-rank ground truth"):
         est.fit(X, L[:, :20])
     partly = L.copy()

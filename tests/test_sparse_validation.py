@@ -127,7 +127,7 @@ def test_bad_X_at_fit(small, make_X, exc, match, make_est):
     (lambda X: sp.csr_matrix(X), TypeError, "Sparse data was passed for X"),
     (lambda X: X + 1j, ValueError, "X must be real-valued"),
     (lambda X: X[:, :5], ValueError, "X has 5 features, but UnfoldedISTA is expecting 6"),
-    (lambda X: X[0], ValueError, "Expected a 2-D X .* got a 1-D array of shape \(6,\)"),
+    (lambda X: X[0], ValueError, r"Expected a 2-D X .* got a 1-D array of shape \(6,\)"),
 ])
 @pytest.mark.parametrize("method", ["predict", "transform", "staged_predict", "score"])
 def test_bad_X_at_predict(small, make_X, exc, match, method):

@@ -19,7 +19,8 @@ name). The core does the rest:
   checks, soft thresholding and dtype handling shared by the families.
 """
 
-from .estimator import UnfoldedEstimator, UnfoldedRegressor, adapt, run_transactional
+from .estimator import UnfoldedEstimator, adapt, run_transactional
+from .inference import inference_mode, run_layers, run_layers_staged
 from .module import UnfoldedModule, cast_module, module_device, module_dtype
 from .ops import compute_dtype, output_dtype, soft_threshold, to_numpy, to_tensor
 from .paradigms import (
@@ -44,6 +45,7 @@ from .parameters import (
 )
 from .problem import CONSTRAINTS, Problem, check_problem
 from .progress import EpochLog
+from .regressor import UnfoldedRegressor
 from .schedules import (
     LOSS_SCHEDULES,
     EndToEnd,
@@ -77,6 +79,7 @@ from .validation import (
 __all__ = [
     "Problem", "CONSTRAINTS", "check_problem",
     "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "run_transactional",
+    "run_layers", "run_layers_staged", "inference_mode",
     "UnfoldedModule", "cast_module", "module_device", "module_dtype",
     "Iteration", "ClassicalIteration", "LearnedHyperparameters", "HyperparameterIteration",
     "ObjectiveIteration", "CorrectionIteration", "DNNIteration", "StateMLP", "build_layers", "build_initial",

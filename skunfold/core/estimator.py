@@ -1,33 +1,25 @@
-"""The estimator life-cycle shared by every unfolded model, and UnfoldedRegressor."""
+"""The estimator life-cycle shared by every unfolded model."""
 
-import contextlib
 import copy
-import math
-import time
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.metrics import r2_score
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .module import UnfoldedModule, cast_module, module_device, module_dtype
-from .ops import complex_dtype, compute_dtype, output_dtype, to_numpy, to_tensor
+from .inference import inference_mode, run_layers, run_layers_staged
+from .ops import complex_dtype, compute_dtype, to_numpy, to_tensor
 from .paradigms import build_initial, build_layers
-from .parameters import PARADIGMS, SHARED_PARAMETERS, document_parameters
+from .parameters import PARADIGMS, SHARED_PARAMETERS
 from .problem import apply_to_problem, check_problem, converted_copy
 from .schedules import get_loss_schedule
 from .threads import choose_threads, count_flops, torch_threads
-from .training import (
-    ArrayData,
-    StageCosineLR,
-    UnfoldingNet,
-    check_not_diverged,
-    train_stages,
-)
+from .training import ArrayData, fit_module
 from .validation import (
     array_ndim,
+    check_complex_array,
     check_int,
     check_option,
     check_real,
@@ -35,12 +27,10 @@ from .validation import (
     resolve_device,
 )
 
-__all__ = ["UnfoldedEstimator", "UnfoldedRegressor", "run_transactional", "adapt"]
+__all__ = ["UnfoldedEstimator", "run_transactional", "adapt"]
 
-#: Inference batches smaller than this are padded (see ``UnfoldedEstimator._run``).
-_MIN_BATCH_ROWS = 8
-#: Input entries per inference chunk.
-_CHUNK_ENTRIES = 1 << 22
+#: Samples of the training data used to size the networks and measure the work of a layer.
+_SAMPLE_ROWS = 8
 
 
 def run_transactional(estimator, method, *args):
@@ -127,10 +117,7 @@ class UnfoldedEstimator(BaseEstimator):
         """
         X = self._reject_bad_container(X)
         if self._accepts_complex() and np.iscomplexobj(X):
-            X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name="X")
-            if not np.all(np.isfinite(X)):
-                raise ValueError("Input X contains NaN or infinity.")
-            X = X.astype(np.complex64 if X.dtype == np.complex64 else np.complex128, copy=False)
+            X = check_complex_array(X, "X", min_ndim=2)
             self._check_n_features(X, reset)
         else:
             X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
@@ -150,10 +137,11 @@ class UnfoldedEstimator(BaseEstimator):
         training); targets that are only partly NaN are an error; all-NaN
         targets train unsupervised.
         """
-        dtype = None if self._accepts_complex() and np.iscomplexobj(y) else [np.float64,
-                                                                             np.float32]
-        y = check_array(y, ensure_2d=False, allow_nd=True, dtype=dtype,
-                        ensure_all_finite="allow-nan", input_name="y")
+        if self._accepts_complex() and np.iscomplexobj(y):
+            y = check_complex_array(y, "y", allow_nan=True)
+        else:
+            y = check_array(y, ensure_2d=False, allow_nd=True, dtype=[np.float64, np.float32],
+                            ensure_all_finite="allow-nan", input_name="y")
         if len(y) != len(X):
             raise ValueError(f"y has {len(y)} samples but X has {len(X)}; X and y must have the "
                              "same number of samples")
@@ -210,12 +198,14 @@ class UnfoldedEstimator(BaseEstimator):
         y = None if y is None else self.validate_target(y, X)
         problem = check_problem(self.build_problem(X, y))
         side = self._validate_side(side, problem, len(X))
+        self._side_names = tuple(sorted(side))
         trains = self._trains()
         rng = check_random_state(getattr(self, "random_state", None))
         module_seed, shuffle_seed, split_seed = (int(s) for s in rng.randint(0, 2**31 - 1, 3))
         dtype = compute_dtype(X.dtype, exact=not trains, override=problem.dtype)
         device = resolve_device(getattr(self, "device", "auto"))
-        module, flops = self._build_module(problem, X, side, dtype, module_seed)
+        with torch_threads(getattr(self, "n_threads", None) or 1):  # a few samples: one thread
+            module, flops = self._build_module(problem, X, side, dtype, module_seed)
         previous = self._previous_module(adaptation)
         if previous is not None:
             self._load_parameters(module, previous)
@@ -257,7 +247,7 @@ class UnfoldedEstimator(BaseEstimator):
             return t.to(dtype) if t.is_floating_point() else t
 
         apply_to_problem(problem, convert)
-        n = min(len(X), _MIN_BATCH_ROWS)
+        n = min(len(X), _SAMPLE_ROWS)
         sample = (to_tensor(X[:n], dtype), {k: to_tensor(v[:n], dtype) for k, v in side.items()})
         paradigm = self.paradigm if self._trains() else "classical"
         with torch.random.fork_rng(devices=[]):
@@ -297,64 +287,23 @@ class UnfoldedEstimator(BaseEstimator):
             return float(self.lr)
         return self.default_lr.get(self.paradigm, self.default_lr[None])
 
-    def _log(self, start):
-        name = type(self).__name__
-        return lambda line: print(f"[{name}] {line} (elapsed {time.perf_counter() - start:.1f} s)",
-                                  flush=True)
-
     def _train(self, module, data, device, dtype, shuffle_seed, split_seed, adaptation):
-        from skorch.callbacks import EarlyStopping
-        from skorch.helper import predefined_split
-
-        from .progress import EpochLog
-
-        schedule = get_loss_schedule(self.loss_schedule)
-        valid = None
-        if self.early_stopping and adaptation is None:
-            n = len(data)
-            n_valid = int(np.ceil(self.validation_fraction * n))
-            if n_valid < 1 or n - n_valid < 1:
-                raise ValueError(f"early_stopping needs at least 2 samples to split off a "
-                                 f"validation set with validation_fraction="
-                                 f"{self.validation_fraction}; got {n}")
-            perm = np.random.default_rng(split_seed).permutation(n)
-            valid = data.take(np.sort(perm[:n_valid]))
-            data = data.take(np.sort(perm[n_valid:]))
-        y_all = [d.y for d in (data, valid) if d is not None and d.y is not None]
-        semi = any(np.issubdtype(y.dtype, np.floating) and bool(np.isnan(y).any()) for y in y_all)
-        callbacks = []
-        if valid is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
-        if self.lr_schedule == "cosine":
-            callbacks.append(("stage_cosine_lr", StageCosineLR()))
-        start = time.perf_counter()
-        if self.verbose:
-            callbacks.append(("epoch_log", EpochLog(start, type(self).__name__)))
-        lr = self._learning_rate() if adaptation is None or adaptation.lr is None \
-            else adaptation.lr
-        initial = copy.deepcopy(module)
-        net = UnfoldingNet(
-            module, optimizer=SHARED_PARAMETERS["optimizer"][0](self.optimizer, "optimizer"),
-            lr=lr, batch_size=self.batch_size, max_epochs=self.max_epochs, device=device,
-            train_split=predefined_split(valid) if valid is not None else None,
-            callbacks=callbacks, verbose=0, unsupervised_weight=self.unsupervised_weight,
-            seed=shuffle_seed, semi_supervised=semi, dtype=dtype)
-        net.initialize()
-        epochs = self.max_epochs if adaptation is None else adaptation.epochs
-        stages = schedule.stages(self.n_layers, epochs) if epochs > 0 else []
-        selection = None
+        lr = self._learning_rate()
+        options = dict(early_stopping=self.early_stopping, epochs_per_stage=None, selection=None)
         if adaptation is not None:
-            stages = [st.with_epochs(adaptation.epochs) for st in stages]
-            if adaptation.select is not None:
-                selection = {id(p) for p in adaptation.select(net.module_)}
-        log = self._log(start) if self.verbose else None
-        train_stages(net, data, stages, selection=selection, log=log)
-        if stages:
-            check_not_diverged(net, initial, data, self.n_layers)
-        if log is not None:
-            log(f"done: {len(net.history)} epoch(s)")
-        return net
+            lr = lr if adaptation.lr is None else adaptation.lr
+            options = dict(early_stopping=False, epochs_per_stage=adaptation.epochs,
+                           selection=adaptation.select)
+        return fit_module(
+            module, data, schedule=get_loss_schedule(self.loss_schedule), n_layers=self.n_layers,
+            max_epochs=self.max_epochs, lr=lr,
+            lr_schedule=getattr(self, "lr_schedule", "constant"),
+            optimizer=SHARED_PARAMETERS["optimizer"][0](self.optimizer, "optimizer"),
+            batch_size=self.batch_size, device=device, dtype=dtype,
+            unsupervised_weight=getattr(self, "unsupervised_weight", 1.0),
+            validation_fraction=self.validation_fraction, n_iter_no_change=self.n_iter_no_change,
+            seeds=(shuffle_seed, split_seed), verbose=self.verbose, name=type(self).__name__,
+            **options)
 
     # -- fitted state ----------------------------------------------------------------------
     @property
@@ -397,11 +346,16 @@ class UnfoldedEstimator(BaseEstimator):
             X = self.validate_input(X, reset=False)
         else:
             X = self._reject_bad_container(X)
-            dtype = None if self._accepts_complex() and np.iscomplexobj(X) else [np.float64,
-                                                                                 np.float32]
-            X = check_array(X, allow_nd=True, dtype=dtype, input_name="X")
+            if self._accepts_complex() and np.iscomplexobj(X):
+                X = check_complex_array(X, "X", min_ndim=2)
+            else:
+                X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
         module = self._inference_module(problem)
         side = self._validate_side(side, module.problem, len(X))
+        if problem is None and set(side) != set(self._side_names):
+            raise ValueError(f"{type(self).__name__} was fitted with the side information "
+                             f"{sorted(self._side_names)} and received the side information "
+                             f"{sorted(side)}; pass the same arrays (one per sample of X)")
         return X, side, module
 
     def iterate(self, X, n_layers=None, *, problem=None, **side_information):
@@ -427,8 +381,8 @@ class UnfoldedEstimator(BaseEstimator):
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module, allow_zero=True)
-        with self._inference_context(module) as module:
-            return self._run(module, X, side, n_layers)
+        with self._inference_mode(module):
+            return run_layers(module, X, side, n_layers)
 
     def staged_iterate(self, X, n_layers=None, *, problem=None, **side_information):
         """Yield the raw estimate after each layer ``k = 1, ..., n_layers``.
@@ -450,67 +404,16 @@ class UnfoldedEstimator(BaseEstimator):
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module)
-        with self._inference_context(module) as module:
-            yield from self._run_staged(module, X, side, n_layers)
+        with self._inference_mode(module):
+            yield from run_layers_staged(module, X, side, n_layers)
 
-    @contextlib.contextmanager
-    def _inference_context(self, module):
-        """Run inference: the module in eval mode on its device, no autograd, threads chosen."""
+    def _inference_mode(self, module):
         classical = self.net_ is None
-        if classical:
-            module.to(resolve_device(getattr(self, "device", "auto")))
         flops = getattr(self, "_layer_flops", None)
-        threads = choose_threads(getattr(self, "n_threads", None),
-                                 None if flops is None else flops * 256, module_device(module))
-        was_training = module.training
-        module.eval()
-        try:
-            with torch_threads(threads), torch.no_grad():
-                yield module
-        finally:
-            module.train(was_training)
-            if classical:
-                module.to("cpu")
-
-    def _batches(self, module, X, side):
-        """Tensor batches of ``X`` (padded to ``_MIN_BATCH_ROWS``) with their true row counts."""
-        dtype, device = module_dtype(module), module_device(module)
-        per_sample = max(1, math.prod(X.shape[1:]))
-        chunk = max(1, min(4096, _CHUNK_ENTRIES // per_sample))
-        for lo in range(0, len(X), chunk):
-            hi = min(lo + chunk, len(X))
-            parts = [to_tensor(X[lo:hi], dtype, device)]
-            parts += [to_tensor(v[lo:hi], dtype, device) for v in side.values()]
-            rows = hi - lo
-            if rows < _MIN_BATCH_ROWS:
-                # BLAS takes other kernels (other summation orders) for a handful of rows;
-                # padding with copies of the last row keeps each row's result independent of
-                # how X is split
-                parts = [torch.cat([t, t[-1:].expand(_MIN_BATCH_ROWS - rows, *t.shape[1:])])
-                         for t in parts]
-            yield parts[0], dict(zip(side, parts[1:])), rows
-
-    def _to_output(self, readouts, X):
-        out = torch.cat(readouts)
-        return to_numpy(out, output_dtype(X.dtype if X.dtype.kind in "fc" else np.float64,
-                                          out.is_complex()))
-
-    def _run(self, module, X, side, n_layers):
-        outs = []
-        for x, s, rows in self._batches(module, X, side):
-            state = module.initial_state(x, s)
-            for k in range(n_layers):
-                state = module.step(k, state, x, s)
-            outs.append(module.readout(state)[:rows])
-        return self._to_output(outs, X)
-
-    def _run_staged(self, module, X, side, n_layers):
-        batches = list(self._batches(module, X, side))
-        states = [module.initial_state(x, s) for x, s, _ in batches]
-        for k in range(n_layers):
-            states = [module.step(k, st, x, s) for st, (x, s, _) in zip(states, batches)]
-            yield self._to_output([module.readout(st)[:rows]
-                                   for st, (_, _, rows) in zip(states, batches)], X)
+        return inference_mode(
+            module, device=resolve_device(getattr(self, "device", "auto")) if classical else None,
+            n_threads=getattr(self, "n_threads", None),
+            flops_per_layer=None if flops is None else flops * 256)
 
     def objective_values(self, X, estimate, **side_information):
         """The problem's objective of each sample at ``estimate``.
@@ -569,6 +472,12 @@ class UnfoldedEstimator(BaseEstimator):
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input.")
 
+    def __repr__(self, N_CHAR_MAX=700):
+        # array parameters (a dictionary, a channel) in three short lines, not twenty: the
+        # repr ends up in error messages (e.g. of a Pipeline or a grid search)
+        with np.printoptions(threshold=4, edgeitems=1, precision=3):
+            return super().__repr__(N_CHAR_MAX=N_CHAR_MAX)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
@@ -617,196 +526,3 @@ def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_informat
     lr = check_real(lr, "lr", min_value=0, strict_min=True, allow_none=True)
     return run_transactional(estimator, estimator._fit, X, y, side_information,
                              _Adaptation(epochs, lr, select))
-
-
-@document_parameters
-class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
-    """Any iterative solver, described as a :class:`~skunfold.core.Problem`, as an estimator.
-
-    ``n_layers`` iterations of ``problem.step`` from ``problem.initial_state``
-    become a network trained in the chosen paradigm (the survey's Sec. III):
-
-    =============== ==========================================================
-    paradigm        layer k
-    =============== ==========================================================
-    classical       the problem's step with its own hyperparameters (nothing
-                    learned; exactly the classical solver)
-    hyperparameters the step with learned per-layer hyperparameters (θʰ)
-    objective       learned per-layer objective parameters (θᵒ) and
-                    hyperparameters; the problem must declare
-                    ``objective_parameters``
-    correction      the classical step plus a learned network Δ(s, x), zero at
-                    initialisation (shared by the layers unless ``tied=False``)
-    dnn             a network per layer on the estimate and the observation, a
-                    residual step from the current state
-    =============== ==========================================================
-
-    Every paradigm but ``"dnn"`` starts from the classical solver, so an
-    untrained model (``max_epochs=0``) computes what the solver computes.
-    ``fit(X, y)`` trains supervised on the problem's ``loss``, ``fit(X)`` on
-    its objective (unsupervised), and targets that are entirely NaN are
-    unlabeled (semi-supervised).
-
-    Parameters
-    ----------
-    problem : Problem, default=None
-        The solver to unfold (required; copied at every ``fit``, then prepared
-        on the training data with :meth:`Problem.prepare`).
-    n_layers : int, default=10
-        Depth ``K``.
-    paradigm : {"hyperparameters", "objective", "correction", "dnn", "classical"}, \
-            default="hyperparameters"
-    tied : bool or None, default=None
-        Share one layer's parameters by all layers (the network then runs at
-        any depth); ``None``: tied for ``"correction"``, untied otherwise.
-    hidden_layer_sizes : tuple of int, default=(32,)
-        Hidden widths of the generic correction and DNN networks.
-    %(training_parameters)s
-    Attributes
-    ----------
-    module_ : UnfoldedModule
-        The fitted network (``net_.module_`` when trained).
-    problem_ : Problem
-        The fitted problem (its tensors on the model's device).
-    net_ : UnfoldingNet or None
-        The trained skorch net (``None`` when nothing was trained).
-    history_ : skorch.History or None
-        Per-epoch training (and validation) losses.
-    n_features_in_ : int
-        Size of the second axis of ``X``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string feature names.
-
-    See Also
-    --------
-    Problem : The contract a solver follows.
-    skunfold.sparse.UnfoldedISTA : A family preset (LISTA, ALISTA).
-
-    Examples
-    --------
-    >>> import numpy as np, torch
-    >>> from skunfold.core import Problem, UnfoldedRegressor
-    >>> class Averaging(Problem):
-    ...     hyperparameters = {"step": 0.5}
-    ...     def initial_state(self, x):
-    ...         return torch.zeros_like(x)
-    ...     def step(self, s, x, step):
-    ...         return s + step * (x - s)
-    ...     def objective(self, s, x):
-    ...         return 0.5 * ((x - s) ** 2).sum(dim=1)
-    >>> X = np.random.default_rng(0).normal(size=(64, 3))
-    >>> est = UnfoldedRegressor(Averaging(), n_layers=3, max_epochs=0).fit(X)
-    >>> bool(np.allclose(est.predict(X), (1 - 0.5 ** 3) * X))
-    True
-    >>> [round(float(np.abs(e - X).max() / np.abs(X).max()), 3) for e in est.staged_predict(X)]
-    [0.5, 0.25, 0.125]
-    """
-
-    default_lr = {"hyperparameters": 1e-2, None: 1e-3}
-
-    def __init__(self, problem=None, *, n_layers=10, paradigm="hyperparameters", tied=None,
-                 hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
-                 lr_schedule="constant", batch_size=64, optimizer="adam",
-                 unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
-                 random_state=None, verbose=0):
-        self.problem = problem
-        self.n_layers = n_layers
-        self.paradigm = paradigm
-        self.tied = tied
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.loss_schedule = loss_schedule
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.unsupervised_weight = unsupervised_weight
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.device = device
-        self.n_threads = n_threads
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def build_problem(self, X, y):
-        """A copy of ``problem``, prepared on the training data."""
-        if self.problem is None:
-            raise ValueError("UnfoldedRegressor needs a problem: UnfoldedRegressor(MyProblem(...))")
-        problem = copy.deepcopy(check_problem(self.problem))
-        prepared = problem.prepare(X, y)
-        return problem if prepared is None else prepared
-
-    def predict(self, X, **side_information):
-        """The estimate after the last layer.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        **side_information : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        estimate : ndarray of shape (n_samples, ...)
-            The problem's readout, in the precision of ``X`` (1-D when the model
-            was fitted on a 1-D ``y``).
-        """
-        return self._squeeze(self.iterate(X, **side_information))
-
-    def staged_predict(self, X, n_layers=None, **side_information):
-        """Yield the estimate after each layer ``k = 1, ..., n_layers``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        n_layers : int, optional
-            Depth to run (default: the fitted depth).
-        **side_information : array-like of shape (n_samples, ...)
-
-        Yields
-        ------
-        estimate : ndarray of shape (n_samples, ...)
-        """
-        for estimate in self.staged_iterate(X, n_layers, **side_information):
-            yield self._squeeze(estimate)
-
-    def _squeeze(self, estimate):
-        if getattr(self, "_target_1d", False) and estimate.ndim == 2 and estimate.shape[1] == 1:
-            return estimate[:, 0]
-        return estimate
-
-    def score(self, X, y=None, sample_weight=None, **side_information):
-        """R² of the estimate against ``y``; without ``y``, the objective.
-
-        With targets, the coefficient of determination over all output entries
-        (scikit-learn's regressor score). Without (``y=None``, as in a grid
-        search of unsupervised fits), the mean objective: itself when the
-        problem maximises it, its negative otherwise, so higher is better.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples, ...), default=None
-        sample_weight : array-like of shape (n_samples,), default=None
-        **side_information : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        score : float
-        """
-        estimate = self.iterate(X, **side_information)
-        if y is None:
-            values = self.objective_values(X, estimate, **side_information)
-            mean = float(np.average(values, weights=sample_weight))
-            return mean if self.problem_.maximize else -mean
-        y = np.asarray(y)
-        return float(r2_score(y.reshape(len(y), -1), estimate.reshape(len(estimate), -1),
-                              sample_weight=sample_weight))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = False
-        tags.target_tags.multi_output = True
-        return tags

@@ -51,12 +51,16 @@ class UnfoldedModule(nn.Module):
                 raise ValueError(f"got {len(iterations)} iteration modules for n_layers={n_layers}")
         self.iterations = nn.ModuleList(iterations)
         self.n_layers = int(n_layers)
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
         apply_to_problem(self.problem, lambda t: t)  # numpy arrays -> tensors
 
     # -- the problem follows the module ------------------------------------------------
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         apply_to_problem(self.problem, fn)
+        # where a move went, also for a module holding no tensor (a classical solver)
+        self.device = fn(torch.empty(0)).device
         return self
 
     # -- depth and layers -----------------------------------------------------------------
@@ -165,6 +169,8 @@ def cast_module(module, dtype):
         return t
 
     module._apply(convert)
+    if isinstance(module, UnfoldedModule):
+        module.dtype = dtype
     return module
 
 
@@ -179,14 +185,24 @@ def _tensors(module):
 
 
 def module_device(module):
-    """The device of a module (its parameters, buffers or problem tensors; CPU when none)."""
+    """The device of a module: of its parameters, buffers or problem tensors.
+
+    A module holding no tensor (a classical solver) reports where it was last
+    moved, or the CPU when that device is not available (a model pickled on
+    a GPU machine and loaded on a CPU-only one).
+    """
     for t in _tensors(module):
         return t.device
-    return torch.device("cpu")
+    device = getattr(module, "device", torch.device("cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return device
 
 
 def module_dtype(module):
     """The real floating dtype a module computes in (float32 when it holds no float tensor)."""
+    if isinstance(module, UnfoldedModule):
+        return module.dtype
     for t in _tensors(module):
         if t.is_complex():
             return torch.float64 if t.dtype == torch.complex128 else torch.float32

@@ -1,11 +1,16 @@
 """Training: the skorch net, host-array batches, the stage loop and the divergence check."""
 
+import copy
+import time
+
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.helper import predefined_split
 
 from .ops import to_tensor
+from .progress import EpochLog
 
 __all__ = [
     "ArrayData",
@@ -17,6 +22,7 @@ __all__ = [
     "StageCosineLR",
     "train_stages",
     "check_not_diverged",
+    "fit_module",
 ]
 
 
@@ -383,3 +389,96 @@ def check_not_diverged(net, initial, data, n_layers, factor=10.0, max_entries=1 
             f"training diverged: the final training loss ({final:.3g}) is worse than the untrained "
             f"model's ({start:.3g}) by more than {factor:g}x; lower `lr` or change the loss "
             "schedule. The estimator was left as it was before this fit.")
+
+
+def _split(data, fraction, seed):
+    n = len(data)
+    n_valid = int(np.ceil(fraction * n))
+    if n_valid < 1 or n - n_valid < 1:
+        raise ValueError(f"early_stopping needs at least 2 samples to split off a validation set "
+                         f"with validation_fraction={fraction}; got {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    return data.take(np.sort(perm[n_valid:])), data.take(np.sort(perm[:n_valid]))
+
+
+def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
+               device="cpu", dtype=torch.float32, lr_schedule="constant",
+               unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
+               n_iter_no_change=10, seeds=(0, 0), verbose=0, name="fit",
+               epochs_per_stage=None, selection=None):
+    """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
+
+    The whole training of an estimator: an optional validation split (early
+    stopping restores each stage's best epoch), the skorch net, the stages of
+    ``schedule`` (:func:`train_stages`) and the divergence check against the
+    untrained module (:func:`check_not_diverged`).
+
+    Parameters
+    ----------
+    module : UnfoldedModule
+        The untrained (or warm-started) module; trained in place.
+    data : ArrayData
+    schedule : LossSchedule
+    n_layers, max_epochs : int
+    lr : float
+    optimizer : torch.optim.Optimizer class
+    batch_size : int
+    device : str, default="cpu"
+    dtype : torch.dtype, default=torch.float32
+    lr_schedule : {"constant", "cosine"}, default="constant"
+    unsupervised_weight : float, default=1.0
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    seeds : (int, int), default=(0, 0)
+        Seeds of the shuffling and of the validation split.
+    verbose : int, default=0
+    name : str, default="fit"
+        Prefix of the progress lines.
+    epochs_per_stage : int, optional
+        Run every stage for this many epochs (continued training, see
+        :func:`~skunfold.core.adapt`) instead of the schedule's own split of
+        ``max_epochs``.
+    selection : callable, optional
+        ``selection(module) -> parameters`` restricting what is trained.
+
+    Returns
+    -------
+    net : UnfoldingNet
+    """
+    valid = None
+    if early_stopping:
+        data, valid = _split(data, validation_fraction, seeds[1])
+    ys = [d.y for d in (data, valid) if d is not None and d.y is not None]
+    semi = any(np.issubdtype(y.dtype, np.floating) and bool(np.isnan(y).any()) for y in ys)
+    callbacks = []
+    if valid is not None:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=n_iter_no_change, load_best=True)))
+    if lr_schedule == "cosine":
+        callbacks.append(("stage_cosine_lr", StageCosineLR()))
+    start = time.perf_counter()
+    if verbose:
+        callbacks.append(("epoch_log", EpochLog(start, name)))
+    initial = copy.deepcopy(module)
+    net = UnfoldingNet(
+        module, optimizer=optimizer, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
+        device=device, train_split=predefined_split(valid) if valid is not None else None,
+        callbacks=callbacks, verbose=0, unsupervised_weight=unsupervised_weight,
+        seed=seeds[0], semi_supervised=semi, dtype=dtype)
+    net.initialize()
+    epochs = max_epochs if epochs_per_stage is None else epochs_per_stage
+    stages = schedule.stages(n_layers, epochs) if epochs > 0 else []
+    if epochs_per_stage is not None:
+        stages = [st.with_epochs(epochs_per_stage) for st in stages]
+    selected = None if selection is None else {id(p) for p in selection(net.module_)}
+
+    def log(line):
+        print(f"[{name}] {line} (elapsed {time.perf_counter() - start:.1f} s)", flush=True)
+
+    train_stages(net, data, stages, selection=selected, log=log if verbose else None)
+    if stages:
+        check_not_diverged(net, initial, data, n_layers)
+    if verbose:
+        log(f"done: {len(net.history)} epoch(s)")
+    return net

@@ -26,6 +26,7 @@ __all__ = [
     "boolean",
     "layer_sizes",
     "array_ndim",
+    "check_complex_array",
     "resolve_device",
 ]
 
@@ -132,6 +133,39 @@ def array_ndim(value):
         return np.asarray(value).ndim
     except (TypeError, ValueError):
         return None
+
+
+def check_complex_array(value, name="X", allow_nan=False, min_ndim=1):
+    """Validate a real or complex numeric array (scikit-learn's ``check_array`` rejects complex).
+
+    Returns a float64/float32 or complex128/complex64 array (integers become
+    float64); raises a ``ValueError`` naming ``name`` for non-numeric, empty
+    or non-finite data (NaN allowed with ``allow_nan``).
+    """
+    if hasattr(value, "tocsr") or hasattr(value, "toarray"):
+        raise TypeError(f"Sparse data was passed for {name}, but dense data is required. Use "
+                        "'.toarray()' to convert to a dense numpy array.")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from None
+    if arr.dtype.kind not in "biufc":
+        raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype not in (np.float32, np.float64, np.complex64, np.complex128):
+        arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64)
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {arr.shape}")
+    if arr.size == 0 or (arr.ndim and arr.shape[0] == 0):
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 "
+                         f"is required: {name} is empty")
+    bad = ~np.isfinite(arr)
+    if allow_nan:
+        bad &= ~np.isnan(arr)
+    if bad.any():
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return arr
 
 
 # -- devices -------------------------------------------------------------------------------

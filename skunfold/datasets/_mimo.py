@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ..mimo._constellations import get_constellation
+from ..mimo import get_constellation
 
 __all__ = ["make_mimo", "make_mimo_stream", "MIMOFrame", "SED_PERIODS"]
 

@@ -1,10 +1,13 @@
 """Multiuser MIMO symbol detection: soft interference cancellation and DeepSIC.
 
-``U`` users each send a symbol of a constellation (BPSK, QPSK, 16-QAM); the
-receiver's ``N`` antennas observe ``x = sum_u h_u s_u + w``. Complex signals are
-handled as real vectors (real parts, then imaginary parts), ``y`` holds one
-column of symbol labels per user (scikit-learn's multi-output classification).
+``U`` users each send a symbol of a constellation (BPSK, QPSK, 16-QAM, or the
+alphabet of the labels); the receiver's ``N`` antennas observe
+``x = sum_u h_u s_u + w``. Complex signals are handled as real vectors (real
+parts, then imaginary parts), ``y`` holds one column of symbol labels per user
+(scikit-learn's multi-output classification).
 
+* :class:`MIMODetection` -- the problem on the open core: soft interference
+  cancellation, its state the per-user log-posteriors;
 * :class:`LMMSEDetector`, :class:`MLDetector` -- reference detectors that need
   the channel (given, or estimated from pilots);
 * :class:`SoftICDetector` -- iterative soft interference cancellation, the
@@ -16,10 +19,12 @@ Use :func:`skunfold.metrics.symbol_error_rate` / ``ser_scorer`` to evaluate:
 the ``score`` of these detectors is ``1 - SER``.
 """
 
-from ._constellations import Constellation, get_constellation
-from ._estimators import DeepSICClassifier, LMMSEDetector, MLDetector, SoftICDetector
-from ._modules import MIMOUnfolded, UserCrossEntropy, soft_ic_loglik
+from .constellations import Constellation, constellation_from_labels, get_constellation
+from .detectors import LMMSEDetector, MLDetector, SoftICDetector
+from .estimators import DeepSICClassifier
+from .iterations import user_parameters
+from .problem import MIMODetection, UserCrossEntropy, soft_ic_loglik, user_cross_entropy
 
 __all__ = ["DeepSICClassifier", "SoftICDetector", "LMMSEDetector", "MLDetector",
-           "Constellation", "get_constellation", "MIMOUnfolded", "UserCrossEntropy",
-           "soft_ic_loglik"]
+           "MIMODetection", "Constellation", "get_constellation", "constellation_from_labels",
+           "user_parameters", "UserCrossEntropy", "user_cross_entropy", "soft_ic_loglik"]

@@ -1,0 +1,104 @@
+"""Inference kernels: a fitted module run over host arrays in chunks, layer by layer.
+
+Plain functions under :class:`~skunfold.core.UnfoldedEstimator`'s ``iterate``
+and ``staged_iterate``: inputs are split into chunks of a bounded number of
+entries, converted to the module's dtype on its device, and outputs come back
+as numpy arrays in the precision of the input.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+
+from .module import module_device, module_dtype
+from .ops import output_dtype, to_numpy, to_tensor
+from .threads import choose_threads, torch_threads
+
+__all__ = ["run_layers", "run_layers_staged", "inference_mode"]
+
+#: Inference batches smaller than this are padded (see :func:`batches`).
+MIN_BATCH_ROWS = 8
+#: Samples of more entries than this are not padded (see :func:`batches`).
+PAD_MAX_ENTRIES = 4096
+#: Input entries per inference chunk.
+CHUNK_ENTRIES = 1 << 22
+
+
+@contextlib.contextmanager
+def inference_mode(module, device=None, n_threads=None, flops_per_layer=None):
+    """Run a block with ``module`` in eval mode, without autograd, with threads chosen.
+
+    ``device``: move the module there for the block and back to the CPU after
+    (classical solvers are kept on the CPU between calls); ``None`` leaves it
+    where it is (a trained network stays on its training device).
+    """
+    if device is not None:
+        module.to(device)
+    threads = choose_threads(n_threads, flops_per_layer, module_device(module))
+    was_training = module.training
+    module.eval()
+    try:
+        with torch_threads(threads), torch.no_grad():
+            yield module
+    finally:
+        module.train(was_training)
+        if device is not None:
+            module.to("cpu")
+
+
+def batches(module, X, side):
+    """Tensor chunks of ``X`` and its side information, with their true row counts.
+
+    Chunks of vector-like samples smaller than ``MIN_BATCH_ROWS`` rows are
+    padded with copies of their last row: BLAS takes other kernels (other
+    summation orders) for a handful of rows, and the padding keeps each row's
+    result independent of how ``X`` is split. Large samples (a matrix per
+    sample, over ``PAD_MAX_ENTRIES`` entries) are not padded: their products
+    are per sample, and padding one matrix to eight would cost eight times as
+    much.
+    """
+    dtype, device = module_dtype(module), module_device(module)
+    per_sample = max(1, math.prod(X.shape[1:]))
+    chunk = max(1, min(4096, CHUNK_ENTRIES // per_sample))
+    for lo in range(0, len(X), chunk):
+        hi = min(lo + chunk, len(X))
+        parts = [to_tensor(X[lo:hi], dtype, device)]
+        parts += [to_tensor(v[lo:hi], dtype, device) for v in side.values()]
+        rows = hi - lo
+        if rows < MIN_BATCH_ROWS and per_sample <= PAD_MAX_ENTRIES:
+            parts = [torch.cat([t, t[-1:].expand(MIN_BATCH_ROWS - rows, *t.shape[1:])])
+                     for t in parts]
+        yield parts[0], dict(zip(side, parts[1:])), rows
+
+
+def _to_output(readouts, X):
+    out = torch.cat(readouts)
+    in_dtype = X.dtype if X.dtype.kind in "fc" else np.dtype(np.float64)
+    return to_numpy(out, output_dtype(in_dtype, out.is_complex()))
+
+
+def run_layers(module, X, side, n_layers):
+    """The readout after ``n_layers`` layers (``0``: of the initial state), as a numpy array."""
+    outs = []
+    for x, s, rows in batches(module, X, side):
+        state = module.initial_state(x, s)
+        for k in range(n_layers):
+            state = module.step(k, state, x, s)
+        outs.append(module.readout(state)[:rows])
+    return _to_output(outs, X)
+
+
+def run_layers_staged(module, X, side, n_layers):
+    """Yield the readout after each layer, computed layer by layer over all of ``X``.
+
+    Only the current state of every chunk is kept, so a deep run costs the
+    memory of one iterate.
+    """
+    chunks = list(batches(module, X, side))
+    states = [module.initial_state(x, s) for x, s, _ in chunks]
+    for k in range(n_layers):
+        states = [module.step(k, st, x, s) for st, (x, s, _) in zip(states, chunks)]
+        yield _to_output([module.readout(st)[:rows] for st, (_, _, rows) in zip(states, chunks)],
+                         X)

@@ -1,0 +1,415 @@
+"""The robust-PCA estimators' data handling and public API (shared by RobustPCA and LearnedRPCA).
+
+Every instance is a matrix: ``X`` is a stack ``(n_instances, n1, n2)`` or one
+2-D matrix. The hooks of :class:`~skunfold.core.UnfoldedEstimator`
+(:meth:`validate_input`, :meth:`validate_target`, :meth:`build_problem`)
+turn both into a stack and build a :class:`~skunfold.rpca.RobustPCAProblem`;
+the public methods (:meth:`decompose`, :meth:`predict`, :meth:`score`, ...)
+run the fitted module through the core's ``iterate`` / ``staged_iterate``
+and ``objective_values``.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ..core import (
+    HyperparameterIteration,
+)
+from ..core.validation import array_ndim, check_int, integer, real
+from .problem import RobustPCAProblem
+
+__all__ = ["IgnoredTargetWarning", "RobustPCAMixin", "SIZE_FREE_PARADIGMS"]
+
+#: Paradigms whose learned parameters do not depend on the matrix size.
+SIZE_FREE_PARADIGMS = ("classical", "hyperparameters", "correction")
+
+class IgnoredTargetWarning(UserWarning):
+    """Issued when ``y`` is a 1-D vector (e.g. class labels passed along a Pipeline).
+
+    Robust PCA is supervised by the low-rank ground truth, an array of the
+    shape of ``X``; a 1-D ``y`` cannot be one and is ignored (the model is then
+    trained unsupervised).
+    """
+
+
+def _n_dims(X):
+    """The number of dimensions of ``X``, with a clear message for ragged stacks."""
+    if hasattr(X, "columns") or hasattr(X, "tocsr"):
+        return 2  # DataFrames and sparse matrices: scikit-learn's validation handles them
+    ndim = array_ndim(X)
+    if ndim is None:
+        raise ValueError("X must be one matrix (2-D) or a stack of matrices of one shape "
+                         "(n_instances, n1, n2); its instances have different shapes")
+    return ndim
+
+
+def _check_psi(psi, n_rows):
+    """Validate the sparsifying transform; return a float64 array or None."""
+    if psi is None:
+        return None
+    psi = check_array(psi, dtype=np.float64, input_name="psi")
+    if psi.shape[0] != psi.shape[1]:
+        raise ValueError(f"psi must be a square (n1, n1) matrix, got shape {psi.shape}")
+    if psi.shape[0] != n_rows:
+        raise ValueError(
+            f"psi has shape {psi.shape} but the matrices in X have n1 = {n_rows} rows; "
+            "psi acts on the columns (X = L R^T + psi @ Y) and must be (n1, n1)")
+    cond = np.linalg.cond(psi)
+    if not np.isfinite(cond) or cond > 1.0 / (n_rows * np.finfo(np.float64).eps):
+        raise ValueError(f"psi must be invertible; it is singular (condition number {cond:.3g})")
+    return psi
+
+
+def _check_kernel_size(value, name):
+    ks = check_int(value, name, min_value=1, allow_none=True)
+    if ks is not None and ks % 2 == 0:
+        raise ValueError(f"{name} must be odd, got {ks}")
+    return ks
+
+
+def _layer_values(module, k):
+    """The hyperparameters layer ``k`` of a fitted module applies (learned or classical)."""
+    iteration = module.iteration(k)
+    if isinstance(iteration, HyperparameterIteration):
+        return iteration.hyperparameters(module.problem, k)
+    return module.problem.layer_hyperparameters(k)
+
+
+class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
+    """Data handling and inference API shared by the robust-PCA estimators."""
+
+    parameter_constraints = {
+        "rank": integer(1),
+        "step_size": real(0, strict_min=True),
+        "threshold": real(0, strict_min=True),
+        "threshold_decay": real(0, 1, strict_min=True),
+        "init_threshold": real(0, strict_min=True),
+        "alpha": real(0),
+        "n_channels": integer(1),
+        "kernel_size": _check_kernel_size,
+    }
+
+    # -- hooks of the core ---------------------------------------------------------------
+    def validate_input(self, X, *, reset):
+        """Validate ``X``, one matrix (2-D) or a stack (3-D); return it as a stack.
+
+        With ``reset=True`` (in ``fit``) ``n_features_in_`` is ``n2``;
+        otherwise a 2-D ``X`` must have ``n_features_in_`` columns and a
+        matrix of another shape than the training matrices is accepted only
+        by size-free models (``psi=None`` and a paradigm in
+        ``("classical", "hyperparameters", "correction")``).
+        """
+        ndim = _n_dims(X)
+        if ndim == 2:
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])[None]
+        elif ndim == 3:
+            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+            if 0 in X.shape[1:]:
+                raise ValueError(f"X holds empty matrices (shape {X.shape}); each matrix needs "
+                                 "at least one row and one column")
+            if reset:
+                self.n_features_in_ = X.shape[2]
+                self.__dict__.pop("feature_names_in_", None)
+        else:
+            shape = np.shape(X) if ndim else ()
+            raise ValueError(
+                f"X must be one matrix (a 2-D array of shape (n1, n2)) or a stack of matrices "
+                f"(a 3-D array of shape (n_instances, n1, n2)); got a {ndim}-D array of shape "
+                f"{shape}. Reshape your data, e.g. X.reshape(n1, n2) for one matrix")
+        if reset:
+            self._rpca_2d_input = ndim == 2
+        else:
+            self._rpca_check_shape(X.shape[1:])
+        return X
+
+    def validate_target(self, y, X):
+        """Validate the low-rank ground truth ``y`` (ignored by classical solvers).
+
+        ``y`` has the shape of ``X`` (2-D for one matrix); instances that are
+        entirely NaN are unlabeled (semi-supervised training). A 1-D ``y``
+        (labels passed along a Pipeline) is ignored with an
+        :class:`IgnoredTargetWarning`.
+        """
+        if self.paradigm == "classical":
+            return None
+        y = self._rpca_target(y, X, self._rpca_2d_input, warn=True)
+        return None if y is None else super().validate_target(y, X)
+
+    def build_problem(self, X, y):
+        """The :class:`~skunfold.rpca.RobustPCAProblem` of the estimator's parameters."""
+        n1, n2 = X.shape[1:]
+        self.psi_ = _check_psi(self.psi, n1)
+        self.instance_shape_ = (int(n1), int(n2))
+        self.rank_ = min(int(self.rank), int(n1), int(n2))
+        self.n_iter_ = int(self.n_layers)
+        self._rpca_size_free = self.psi_ is None and self.paradigm in SIZE_FREE_PARADIGMS
+        return RobustPCAProblem(
+            self.rank, step_size=self.step_size, threshold=self.threshold,
+            threshold_decay=self.threshold_decay, init_threshold=self.init_threshold,
+            psi=self.psi_, alpha=self.alpha, n_channels=getattr(self, "n_channels", 8),
+            kernel_size=getattr(self, "kernel_size", None))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _rpca_check_shape(self, shape):
+        shape = tuple(int(s) for s in shape)
+        if shape == tuple(self.instance_shape_) or self._rpca_size_free:
+            return
+        reason = ("a psi was given (its size is fixed)" if self.psi_ is not None
+                  else f"paradigm={self.paradigm!r} learns size-dependent parameters")
+        raise ValueError(
+            f"X holds matrices of shape {shape} but this model was fitted on matrices of shape "
+            f"{tuple(self.instance_shape_)} and {reason}; only models with psi=None and "
+            f"paradigm in {list(SIZE_FREE_PARADIGMS)} apply to other sizes")
+
+    @staticmethod
+    def _rpca_target(y, X, was_2d, warn):
+        """``y`` as a stack of the shape of ``X`` (a stack), or None for a 1-D ``y``."""
+        y = check_array(y, ensure_2d=False, allow_nd=True, dtype=[np.float64, np.float32],
+                        ensure_all_finite="allow-nan", input_name="y")
+        expected = X.shape[1:] if was_2d else X.shape
+        if y.shape != expected:
+            if y.ndim == 1 and len(y) == expected[0]:
+                if warn:
+                    warnings.warn(
+                        f"y of shape {y.shape} is not a low-rank ground truth of the shape of X "
+                        f"{expected} (it looks like the labels of a later step of a pipeline); "
+                        "it is ignored and the model is trained unsupervised on objective (24)",
+                        IgnoredTargetWarning, stacklevel=5)
+                return None
+            raise ValueError(f"y must be the low-rank ground truth, an array of the shape of X "
+                             f"{expected}; got shape {y.shape}")
+        return y[None] if was_2d else y
+
+    def _rpca_is_2d(self, X):
+        check_is_fitted(self)
+        return _n_dims(X) == 2
+
+    def _rpca_run(self, X, n_layers=None, staged=False):
+        """The readouts of the fitted module on ``X`` (``n_layers=0``: of the initial state)."""
+        if staged:
+            return self.staged_iterate(X, n_layers)
+        return self.iterate(X, n_layers)
+
+    # -- public inference API -------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Fit the model (train it, or only validate and store the setting when classical).
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        y : array-like of the shape of X, default=None
+            The low-rank ground truth; ``None`` trains unsupervised on
+            objective (24); instances that are entirely NaN are unlabeled
+            (semi-supervised training). Ignored by the classical solver.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return super().fit(X, y)
+
+    def decompose(self, X, n_layers=None):
+        """Split ``X`` into its low-rank and sparse parts, ``X ~ low_rank + psi @ sparse``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        n_layers : int, optional
+            Depth to run (default: the fitted depth); ``0`` returns the
+            initialisation (thresholding and a rank-``r`` truncated SVD).
+
+        Returns
+        -------
+        low_rank : ndarray of the shape of X
+            ``L R^T``, of rank ``min(rank, n1, n2)``.
+        sparse : ndarray of the shape of X
+            The sparse part ``Y`` (in the domain of ``psi``; with ``psi=None``,
+            the outliers themselves).
+        """
+        was_2d = self._rpca_is_2d(X)
+        both = self._rpca_run(X, n_layers)
+        V, Y = both[:, 0], both[:, 1]
+        return (V[0], Y[0]) if was_2d else (V, Y)
+
+    def predict(self, X):
+        """The low-rank part of ``X`` (output of the last layer).
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+
+        Returns
+        -------
+        low_rank : ndarray of the shape of X
+            In the dtype of ``X`` (float64 for integer input).
+        """
+        return self.decompose(X)[0]
+
+    def transform(self, X):
+        """The low-rank part of ``X``: robust PCA as a denoising transformer.
+
+        The output has the shape of the input (each matrix is replaced by its
+        low-rank part, the outliers removed), so the estimator drops into a
+        :class:`~sklearn.pipeline.Pipeline` in front of another model; use
+        :meth:`decompose` or :meth:`predict_sparse` for the sparse part.
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+
+        Returns
+        -------
+        low_rank : ndarray of the shape of X
+            The low-rank part of every matrix, in the dtype of ``X``.
+        """
+        return self.predict(X)
+
+    def predict_sparse(self, X):
+        """The sparse part ``Y`` of ``X = low_rank + psi @ Y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+
+        Returns
+        -------
+        sparse : ndarray of the shape of X
+            The sparse part of every matrix, in the dtype of ``X``.
+        """
+        return self.decompose(X)[1]
+
+    def staged_predict(self, X, n_layers=None):
+        """Yield the low-rank estimate after each layer ``k = 1, ..., n_layers``.
+
+        Computed layer by layer, keeping only the current state of every
+        instance, so deep classical runs use the memory of one iterate.
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        n_layers : int, optional
+            Depth to run (default: the fitted depth; classical solvers run any
+            depth, unfolded models at most their number of layers).
+
+        Yields
+        ------
+        low_rank : ndarray of the shape of X
+        """
+        was_2d = self._rpca_is_2d(X)
+        for both in self._rpca_run(X, n_layers, staged=True):
+            yield both[0, 0] if was_2d else both[:, 0]
+
+    def objective(self, X, low_rank, sparse):
+        """Objective (24), ``1/2 ||low_rank + psi @ sparse - X||_F^2 + lambda ||sparse||_1``.
+
+        ``lambda = alpha * rms(X)`` per instance, ``rms(X) = ||X||_F / sqrt(n1 n2)``;
+        computed in float64 by the problem's objective.
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        low_rank : array-like of the shape of X
+            A low-rank part, e.g. from :meth:`decompose`.
+        sparse : array-like of the shape of X
+            A sparse part ``Y``.
+
+        Returns
+        -------
+        values : float or ndarray of shape (n_instances,)
+            The objective of each instance (a float for one matrix).
+        """
+        was_2d = self._rpca_is_2d(X)
+        X3 = self.validate_input(X, reset=False)
+        parts = []
+        for name, A in (("low_rank", low_rank), ("sparse", sparse)):
+            A = check_array(A, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name=name)
+            A = A[None] if A.ndim == 2 else A
+            if A.shape != X3.shape:
+                raise ValueError(f"{name} must have the shape of X {X3.shape}, got {A.shape}")
+            parts.append(A)
+        # the problem's objective is divided by ||X||_F^2 (clamped to the smallest normal)
+        norms = np.maximum(np.sum(X3.astype(np.float64) ** 2, axis=(1, 2)),
+                           np.finfo(np.float64).tiny)
+        values = self.objective_values(X3, np.stack(parts, axis=1)) * norms
+        return float(values[0]) if was_2d else values
+
+    def score(self, X, y=None):
+        """Minus the mean relative error ``||L R^T - X*||_F / ||X*||_F`` over instances.
+
+        Without a ground truth (``y=None``, or a 1-D ``y`` that cannot be one)
+        the score is minus the mean of objective (24) divided by ``||X||_F^2``.
+        Higher is better, as scikit-learn's model selection expects.
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        y : array-like of the shape of X, default=None
+            The low-rank ground truth (instances entirely NaN are left out).
+
+        Returns
+        -------
+        score : float
+            Minus the mean relative error (or normalised objective).
+        """
+        was_2d = self._rpca_is_2d(X)
+        X3 = self.validate_input(X, reset=False)
+        target = None if y is None else self._rpca_target(y, X3, was_2d, warn=False)
+        estimate = self._rpca_run(X3)
+        if target is not None:
+            nan = np.isnan(target).reshape(len(target), -1)
+            if (nan.any(axis=1) & ~nan.all(axis=1)).any():
+                raise ValueError("y has instances that are only partly NaN; an instance of y is "
+                                 "either fully labeled or entirely NaN (unlabeled)")
+            lab = ~nan.all(axis=1)
+            if lab.any():
+                V = estimate[lab, 0].reshape(lab.sum(), -1).astype(np.float64)
+                ref = target[lab].reshape(lab.sum(), -1).astype(np.float64)
+                err = np.linalg.norm(V - ref, axis=1) / np.maximum(
+                    np.linalg.norm(ref, axis=1), np.finfo(np.float64).tiny)
+                return -float(np.mean(err))
+        return -float(np.mean(self.objective_values(X3, estimate)))
+
+    # -- fitted parameters -------------------------------------------------------------------
+    @property
+    def thresholds_(self):
+        """Relative thresholds ``zeta_0, ..., zeta_K`` (multiplied by ``rms(X)`` when applied)."""
+        check_is_fitted(self)
+        module = self.module_
+        with torch.no_grad():
+            initial = (module.initial(module.problem) if module.initial is not None
+                       else module.problem.initial_hyperparameters)
+            values = [float(initial["init_threshold"])]
+            values += [float(_layer_values(module, k)["threshold"])
+                       for k in range(module.n_layers)]
+        return np.asarray(values)
+
+    @property
+    def step_sizes_(self):
+        """Step sizes ``(eta_L, eta_R)`` of each layer, shape ``(n_layers, 2)``."""
+        check_is_fitted(self)
+        module = self.module_
+        with torch.no_grad():
+            values = [_layer_values(module, k) for k in range(module.n_layers)]
+            return np.asarray([[float(v["step_L"]), float(v["step_R"])] for v in values])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = False
+        tags.target_tags.multi_output = True
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,234 @@
+"""The sparse coders' shared data handling: the dictionary, targets, transform, transfer.
+
+:class:`SparseCoderMixin` holds what ISTA, FISTA, UnfoldedISTA and HyperLISTA
+share on top of the core: the dictionary (given, or estimated from ``(X, y)``),
+1-D or 2-D targets, ``predict``/``transform``/``staged_predict`` with an
+optional other dictionary, the LASSO objective and the scikit-learn tags.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ..core.validation import array_ndim, real
+from .problem import DEFAULT_SUPPORT_SELECTION
+
+__all__ = ["SparseCoderMixin", "DictionaryEstimatedWarning", "check_support_selection"]
+
+
+class DictionaryEstimatedWarning(UserWarning):
+    """Issued when ``dictionary=None`` and the dictionary is estimated from ``(X, y)``."""
+
+
+def check_support_selection(value, name="support_selection"):
+    """``support_selection`` as ``(step, max)`` percentages, or ``None`` when off."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return DEFAULT_SUPPORT_SELECTION
+    try:
+        step, cap = value
+        step, cap = float(step), float(cap)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a bool or a pair (step_percent, max_percent), "
+                         f"got {value!r}") from None
+    if not (step > 0 and 0 < cap <= 100):
+        raise ValueError(f"{name} percentages must be positive and <= 100, got {value!r}")
+    return (step, cap)
+
+
+def _reject_complex(value, name):
+    """Raise a ValueError naming ``name`` when ``value`` holds complex numbers."""
+    if value is None:
+        return
+    dtype = getattr(value, "dtype", None)  # arrays, sparse matrices, tensors
+    if not isinstance(dtype, np.dtype):
+        if not isinstance(value, (list, tuple)):
+            return  # other containers: scikit-learn's validation reports complex data
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return  # ragged input: reported by scikit-learn's validation
+    if dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must be real-valued (pass the "
+                         "real and imaginary parts as separate features)")
+
+
+class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, RegressorMixin):
+    """Data handling and inference API shared by the sparse-recovery estimators."""
+
+    parameter_constraints = {"alpha": real(0)}
+
+    # -- hooks of the core --------------------------------------------------------------
+    def validate_input(self, X, *, reset):
+        _reject_complex(X, "X")
+        ndim = array_ndim(X)
+        if ndim is not None and ndim > 2:
+            raise ValueError(f"Found array with dim {ndim}; {type(self).__name__} expects a 2-D X "
+                             "(n_samples, n_features)")
+        return super().validate_input(X, reset=reset)
+
+    def validate_target(self, y, X):
+        _reject_complex(y, "y")
+        ndim = array_ndim(y)
+        if ndim not in (1, 2, None):
+            raise ValueError(f"y must be 1-D or 2-D (n_samples, n_components), got an array "
+                             f"with dim {ndim} of shape {np.asarray(y).shape}")
+        return super().validate_target(y, X)
+
+    def build_problem(self, X, y):
+        D, estimated = self._resolve_dictionary(X, y)
+        self.dictionary_ = D
+        self.dictionary_estimated_ = estimated
+        self.n_components_ = D.shape[0]
+        problem = self._make_problem(D)
+        self.lipschitz_ = problem.lipschitz
+        return problem
+
+    # -- the dictionary -----------------------------------------------------------------
+    def _validate_dictionary(self, D, n_features, name="dictionary"):
+        D = check_array(D, dtype=np.float64, input_name=name)
+        if D.shape[1] != n_features:
+            hint = ""
+            if D.shape[0] == n_features:
+                hint = (" It looks like the column-convention H (n_features, n_components); "
+                        "pass its transpose.")
+            raise ValueError(
+                f"{name} has shape {D.shape}, expected (n_components, n_features) with "
+                f"n_features={n_features} as in X (scikit-learn's row convention: "
+                f"X = S @ dictionary).{hint}")
+        return D
+
+    def _resolve_dictionary(self, X, y):
+        if self.dictionary is not None:
+            D = self._validate_dictionary(self.dictionary, X.shape[1])
+            if y is not None and y.shape[1] != D.shape[0]:
+                raise ValueError(
+                    f"y has {y.shape[1]} columns but the dictionary has {D.shape[0]} atoms "
+                    "(n_components); y must have shape (n_samples, n_components)")
+            return D, False
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "with dictionary=None the dictionary is estimated from (X, y); pass "
+                "`dictionary` to fit without targets (unsupervised)")
+        lab = ~np.isnan(y).all(axis=1)
+        D = np.linalg.lstsq(y[lab].astype(np.float64), X[lab].astype(np.float64), rcond=None)[0]
+        warnings.warn(
+            f"dictionary=None: {type(self).__name__} estimated the dictionary "
+            f"({D.shape[0]} atoms x {D.shape[1]} features) from (X, y) by least squares; "
+            "it is stored in `dictionary_`", DictionaryEstimatedWarning, stacklevel=5)
+        if not np.all(np.isfinite(D)) or np.linalg.norm(D) == 0:
+            raise ValueError("could not estimate a usable dictionary from (X, y)")
+        return D, True
+
+    def _problem_for(self, X, dictionary):
+        """The fitted problem, or the same problem on another dictionary (transfer)."""
+        if dictionary is None:
+            return None
+        if self._fitted_paradigm not in ("classical", "hyperparameters"):
+            raise ValueError(
+                "predicting with another dictionary is only possible for the classical and "
+                "hyperparameters paradigms (learned parameters independent of H); this model "
+                f"uses paradigm={self._fitted_paradigm!r}")
+        _reject_complex(X, "X")
+        X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        return self.problem_.with_dictionary(self._validate_dictionary(dictionary, X.shape[1]))
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def _squeeze(self, S, problem):
+        return S[:, 0] if (getattr(self, "_target_1d", False) and problem is None) else S
+
+    # public inference API ----------------------------------------------------------
+    def predict(self, X, dictionary=None):
+        """Estimate the sparse codes of ``X`` (output of the last layer).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        dictionary : array-like of shape (n_components', n_features'), optional
+            Run the fitted iteration on another dictionary (and other problem
+            sizes): classical and ``paradigm="hyperparameters"`` models only.
+            A classical solver runs as on that dictionary (its step ``1/L``
+            and threshold ``alpha/L`` from the new ``L``); a hyperparameters
+            model keeps its learned step sizes and thresholds.
+
+        Returns
+        -------
+        S : ndarray of shape (n_samples, n_components) or (n_samples,)
+            In the dtype of ``X`` (1-D when the model was fitted on a 1-D ``y``).
+        """
+        problem = self._problem_for(X, dictionary)
+        return self._squeeze(self.iterate(X, problem=problem), problem)
+
+    def transform(self, X, dictionary=None):
+        """Encode ``X`` as sparse codes, like :class:`sklearn.decomposition.SparseCoder`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        dictionary : array-like, optional
+            See :meth:`predict`.
+
+        Returns
+        -------
+        S : ndarray of shape (n_samples, n_components)
+        """
+        return self.iterate(X, problem=self._problem_for(X, dictionary))
+
+    def staged_predict(self, X, n_layers=None, dictionary=None):
+        """Yield the estimate after each layer ``k = 1, ..., n_layers``.
+
+        All iterates come from a single forward pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_layers : int, optional
+            Depth to run; fewer layers than fitted always work, more only for
+            tied weights and classical solvers.
+        dictionary : array-like, optional
+            See :meth:`predict`.
+
+        Yields
+        ------
+        S_k : ndarray of shape (n_samples, n_components) or (n_samples,)
+        """
+        problem = self._problem_for(X, dictionary)
+        for S in self.staged_iterate(X, n_layers, problem=problem):
+            yield self._squeeze(S, problem)
+
+    def objective(self, X, S):
+        """The LASSO objective ``1/2 ||x - H s||^2 + alpha ||s||_1`` of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        S : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        values : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self.validate_input(X, reset=False)
+        S = check_array(S, ensure_2d=False, dtype=np.float64, input_name="S")
+        if S.ndim == 1 and S.size == len(X) * self.n_components_:
+            S = S.reshape(len(X), self.n_components_)  # 1-D codes (n_components=1 or one sample)
+        if S.shape != (len(X), self.n_components_):
+            raise ValueError(f"S has shape {S.shape}, expected (n_samples, n_components) = "
+                             f"({len(X)}, {self.n_components_})")
+        return self.objective_values(X, S)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.required = self.dictionary is None
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
