@@ -1,6 +1,6 @@
 """The survey's RPCA comparative study (Sec. V-B, Fig. 5) and LRPCA's speed claim.
 
-Setting (targets.md, "Robust PCA"): LRPCA's generator, ``n1 = n2 = n``,
+Setting (docs/published_results.rst, "Robust PCA"): LRPCA's generator, ``n1 = n2 = n``,
 rank ``r = 5``, 10% outliers, ``K = 10`` layers. The data follow
 ``X = L + S`` (true ``Psi = I``). Two settings:
 
@@ -50,7 +50,7 @@ RANK, ALPHA, K, SIGMA = 5, 0.1, 10, 0.05
 PARADIGMS = ["hyperparameters", "objective", "correction", "dnn"]
 SHOW = [0, 1, 2, 4, 6, 8, 10]
 
-#: Per-layer relative errors of LRPCA's released model at n = 1000 (targets.md).
+#: Per-layer relative errors of LRPCA's released model at n = 1000 (docs/published_results.rst).
 LRPCA_N1000 = {0: 1.44e-2, 1: 6.0e-3, 2: 2.6e-3, 4: 4.7e-4, 6: 1.4e-4, 8: 5.5e-5, 10: 2.1e-5}
 
 #: Training budget: (n_train instances, max_epochs, batch_size) per paradigm and size.
@@ -121,7 +121,7 @@ def print_table(title, rows, n):
               f"{conv[500]:.1e} |")
     if n == 1000 and title.startswith("matched"):
         vals = " | ".join(f"{LRPCA_N1000.get(k, float('nan')):.1e}" for k in SHOW)
-        print(f"| LRPCA released model (targets.md) | {vals} | |")
+        print(f"| LRPCA released model (published) | {vals} | |")
 
 
 def speed(rows, X_test, L_test, n, psi):

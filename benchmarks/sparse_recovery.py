@@ -19,7 +19,6 @@ thread, so they read as "seconds of one core" even on a busy machine.
 
 import argparse
 import json
-import math
 import os
 import time
 
@@ -95,6 +94,13 @@ def tune_lambda(cls, D, X, S):
     return best[1]
 
 
+def effective_lr(est):
+    """The learning rate an estimator trains with (its ``lr``, or its paradigm's default)."""
+    if est.lr is not None:
+        return est.lr
+    return est.default_lr.get(est.paradigm, est.default_lr[None])
+
+
 def run_setting(snr, models, quick, seed=0):
     X, S, D = make_sparse_recovery(budgets(quick)["n_train"], M, N, P, snr_db=snr, random_state=seed)
     Xv, Sv, _ = make_sparse_recovery(1000, M, N, P, snr_db=snr, dictionary=D, random_state=seed + 1)
@@ -138,13 +144,12 @@ def run_setting(snr, models, quick, seed=0):
                         raise TrainingDivergedError(f"validation NMSE {val:.1f} dB")
                     break
                 except TrainingDivergedError:
-                    lr = est.lr if est.lr is not None else UnfoldedISTA.default_lr.get(
-                        est.paradigm, UnfoldedISTA.default_lr[None])
+                    lr = effective_lr(est)
                     print(f"  {name}: diverged at lr={lr:g}, retrying at lr={lr / 3:g}", flush=True)
                     lr /= 3
             n_stages = len(sched.stages(K, epochs))
             budget = (f"{len(X)} samples, {sched!r}, max_epochs={epochs}, "
-                      f"{n_stages} stage(s), lr={lr:g}")
+                      f"{n_stages} stage(s), lr={effective_lr(est):g}")
         cpu = time.process_time() - t0
         per_layer = [nmse_db(St, s) for s in est.staged_predict(Xt32)]
         rows[name] = dict(per_layer=per_layer, cpu_s=cpu, budget=budget)

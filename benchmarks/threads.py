@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
 from skunfold.datasets import make_sparse_recovery
@@ -61,18 +60,25 @@ def cases(quick):
     return out
 
 
-def measure(make, X, S, X_test, n_threads, repeat):
-    fit, predict = [], []
+def measure(make, X, S, X_test, settings, repeat):
+    """Best fit and predict times per setting, the settings interleaved in every round.
+
+    Interleaving makes a change of the machine's load (other tenants of a
+    virtual machine) hit every setting alike.
+    """
+    fit = {label: [] for label, _ in settings}
+    predict = {label: [] for label, _ in settings}
     for _ in range(repeat):
-        est = make(n_threads)
-        t0 = time.perf_counter()
-        est.fit(X, S)
-        fit.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        for _ in range(5):
-            est.predict(X_test)
-        predict.append((time.perf_counter() - t0) / 5)
-    return min(fit), min(predict)
+        for label, n_threads in settings:
+            est = make(n_threads)
+            t0 = time.perf_counter()
+            est.fit(X, S)
+            fit[label].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for _ in range(5):
+                est.predict(X_test)
+            predict[label].append((time.perf_counter() - t0) / 5)
+    return {label: (min(fit[label]), min(predict[label])) for label, _ in settings}
 
 
 def busy_process():
@@ -86,7 +92,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(CORES)  # torch's own default: one thread per core
     settings = [("default", None), ("1 thread", 1), (f"{CORES} threads", CORES)]
-    repeat = 2 if args.quick else 3
+    repeat = 2 if args.quick else 4
     rows = []
     lines = [f"torch {torch.__version__}, {CORES} cores, wall-clock seconds (best of {repeat});"
              f" 'busy' = one other CPU-bound process running", ""]
@@ -99,7 +105,7 @@ def main():
         for load in ("quiet", "busy"):
             proc = busy_process() if load == "busy" else None
             try:
-                times = {label: measure(make, X, S, X_test, n, repeat) for label, n in settings}
+                times = measure(make, X, S, X_test, settings, repeat)
             finally:
                 if proc is not None:
                     proc.kill()

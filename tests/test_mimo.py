@@ -124,7 +124,7 @@ def test_reference_detectors_ordering(sed10):
                       ("ml", MLDetector(H, 0.1, constellation="bpsk")),
                       ("softic", SoftICDetector(H, 0.1, constellation="bpsk"))]:
         ser[name] = symbol_error_rate(yt, det.fit(Xt).predict(Xt))
-    # measured (targets.md, SED 10 dB): soft IC 1.8e-3, LMMSE ~7e-3, ML ~1.6e-3
+    # measured (published reference figures, SED 10 dB): soft IC 1.8e-3, LMMSE ~7e-3, ML ~1.6e-3
     assert ser["ml"] <= ser["softic"] < 4e-3
     assert 4e-3 < ser["mmse"] < 1.5e-2
     assert ser["softic"] < ser["mmse"] / 2

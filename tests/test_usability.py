@@ -122,3 +122,34 @@ def test_verbose_progress_reads_well_in_a_file_and_in_a_terminal(sparse_problem,
     monkeypatch.setattr("sys.stdout", terminal)
     est.fit(p["X"], p["S"])
     assert terminal.getvalue().count("\r") == 30  # the line is updated in place
+
+
+def test_thread_choice_uses_the_free_cores(monkeypatch, two_threads):
+    from skunfold.core import threads
+
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)        # one other process running
+    assert threads.choose_threads(None, 1e9) == 1
+    monkeypatch.setattr(threads, "free_cores", lambda: 8)        # a quiet machine
+    assert threads.choose_threads(None, 1e9) == 2                # at most torch's setting
+    assert threads.choose_threads(None, 1e3) == 1                # small work: one thread
+    assert threads.choose_threads(3, 1e3) == 3                   # n_threads decides
+    assert threads.choose_threads(None, 1e9, device="cuda") is None
+    monkeypatch.setattr(threads, "free_cores", lambda: None)     # unknown load
+    assert threads.choose_threads(None, 1e9) is None
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/loadavg"), reason="Linux only")
+def test_free_cores_sees_another_busy_process():
+    import subprocess
+    import sys
+    import time
+
+    from skunfold.core.threads import _cores, free_cores
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert free_cores(max_age=0) <= max(1, _cores() - 1)
+    finally:
+        busy.kill()
+        busy.wait()

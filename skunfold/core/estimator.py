@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .module import UnfoldedModule, cast_module, module_device, module_dtype
-from .inference import inference_mode, run_layers, run_layers_staged
+from .inference import chunk_rows, inference_mode, run_layers, run_layers_staged
 from .ops import complex_dtype, compute_dtype, to_numpy, to_tensor
 from .paradigms import build_initial, build_layers
 from .parameters import PARADIGMS, SHARED_PARAMETERS
@@ -18,8 +18,8 @@ from .schedules import get_loss_schedule
 from .threads import choose_threads, count_flops, torch_threads
 from .training import ArrayData, fit_module
 from .validation import (
-    array_ndim,
     check_complex_array,
+    check_input_ndim,
     check_int,
     check_option,
     check_real,
@@ -115,7 +115,7 @@ class UnfoldedEstimator(BaseEstimator):
         scikit-learn) and ``feature_names_in_`` are set; otherwise ``X`` must
         match what ``fit`` saw.
         """
-        X = self._reject_bad_container(X)
+        X = check_input_ndim(X, self)
         if self._accepts_complex() and np.iscomplexobj(X):
             X = check_complex_array(X, "X", min_ndim=2)
             self._check_n_features(X, reset)
@@ -207,8 +207,11 @@ class UnfoldedEstimator(BaseEstimator):
         with torch_threads(getattr(self, "n_threads", None) or 1):  # a few samples: one thread
             module, flops = self._build_module(problem, X, side, dtype, module_seed)
         previous = self._previous_module(adaptation)
-        if previous is not None:
-            self._load_parameters(module, previous)
+        if previous is not None and not self._load_parameters(module, previous) \
+                and adaptation is not None:
+            raise ValueError(f"{type(self).__name__} cannot continue training on these data: "
+                             "they need another architecture than the fitted model's (other "
+                             "sizes or labels); fit it on them instead")
         self._layer_flops = flops
         batch = getattr(self, "batch_size", 64)
         batch = len(X) if batch == -1 else min(batch, len(X))
@@ -345,7 +348,7 @@ class UnfoldedEstimator(BaseEstimator):
         if problem is None:
             X = self.validate_input(X, reset=False)
         else:
-            X = self._reject_bad_container(X)
+            X = check_input_ndim(X, self)
             if self._accepts_complex() and np.iscomplexobj(X):
                 X = check_complex_array(X, "X", min_ndim=2)
             else:
@@ -381,7 +384,7 @@ class UnfoldedEstimator(BaseEstimator):
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module, allow_zero=True)
-        with self._inference_mode(module):
+        with self._inference_mode(module, X.shape):
             return run_layers(module, X, side, n_layers)
 
     def staged_iterate(self, X, n_layers=None, *, problem=None, **side_information):
@@ -404,16 +407,17 @@ class UnfoldedEstimator(BaseEstimator):
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module)
-        with self._inference_mode(module):
+        with self._inference_mode(module, X.shape):
             yield from run_layers_staged(module, X, side, n_layers)
 
-    def _inference_mode(self, module):
+    def _inference_mode(self, module, shape):
         classical = self.net_ is None
         flops = getattr(self, "_layer_flops", None)
+        rows = min(shape[0], chunk_rows(module, shape[1:]))
         return inference_mode(
             module, device=resolve_device(getattr(self, "device", "auto")) if classical else None,
             n_threads=getattr(self, "n_threads", None),
-            flops_per_layer=None if flops is None else flops * 256)
+            flops_per_layer=None if flops is None else flops * rows)
 
     def objective_values(self, X, estimate, **side_information):
         """The problem's objective of each sample at ``estimate``.
@@ -448,21 +452,6 @@ class UnfoldedEstimator(BaseEstimator):
         if problem is not None and hasattr(problem, "complex_input"):
             return bool(problem.complex_input)
         return bool(self.complex_input)
-
-    def _reject_bad_container(self, X):
-        """Reject 1-D input with a short message (scikit-learn's embeds the whole array)."""
-        if hasattr(X, "tocsr") or hasattr(X, "toarray"):
-            return X  # scikit-learn's validation says that sparse input is not supported
-        ndim = array_ndim(X)
-        if ndim is None:
-            return X  # ragged or odd input: scikit-learn's validation reports it
-        if ndim < 2:
-            shape = np.shape(X) if ndim == 1 else ()
-            raise ValueError(
-                f"Expected a 2-D X (n_samples, n_features) or an n-d X (n_samples, ...), got a "
-                f"{ndim}-D array of shape {shape}. Reshape your data with X.reshape(-1, 1) if it "
-                "has a single feature or X.reshape(1, -1) if it is a single sample.")
-        return X
 
     def _check_n_features(self, X, reset):
         if reset:

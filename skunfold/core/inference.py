@@ -48,6 +48,11 @@ def inference_mode(module, device=None, n_threads=None, flops_per_layer=None):
             module.to("cpu")
 
 
+def chunk_rows(module, sample_shape):
+    """Samples per inference chunk for samples of ``sample_shape``."""
+    return max(1, min(4096, CHUNK_ENTRIES // max(1, math.prod(sample_shape))))
+
+
 def batches(module, X, side):
     """Tensor chunks of ``X`` and its side information, with their true row counts.
 
@@ -61,7 +66,7 @@ def batches(module, X, side):
     """
     dtype, device = module_dtype(module), module_device(module)
     per_sample = max(1, math.prod(X.shape[1:]))
-    chunk = max(1, min(4096, CHUNK_ENTRIES // per_sample))
+    chunk = chunk_rows(module, X.shape[1:])
     for lo in range(0, len(X), chunk):
         hi = min(lo + chunk, len(X))
         parts = [to_tensor(X[lo:hi], dtype, device)]

@@ -116,9 +116,10 @@ SHARED_PARAMETERS = {
         use is a ``ValueError`` in ``fit``."""),
     "n_threads": (_check_threads, "int or None", """
         Torch CPU threads used by ``fit`` and ``predict``; ``None`` chooses
-        for the work at hand (one thread for small matrices, where more
-        threads only add overhead and contention). The global setting is
-        restored afterwards."""),
+        for the work at hand: one thread for small layers (more threads only
+        add synchronisation), otherwise the cores that no other process is
+        using at the time of the call, at most torch's setting. The global
+        setting is restored afterwards."""),
     "warm_start": (boolean(), "bool", """
         Continue from the previous fit's learned parameters when the new
         network has the same architecture (the same parameters, of the same

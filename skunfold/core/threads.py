@@ -2,26 +2,34 @@
 
 Unfolded models multiply small matrices: a few hundred by a few hundred,
 for a batch of 64 samples. For such products torch's default of one thread
-per core costs more in synchronisation than it gains, and on a machine where
-anything else runs (a CI runner, a laptop, ``GridSearchCV(n_jobs=2)``) the
-threads wait for each other: small fits then run several times slower than
-with one thread. Estimators therefore measure the floating-point work of
-one layer on one batch when they build their network and use one thread when
-it is small, and torch's setting otherwise; ``n_threads`` overrides the
-choice. The global setting is restored when ``fit`` or ``predict`` returns.
+per core costs more in synchronisation than it gains; and on a machine where
+anything else runs (a CI runner, a laptop, ``GridSearchCV(n_jobs=2)``) a
+thread that shares its core with another process makes all the others wait
+for it at every product, so that fits run several times slower than with
+one thread, large problems included (measured in ``benchmarks/threads.py``).
+Estimators therefore measure the floating-point work of one layer when they
+build their network and use one thread when it is small; otherwise they use
+the cores that are free at the time of the call (the cores minus the other
+running processes, read from ``/proc/loadavg`` where the system has it),
+at most torch's setting. ``n_threads`` overrides the choice. The global
+setting is restored when ``fit`` or ``predict`` returns.
 """
 
 import contextlib
+import os
+import pathlib
+import time
 
 import torch
 
-__all__ = ["torch_threads", "choose_threads", "count_flops", "SMALL_WORK_FLOPS"]
+__all__ = ["torch_threads", "choose_threads", "count_flops", "free_cores", "SMALL_WORK_FLOPS"]
 
-#: Floating-point operations of one layer on one batch below which one thread is used.
-#: Measured on a 2-core machine (benchmarks/threads.py): a layer of this size takes about
-#: a millisecond, where a second thread saves little on a quiet machine and loses a lot
-#: on a busy one.
-SMALL_WORK_FLOPS = 2e7
+#: Floating-point operations of one layer on one batch below which one thread is used
+#: whatever the load: a layer of this size takes a fraction of a millisecond, and a second
+#: thread costs more in synchronisation than it saves. Above it, the free cores are used
+#: (benchmarks/threads.py: on a quiet 2-core machine one or two threads are within noise
+#: of each other from 64x128 layers on, and two threads win at 250x500).
+SMALL_WORK_FLOPS = 2e6
 
 
 @contextlib.contextmanager
@@ -113,14 +121,60 @@ def count_flops(fn):
     return counter.flops
 
 
-def choose_threads(n_threads, flops_per_layer, device="cpu"):
-    """The thread count for a run: ``n_threads`` if given, else one for small work.
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_LOAD_CACHE = {"time": -1.0, "free": None}
+
+
+def _own_running_threads():
+    """Threads of this process that are running (torch's workers may spin after an operation)."""
+    count = 0
+    for stat in pathlib.Path("/proc/self/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if text[text.rindex(")") + 2] == "R":
+            count += 1
+    return max(1, count)
+
+
+def free_cores(max_age=0.5):
+    """Cores not used by other running processes right now (``None`` where unknown).
+
+    Reads the number of runnable tasks in ``/proc/loadavg``, takes away this
+    process's own running threads (``/proc/self/task``) and subtracts the
+    others from the cores this process may use; the answer is reused for ``max_age`` seconds, so that a loop of
+    small calls reads the file once. Linux only; elsewhere ``None``.
+    """
+    now = time.monotonic()
+    if now - _LOAD_CACHE["time"] <= max_age:
+        return _LOAD_CACHE["free"]
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        own = _own_running_threads()
+    except (OSError, ValueError, IndexError):
+        free = None
+    else:
+        free = max(1, _cores() - max(0, running - own))
+    _LOAD_CACHE.update(time=now, free=free)
+    return free
+
+
+def choose_threads(n_threads, flops, device="cpu"):
+    """The thread count for a run: ``n_threads`` if given, else chosen for the work and the load.
 
     Parameters
     ----------
     n_threads : int or None
         The estimator's ``n_threads`` parameter.
-    flops_per_layer : float or None
+    flops : float or None
         Measured work of one layer on one batch (``None``: unknown).
     device : str or torch.device, default="cpu"
         On a GPU the CPU threads barely matter: torch's setting is kept.
@@ -132,8 +186,10 @@ def choose_threads(n_threads, flops_per_layer, device="cpu"):
     """
     if n_threads is not None:
         return int(n_threads)
-    if torch.device(device).type != "cpu" or flops_per_layer is None:
+    current = torch.get_num_threads()
+    if torch.device(device).type != "cpu" or current == 1:
         return None
-    if torch.get_num_threads() > 1 and flops_per_layer < SMALL_WORK_FLOPS:
+    if flops is not None and flops < SMALL_WORK_FLOPS:
         return 1
-    return None
+    free = free_cores()
+    return None if free is None else min(current, free)

@@ -26,6 +26,7 @@ __all__ = [
     "boolean",
     "layer_sizes",
     "array_ndim",
+    "check_input_ndim",
     "check_complex_array",
     "resolve_device",
 ]
@@ -133,6 +134,30 @@ def array_ndim(value):
         return np.asarray(value).ndim
     except (TypeError, ValueError):
         return None
+
+
+def check_input_ndim(X, owner, max_ndim=None):
+    """Reject ``X`` with a short message when it has fewer than 2 or more than ``max_ndim`` axes.
+
+    scikit-learn's message for a 1-D ``X`` embeds the whole array; this one
+    gives the shape and the fix. ``owner`` (an estimator) names the caller.
+    Input that is not array-like is left to scikit-learn's validation.
+    """
+    if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+        return X  # scikit-learn's validation says that sparse input is not supported
+    ndim = array_ndim(X)
+    if ndim is None:
+        return X
+    if ndim < 2:
+        shape = np.shape(X) if ndim == 1 else ()
+        raise ValueError(
+            f"Expected a 2-D X (n_samples, n_features) or an n-d X (n_samples, ...), got a "
+            f"{ndim}-D array of shape {shape}. Reshape your data with X.reshape(-1, 1) if it "
+            "has a single feature or X.reshape(1, -1) if it is a single sample.")
+    if max_ndim is not None and ndim > max_ndim:
+        raise ValueError(f"Found array with dim {ndim}; {type(owner).__name__} expects a "
+                         f"{max_ndim}-D X (n_samples, n_features)")
+    return X
 
 
 def check_complex_array(value, name="X", allow_nan=False, min_ndim=1):

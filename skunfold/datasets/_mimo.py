@@ -128,7 +128,7 @@ def make_mimo(n_samples=1000, n_users=4, n_antennas=4, constellation="bpsk", snr
     ``CN(0, sigma^2 I)`` (complex constellations), ``sigma^2 = 10**(-snr_db/10)``.
     Complex vectors are returned with real and imaginary parts stacked, as
     scikit-learn rejects complex input. This is the setting of the DeepSIC
-    papers (see ``targets.md``): 4 x 4 BPSK on the spatial-exponential-decay
+    papers (see the docs' published results): 4 x 4 BPSK on the spatial-exponential-decay
     channel, with optional periodic time variation, a non-linear receiver and
     channel-state uncertainty.
 

@@ -21,7 +21,7 @@ from ..core import (
     document_parameters,
     set_init_parameters,
 )
-from ..core.validation import array_ndim, integer, layer_sizes, real
+from ..core.validation import check_input_ndim, integer, layer_sizes, real
 from .constellations import (
     constellation_from_labels,
     fit_channel_model,
@@ -44,14 +44,6 @@ def _check_hidden_sizes(value, name):
     if isinstance(value, (tuple, list)) and len(value) == 0:
         return ()
     return layer_sizes()(value, name)
-
-
-def reject_nd(X, estimator):
-    """Raise a clear ``ValueError`` when ``X`` has more than 2 dimensions."""
-    ndim = array_ndim(X)
-    if ndim is not None and ndim > 2:
-        raise ValueError(f"Found array with dim {ndim}; {type(estimator).__name__} expects a 2-D "
-                         "X (n_samples, n_features)")
 
 
 class MIMOClassifierMixin(ClassifierMixin):
@@ -253,7 +245,7 @@ class StagedDetectorMixin:
             yield self._labels(logp)
 
     def validate_input(self, X, *, reset):
-        reject_nd(X, self)
+        check_input_ndim(X, self, max_ndim=2)
         return super().validate_input(X, reset=reset)
 
 

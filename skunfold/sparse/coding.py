@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..core.validation import array_ndim, real
+from ..core.validation import array_ndim, check_input_ndim, real
 from .problem import DEFAULT_SUPPORT_SELECTION
 
 __all__ = ["SparseCoderMixin", "DictionaryEstimatedWarning", "check_support_selection"]
@@ -64,11 +64,7 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
     # -- hooks of the core --------------------------------------------------------------
     def validate_input(self, X, *, reset):
         _reject_complex(X, "X")
-        ndim = array_ndim(X)
-        if ndim is not None and ndim > 2:
-            raise ValueError(f"Found array with dim {ndim}; {type(self).__name__} expects a 2-D X "
-                             "(n_samples, n_features)")
-        return super().validate_input(X, reset=reset)
+        return super().validate_input(check_input_ndim(X, self, max_ndim=2), reset=reset)
 
     def validate_target(self, y, X):
         _reject_complex(y, "y")
