@@ -153,3 +153,19 @@ def test_free_cores_sees_another_busy_process():
     finally:
         busy.kill()
         busy.wait()
+
+
+@pytest.mark.parametrize("paradigm", ["classical", "hyperparameters"])
+def test_robust_pca_transformer_output_conventions(paradigm):
+    pd = pytest.importorskip("pandas")
+    from skunfold.datasets import make_rpca
+    from skunfold.rpca import LearnedRPCA
+
+    X, L, _ = make_rpca(1, (30, 20), rank=2, random_state=0)
+    frame = pd.DataFrame(X[0], columns=[f"c{j}" for j in range(20)])
+    est = LearnedRPCA(rank=2, n_layers=3, paradigm=paradigm, max_epochs=1, random_state=0)
+    est.set_output(transform="pandas").fit(frame, L[0])
+    out = est.transform(frame)
+    assert isinstance(out, pd.DataFrame) and out.shape == (30, 20)
+    assert list(out.columns) == list(frame.columns) == list(est.get_feature_names_out())
+    assert isinstance(est.predict(frame), np.ndarray)
