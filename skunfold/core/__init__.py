@@ -35,6 +35,7 @@ from .paradigms import (
     build_initial,
     build_layers,
     classical_parameters,
+    mlp,
 )
 from .parameters import (
     OPTIMIZERS,
@@ -82,7 +83,8 @@ __all__ = [
     "run_layers", "run_layers_staged", "inference_mode",
     "UnfoldedModule", "cast_module", "module_device", "module_dtype",
     "Iteration", "ClassicalIteration", "LearnedHyperparameters", "HyperparameterIteration",
-    "ObjectiveIteration", "CorrectionIteration", "DNNIteration", "StateMLP", "build_layers", "build_initial",
+    "ObjectiveIteration", "CorrectionIteration", "DNNIteration", "StateMLP", "mlp",
+    "build_layers", "build_initial",
     "classical_parameters",
     "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd", "Stage",
     "get_loss_schedule", "LOSS_SCHEDULES",

@@ -275,7 +275,7 @@ class UnfoldedEstimator(BaseEstimator):
 
     @staticmethod
     def _load_parameters(module, previous):
-        """Copy the learned parameters of ``previous`` into ``module`` when the architectures match."""
+        """Copy the learned parameters of ``previous`` into ``module`` if the architectures match."""
         new = dict(module.named_parameters())
         old = dict(previous.named_parameters())
         if new.keys() != old.keys() or any(new[k].shape != old[k].shape for k in new):

@@ -39,6 +39,7 @@ __all__ = [
     "CorrectionIteration",
     "DNNIteration",
     "StateMLP",
+    "mlp",
     "build_layers",
     "build_initial",
     "classical_parameters",
@@ -113,7 +114,7 @@ class LearnedHyperparameters(nn.Module):
 
 
 class HyperparameterIteration(Iteration):
-    """``problem.step`` with this layer's learned hyperparameters (paradigm ``"hyperparameters"``)."""
+    """``problem.step`` with the layer's learned hyperparameters (paradigm ``"hyperparameters"``)."""
 
     def __init__(self, problem, k):
         super().__init__()
@@ -143,8 +144,25 @@ class ObjectiveIteration(HyperparameterIteration):
                             **dict(self.objective_parameters.items()), **side)
 
 
+def mlp(sizes, zero_last=True):
+    """A ReLU multilayer perceptron through ``sizes`` (input, hidden..., output widths).
+
+    With ``zero_last`` the last layer starts at zero, so the untrained network
+    outputs zero: the starting point of a correction term.
+    """
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(int(a), int(b)), nn.ReLU()]
+    layers.pop()
+    net = nn.Sequential(*layers)
+    if zero_last:
+        nn.init.zeros_(net[-1].weight)
+        nn.init.zeros_(net[-1].bias)
+    return net
+
+
 def _real_features(t):
-    """Flatten a batch to real features, shape ``(batch, n)`` (complex: real and imaginary parts)."""
+    """Flatten a batch to real features, shape ``(batch, n)`` (complex: real, imaginary parts)."""
     if t.is_complex():
         t = torch.view_as_real(t)
     return t.reshape(t.shape[0], -1)
@@ -177,14 +195,7 @@ class StateMLP(nn.Module):
         self.target_shape = tuple(int(s) for s in target_shape)
         self.complex_output = bool(complex_output)
         n_out = math.prod(self.target_shape) * (2 if complex_output else 1)
-        sizes = [int(n_inputs), *hidden_layer_sizes, n_out]
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        layers.pop()
-        self.mlp = nn.Sequential(*layers)
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        self.mlp = mlp([n_inputs, *hidden_layer_sizes, n_out])
 
     @classmethod
     def for_problem(cls, problem, sample, hidden_layer_sizes):

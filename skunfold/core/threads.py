@@ -149,8 +149,9 @@ def free_cores(max_age=0.5):
 
     Reads the number of runnable tasks in ``/proc/loadavg``, takes away this
     process's own running threads (``/proc/self/task``) and subtracts the
-    others from the cores this process may use; the answer is reused for ``max_age`` seconds, so that a loop of
-    small calls reads the file once. Linux only; elsewhere ``None``.
+    others from the cores this process may use; the answer is reused for
+    ``max_age`` seconds, so that a loop of small calls reads the file once.
+    Linux only; elsewhere ``None``.
     """
     now = time.monotonic()
     if now - _LOAD_CACHE["time"] <= max_age:

@@ -119,7 +119,8 @@ class BatchSlicer:
         bs = self.batch_size
         order = self.rng.permutation(n) if self.shuffle else None
         for start in range(0, n, bs):
-            sl = slice(start, min(start + bs, n)) if order is None else np.sort(order[start:start + bs])
+            stop = min(start + bs, n)
+            sl = slice(start, stop) if order is None else np.sort(order[start:stop])
             xb = Inputs(self._to(data.X[sl]), {k: self._to(v[sl]) for k, v in data.side.items()})
             yb = None if data.y is None else self._to(data.y[sl])
             yield xb, yb

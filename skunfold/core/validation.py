@@ -48,7 +48,8 @@ def check_real(value, name, min_value=None, max_value=None, strict_min=False, al
     if value is None and allow_none:
         return None
     if not isinstance(value, Real) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+        raise TypeError(f"{name} must be a real number, got {value!r} of type "
+                        f"{type(value).__name__}")
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if min_value is not None and (value < min_value or (strict_min and value == min_value)):
@@ -181,7 +182,8 @@ def check_complex_array(value, name="X", allow_nan=False, min_ndim=1):
     elif arr.dtype not in (np.float32, np.float64, np.complex64, np.complex128):
         arr = arr.astype(np.complex128 if arr.dtype.kind == "c" else np.float64)
     if arr.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {arr.shape}")
+        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape "
+                         f"{arr.shape}")
     if arr.size == 0 or (arr.ndim and arr.shape[0] == 0):
         raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a minimum of 1 "
                          f"is required: {name} is empty")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core import CorrectionIteration, HyperparameterIteration, Iteration
+from ..core import CorrectionIteration, HyperparameterIteration, Iteration, mlp
 
 __all__ = [
     "UserNet",
@@ -39,15 +39,7 @@ class UserNet(nn.Module):
 
     def __init__(self, n_inputs, hidden_layer_sizes, n_classes, zero_last=False):
         super().__init__()
-        sizes = [n_inputs, *hidden_layer_sizes, n_classes]
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        layers.pop()
-        self.mlp = nn.Sequential(*layers)
-        if zero_last:
-            nn.init.zeros_(self.mlp[-1].weight)
-            nn.init.zeros_(self.mlp[-1].bias)
+        self.mlp = mlp([n_inputs, *hidden_layer_sizes, n_classes], zero_last=zero_last)
 
     def forward(self, z):
         return self.mlp(z)

@@ -9,7 +9,7 @@ matrices or networks.
 import torch
 from torch import nn
 
-from ..core import CorrectionIteration, Iteration
+from ..core import CorrectionIteration, Iteration, mlp
 
 __all__ = [
     "SparseLayer",
@@ -83,14 +83,7 @@ class SparseCorrection(nn.Module):
 
     def __init__(self, n_components, hidden_layer_sizes):
         super().__init__()
-        sizes = [2 * n_components, *hidden_layer_sizes, n_components]
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        layers.pop()
-        self.mlp = nn.Sequential(*layers)
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        self.mlp = mlp([2 * n_components, *hidden_layer_sizes, n_components])
 
     def forward(self, problem, state, x, side):
         s = state[0]
