@@ -90,7 +90,7 @@ html_show_sourcelink = False
 
 # -- API pages, one per importable sub-package ------------------------------------
 #: Preferred order of the API sections; other sub-packages follow alphabetically.
-API_ORDER = ["core", "sparse", "rpca", "mimo", "datasets", "metrics"]
+API_ORDER = ["core", "sparse", "rpca", "mimo", "power", "beamforming", "datasets", "metrics"]
 #: Modules that are entry points, not API.
 API_SKIP = {"demo", "__main__"}
 

@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("core", "datasets", "metrics", "sparse", "rpca", "mimo")
+_SUBPACKAGES = ("core", "datasets", "metrics", "sparse", "rpca", "mimo", "power", "beamforming")
 
 __all__ = [*_SUBPACKAGES, "__version__"]
 

@@ -357,3 +357,67 @@ def test_float32_input_gives_float32_output(nnls):
     est = _est("hyperparameters", nnls["A"], max_epochs=1).fit(X, nnls["S"])
     assert est.predict(X).dtype == np.float32
     assert est.predict(nnls["X"]).dtype == np.float64
+
+
+# -- problems whose step differentiates, clipping, models that change size ------------------
+
+class AutogradDescent(Problem):
+    """Gradient descent on 1/2 ||x - s||^2 with the gradient taken by autograd in the step."""
+
+    step_uses_autograd = True
+    hyperparameters = {"step": 0.3}
+
+    def initial_state(self, x):
+        return torch.zeros_like(x)
+
+    def step(self, s, x, step):
+        if not s.requires_grad:
+            s = s.requires_grad_()
+        (grad,) = torch.autograd.grad(self.objective(s, x).sum(), s, create_graph=True)
+        return s - step * grad
+
+    def objective(self, s, x):
+        return 0.5 * ((x - s) ** 2).sum(dim=1)
+
+
+@pytest.mark.parametrize("paradigm", ["classical", "hyperparameters"])
+def test_a_step_may_use_autograd(paradigm):
+    X = np.random.default_rng(4).normal(size=(64, 3))
+    est = UnfoldedRegressor(AutogradDescent(), n_layers=3, paradigm=paradigm, max_epochs=5,
+                            lr=0.1, random_state=0).fit(X, X)
+    pred = est.predict(X)
+    assert not np.any(np.isnan(pred))
+    if paradigm == "classical":
+        assert_allclose(pred, (1 - 0.7 ** 3) * X, rtol=1e-12)
+    else:  # learned steps move towards 1 (one step solves the problem)
+        assert np.abs(pred - X).max() < 0.5 * np.abs((1 - 0.7 ** 3) * X - X).max()
+
+
+def test_gradient_clipping(nnls):
+    kw = dict(max_epochs=1, lr=0.5, optimizer="sgd")
+    free = _est("hyperparameters", nnls["A"], **kw).fit(nnls["X"], nnls["S"])
+    clipped = _est("hyperparameters", nnls["A"], max_grad_norm=1e-6, **kw).fit(nnls["X"], nnls["S"])
+    untrained = _est("hyperparameters", nnls["A"], max_epochs=0).fit(nnls["X"], nnls["S"])
+    # steps of norm lr * 1e-6 barely move the model; without clipping it moves
+    X = nnls["X_test"]
+    moved = np.abs(free.predict(X) - untrained.predict(X)).max()
+    barely = np.abs(clipped.predict(X) - untrained.predict(X)).max()
+    assert moved > 1e-3 and barely < 1e-4
+    with pytest.raises(ValueError, match="max_grad_norm must be > 0"):
+        _est("hyperparameters", nnls["A"], max_grad_norm=0.0).fit(nnls["X"], nnls["S"])
+
+
+class AnySizeRegressor(UnfoldedRegressor):
+    """A preset whose fitted model runs on samples of another size."""
+
+    variable_input_shape = True
+
+
+def test_variable_input_shape_lets_a_model_change_size():
+    rng = np.random.default_rng(5)
+    est = AnySizeRegressor(MatrixSmoothing(), n_layers=2, max_epochs=1).fit(
+        rng.normal(size=(32, 3, 4)))
+    assert est.predict(rng.normal(size=(5, 6, 7))).shape == (5, 6, 7)
+    with pytest.raises(ValueError, match="X has 6 features, but UnfoldedRegressor is expecting 3"):
+        UnfoldedRegressor(MatrixSmoothing(), n_layers=2, max_epochs=1).fit(
+            rng.normal(size=(32, 3, 4))).predict(rng.normal(size=(5, 6, 7)))

@@ -13,7 +13,7 @@ from .inference import chunk_rows, inference_mode, run_layers, run_layers_staged
 from .ops import complex_dtype, compute_dtype, to_numpy, to_tensor
 from .paradigms import build_initial, build_layers
 from .parameters import PARADIGMS, SHARED_PARAMETERS
-from .problem import apply_to_problem, check_problem, converted_copy
+from .problem import apply_to_problem, check_problem, converted_copy, evaluation_mode
 from .schedules import get_loss_schedule
 from .threads import choose_threads, count_flops, torch_threads
 from .training import ArrayData, fit_module
@@ -82,6 +82,12 @@ class UnfoldedEstimator(BaseEstimator):
     default_lr : dict
         Learning rate used when ``lr=None``, per paradigm (key ``None``: any
         other paradigm).
+    variable_input_shape : bool
+        Whether a fitted model runs on samples of another shape than those it
+        was fitted on (e.g. a permutation-equivariant model on networks of
+        another size; class attribute, default ``False``): ``predict`` then
+        checks neither ``n_features_in_`` nor the sample shape, and the
+        problem must handle the new sizes.
 
     Notes
     -----
@@ -95,6 +101,7 @@ class UnfoldedEstimator(BaseEstimator):
                              **{name: spec[0] for name, spec in SHARED_PARAMETERS.items()}}
     default_lr = {None: 1e-3}
     complex_input = False
+    variable_input_shape = False
 
     # -- hooks of a preset -------------------------------------------------------------
     def build_problem(self, X, y):
@@ -113,9 +120,13 @@ class UnfoldedEstimator(BaseEstimator):
         array is rejected with a short message. With ``reset=True`` (in
         ``fit``) ``n_features_in_`` (the size of the second axis, as in
         scikit-learn) and ``feature_names_in_`` are set; otherwise ``X`` must
-        match what ``fit`` saw.
+        match what ``fit`` saw (unless ``variable_input_shape``).
         """
         X = check_input_ndim(X, self)
+        if not reset and self.variable_input_shape:
+            if self._accepts_complex() and np.iscomplexobj(X):
+                return check_complex_array(X, "X", min_ndim=2)
+            return check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
         if self._accepts_complex() and np.iscomplexobj(X):
             X = check_complex_array(X, "X", min_ndim=2)
             self._check_n_features(X, reset)
@@ -261,7 +272,7 @@ class UnfoldedEstimator(BaseEstimator):
                                   sample=sample)
             initial = build_initial(problem, paradigm)
         module = cast_module(UnfoldedModule(problem, layers, self.n_layers, initial), dtype)
-        with torch.no_grad():
+        with evaluation_mode(problem):
             flops = count_flops(lambda: module.step(0, module.initial_state(sample[0], sample[1]),
                                                     sample[0], sample[1]))
         return module, flops / n
@@ -301,6 +312,7 @@ class UnfoldedEstimator(BaseEstimator):
             module, data, schedule=get_loss_schedule(self.loss_schedule), n_layers=self.n_layers,
             max_epochs=self.max_epochs, lr=lr,
             lr_schedule=getattr(self, "lr_schedule", "constant"),
+            max_grad_norm=getattr(self, "max_grad_norm", None),
             optimizer=SHARED_PARAMETERS["optimizer"][0](self.optimizer, "optimizer"),
             batch_size=self.batch_size, device=device, dtype=dtype,
             unsupervised_weight=getattr(self, "unsupervised_weight", 1.0),
@@ -440,7 +452,7 @@ class UnfoldedEstimator(BaseEstimator):
             raise ValueError(f"estimate has {len(estimate)} samples but X has {len(X)}")
         device, dtype = module_device(module), torch.float64
         problem = converted_copy(module.problem, lambda t: to_tensor(t, dtype, device))
-        with torch.no_grad():
+        with evaluation_mode(problem):
             values = problem.objective(to_tensor(estimate, dtype, device),
                                        to_tensor(X, dtype, device),
                                        **{k: to_tensor(v, dtype, device) for k, v in side.items()})

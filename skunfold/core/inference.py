@@ -14,6 +14,7 @@ import torch
 
 from .module import module_device, module_dtype
 from .ops import output_dtype, to_numpy, to_tensor
+from .problem import evaluation_mode
 from .threads import choose_threads, torch_threads
 
 __all__ = ["run_layers", "run_layers_staged", "inference_mode"]
@@ -40,7 +41,7 @@ def inference_mode(module, device=None, n_threads=None, flops_per_layer=None):
     was_training = module.training
     module.eval()
     try:
-        with torch_threads(threads), torch.no_grad():
+        with torch_threads(threads), evaluation_mode(module.problem):
             yield module
     finally:
         module.train(was_training)

@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from .problem import check_problem, fixed_value, from_raw, to_raw
+from .problem import check_problem, evaluation_mode, fixed_value, from_raw, to_raw
 
 __all__ = [
     "Iteration",
@@ -202,7 +202,7 @@ class StateMLP(nn.Module):
         """Size the network from a sample batch ``(x, side)`` of the problem."""
         x, side = sample
         initial = {name: fixed_value(v) for name, v in problem.initial_hyperparameters.items()}
-        with torch.no_grad():
+        with evaluation_mode(problem):
             state = problem.initial_state(x, **initial, **side)
             estimate = problem.readout(state)
             target = _correction_target(problem, state)

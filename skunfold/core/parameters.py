@@ -94,6 +94,9 @@ SHARED_PARAMETERS = {
         ``"cosine"`` decays the learning rate along a half cosine within every
         stage of the loss schedule (see :class:`~skunfold.core.StageCosineLR`),
         so each stage ends with small, precise steps."""),
+    "max_grad_norm": (real(0, strict_min=True, allow_none=True), "float or None", """
+        Clip the global norm of the gradient to this value before every
+        optimizer step (``None``: no clipping)."""),
     "batch_size": (_check_batch_size, "int", """
         Mini-batch size (``-1``: full batch)."""),
     "optimizer": (_check_optimizer, '{"adam", "adamw", "sgd", "rmsprop"} or '

@@ -73,6 +73,11 @@ class Problem:
         Whether ``X`` may be complex. Complex data stay complex in torch
         (``complex64``/``complex128``); outputs come back complex when the
         readout is.
+    step_uses_autograd : bool
+        Whether :meth:`step` differentiates something itself (e.g. takes the
+        gradient of its objective with :func:`torch.autograd.grad`). Inference
+        then runs with autograd enabled (the outputs are detached) instead of
+        under :func:`torch.no_grad`.
 
     Examples
     --------
@@ -109,6 +114,7 @@ class Problem:
     side_information = ()
     dtype = None
     complex_input = False
+    step_uses_autograd = False
 
     # -- the solver -------------------------------------------------------------------
     def prepare(self, X, y=None):
@@ -331,6 +337,17 @@ def converted_copy(problem, fn):
     new.__dict__ = attrs
     apply_to_problem(new, fn)
     return new
+
+
+def evaluation_mode(problem):
+    """The autograd context of running ``problem`` without training it.
+
+    :func:`torch.no_grad`, unless the problem's step uses autograd itself
+    (``step_uses_autograd``): then :func:`torch.enable_grad`.
+    """
+    if getattr(problem, "step_uses_autograd", False):
+        return torch.enable_grad()
+    return torch.no_grad()
 
 
 def fixed_value(value):

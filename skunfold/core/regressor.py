@@ -100,7 +100,7 @@ class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
 
     def __init__(self, problem=None, *, n_layers=10, paradigm="hyperparameters", tied=None,
                  hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
-                 lr_schedule="constant", batch_size=64, optimizer="adam",
+                 lr_schedule="constant", max_grad_norm=None, batch_size=64, optimizer="adam",
                  unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
                  random_state=None, verbose=0):

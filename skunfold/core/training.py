@@ -6,10 +6,11 @@ import time
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from skorch.helper import predefined_split
 
 from .ops import to_tensor
+from .problem import evaluation_mode
 from .progress import EpochLog
 
 __all__ = [
@@ -334,6 +335,10 @@ def train_stages(net, data, stages, selection=None, log=None):
         module.eval()
 
 
+def _value(loss):
+    return float(loss.detach()) if torch.is_tensor(loss) else float(loss)
+
+
 def _worse(final, start, factor):
     """Whether a loss moved from ``start`` to ``final`` by ``factor`` in the wrong direction.
 
@@ -368,19 +373,19 @@ def check_not_diverged(net, initial, data, n_layers, factor=10.0, max_entries=1 
     initial = initial.to(net.device).eval()
     final = start = trivial = 0.0
     try:
-        with torch.no_grad():
+        with evaluation_mode(net.module_.problem):
             for lo in range(0, n, chunk):
                 hi = min(lo + chunk, n)
                 xb, yb = next(iter(BatchSlicer(data.take(slice(lo, hi)), hi - lo,
                                                device=net.device, dtype=net.dtype)))
                 w = (hi - lo) / n
                 iterates = net.infer(xb)
-                final += w * float(net.get_loss(iterates, yb, X=xb))
+                final += w * _value(net.get_loss(iterates, yb, X=xb))
                 reference = initial(xb.x, n_layers=n_layers, side=xb.side, needed={n_layers - 1})
-                start += w * float(net.get_loss(reference, yb, X=xb, module=initial))
+                start += w * _value(net.get_loss(reference, yb, X=xb, module=initial))
                 # the loss of an all-zero estimate: the scale below which losses are round-off
                 zeros = tuple(None if it is None else torch.zeros_like(it) for it in iterates)
-                trivial += w * float(net.get_loss(zeros, yb, X=xb))
+                trivial += w * _value(net.get_loss(zeros, yb, X=xb))
     finally:
         net.n_active_, net.layer_weights_ = saved
     if start >= 0:
@@ -403,7 +408,7 @@ def _split(data, fraction, seed):
 
 
 def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
-               device="cpu", dtype=torch.float32, lr_schedule="constant",
+               device="cpu", dtype=torch.float32, lr_schedule="constant", max_grad_norm=None,
                unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
                n_iter_no_change=10, seeds=(0, 0), verbose=0, name="fit",
                epochs_per_stage=None, selection=None):
@@ -427,6 +432,8 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     device : str, default="cpu"
     dtype : torch.dtype, default=torch.float32
     lr_schedule : {"constant", "cosine"}, default="constant"
+    max_grad_norm : float or None, default=None
+        Clip the global gradient norm to this value (``None``: no clipping).
     unsupervised_weight : float, default=1.0
     early_stopping : bool, default=False
     validation_fraction : float, default=0.1
@@ -458,6 +465,9 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
             monitor="valid_loss", patience=n_iter_no_change, load_best=True)))
     if lr_schedule == "cosine":
         callbacks.append(("stage_cosine_lr", StageCosineLR()))
+    if max_grad_norm is not None:
+        callbacks.append(("gradient_clipping",
+                          GradientNormClipping(gradient_clip_value=max_grad_norm)))
     start = time.perf_counter()
     if verbose:
         callbacks.append(("epoch_log", EpochLog(start, name)))

@@ -387,7 +387,8 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
     def __init__(self, *, n_layers=5, paradigm="dnn", constellation=None,
                  hidden_layer_sizes=(64,), channel=None, noise_var=None, adapt_epochs=10,
                  adapt_lr=None, loss_schedule="sequential", max_epochs=1000, lr=5e-3,
-                 lr_schedule="constant", batch_size=-1, optimizer="adam", early_stopping=True,
+                 lr_schedule="constant",
+                 max_grad_norm=None, batch_size=-1, optimizer="adam", early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=20, device="auto", n_threads=None,
                  warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())

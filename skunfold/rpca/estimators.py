@@ -219,7 +219,8 @@ class LearnedRPCA(RobustPCAMixin, UnfoldedEstimator):
     def __init__(self, rank=5, *, n_layers=10, paradigm="hyperparameters", step_size=0.5,
                  threshold=0.3, threshold_decay=0.85, init_threshold=3.0, psi=None, alpha=0.05,
                  n_channels=8, kernel_size=None, loss_schedule="sequential+end_to_end",
-                 max_epochs=60, lr=None, lr_schedule="cosine", batch_size=4, optimizer="adam",
+                 max_epochs=60, lr=None, lr_schedule="cosine",
+                 max_grad_norm=None, batch_size=4, optimizer="adam",
                  unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
                  random_state=None, verbose=0):
