@@ -19,6 +19,7 @@ from .threads import choose_threads, count_flops, torch_threads
 from .training import ArrayData, fit_module
 from .validation import (
     check_complex_array,
+    check_parameters,
     check_input_ndim,
     check_int,
     check_option,
@@ -192,13 +193,7 @@ class UnfoldedEstimator(BaseEstimator):
         return "max_epochs" in self.get_params() and self.paradigm != "classical"
 
     def _check_parameters(self):
-        params = self.get_params(deep=False)
-        checks = {}
-        for klass in reversed(type(self).__mro__):
-            checks.update(getattr(klass, "parameter_constraints", None) or {})
-        for name, check in checks.items():
-            if name in params:
-                check(params[name], name)
+        check_parameters(self)
         if self.paradigm not in self.paradigms:
             raise ValueError(f"paradigm must be one of {list(self.paradigms)} for "
                              f"{type(self).__name__}, got {self.paradigm!r}")

@@ -20,6 +20,7 @@ __all__ = [
     "check_option",
     "check_bool",
     "check_layer_sizes",
+    "check_parameters",
     "integer",
     "real",
     "options",
@@ -91,6 +92,23 @@ def check_layer_sizes(value, name="hidden_layer_sizes"):
 
 
 # -- declarative checks (values of ``parameter_constraints``) --------------------------
+
+def check_parameters(estimator):
+    """Run the ``parameter_constraints`` of an estimator's class and of its bases.
+
+    Each class may declare ``parameter_constraints``, a dict parameter name ->
+    check; the checks of subclasses override those of their bases, and only
+    the parameters the estimator has are checked. Any estimator can use this
+    (the core's base calls it at the start of ``fit``).
+    """
+    checks = {}
+    for klass in reversed(type(estimator).__mro__):
+        checks.update(getattr(klass, "parameter_constraints", None) or {})
+    params = estimator.get_params(deep=False)
+    for name, check in checks.items():
+        if name in params:
+            check(params[name], name)
+
 
 def integer(min_value=None, allow_none=False):
     """A check: an integer ``>= min_value`` (or ``None`` when allowed)."""

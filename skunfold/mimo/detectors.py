@@ -20,7 +20,7 @@ from ..core import (
     run_transactional,
     set_init_parameters,
 )
-from ..core.validation import integer, real
+from ..core.validation import check_parameters, integer, real
 from .constellations import fit_channel_model, get_constellation, real_channel
 from .estimators import MIMOClassifierMixin, StagedDetectorMixin, check_constellation
 from .problem import MIMODetection
@@ -102,9 +102,7 @@ class _ReferenceDetector(_ChannelModelMixin, BaseEstimator):
         return run_transactional(self, self._fit, X, y)
 
     def _fit(self, X, y):
-        for klass in reversed(type(self).__mro__):
-            for name, check in (getattr(klass, "parameter_constraints", None) or {}).items():
-                check(getattr(self, name), name)
+        check_parameters(self)
         X = validate_data(self, X, reset=True, dtype=_FLOATS)
         idx = None if y is None else self.validate_target(y, X)
         self._channel_model(X, idx)
