@@ -230,8 +230,9 @@ def test_warm_start_continues(sparse_problem):
 def test_early_stopping_restores_best_epoch(sparse_problem):
     p = sparse_problem
     X, S = p["X"][:80], p["S"][:80]
-    est = _est(p["D"], n_layers=3, paradigm="objective", lr=3e-2, batch_size=16, max_epochs=40,
-               early_stopping=True, validation_fraction=0.25, n_iter_no_change=3).fit(X, S)
+    est = _est(p["D"], n_layers=3, paradigm="hyperparameters", lr=0.3, batch_size=16,
+               max_epochs=40, early_stopping=True, validation_fraction=0.25,
+               n_iter_no_change=3).fit(X, S)
     valid = est.history_[:, "valid_loss"]
     best = int(np.argmin(valid))
     assert len(valid) < 40                      # it stopped early ...
@@ -243,10 +244,27 @@ def test_early_stopping_restores_best_epoch(sparse_problem):
     mse = np.mean((est.predict(valid_ds.X) - valid_ds.y) ** 2)
     assert mse == pytest.approx(valid[best], rel=1e-4)
     # identical to training for exactly the best number of epochs
-    again = _est(p["D"], n_layers=3, paradigm="objective", lr=3e-2, batch_size=16,
+    again = _est(p["D"], n_layers=3, paradigm="hyperparameters", lr=0.3, batch_size=16,
                  max_epochs=best + 1, early_stopping=True, validation_fraction=0.25,
                  n_iter_no_change=100).fit(X, S)
     assert_array_equal(again.predict(p["X_test"]), est.predict(p["X_test"]))
+
+
+def test_early_stopping_keeps_the_untrained_model_when_training_does_not_help(sparse_problem):
+    """80 samples are too few for LISTA's matrices: every trained epoch is worse than ISTA."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    p = sparse_problem
+    X, S = p["X"][:80], p["S"][:80]
+    kw = dict(n_layers=3, paradigm="objective", lr=3e-2, batch_size=16, max_epochs=40,
+              validation_fraction=0.25, n_iter_no_change=3)
+    with pytest.warns(ConvergenceWarning, match="untrained model is kept"):
+        est = _est(p["D"], early_stopping=True, **kw).fit(X, S)
+    untrained = _est(p["D"], **{**kw, "max_epochs": 0}).fit(X, S)
+    assert_array_equal(est.predict(p["X_test"]), untrained.predict(p["X_test"]))
+    # without a validation set nothing is compared: the trained model is returned
+    trained = _est(p["D"], **kw).fit(X, S)
+    assert np.abs(trained.predict(p["X_test"]) - untrained.predict(p["X_test"])).max() > 1e-3
 
 
 def test_early_stopping_needs_two_samples(sparse_problem):

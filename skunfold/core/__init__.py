@@ -12,6 +12,11 @@ name). The core does the rest:
   :class:`SequentialEndToEnd`, with string aliases;
 * :mod:`~skunfold.core.training` -- the skorch net, the stage loop and the
   divergence check;
+* :mod:`~skunfold.core.equilibrium` -- deep equilibrium mode (``fixed_point=True``):
+  a tied iteration run to its fixed point, differentiated implicitly;
+* :mod:`~skunfold.core.safeguard` -- safeguarded inference (``safeguard=True``):
+  learned updates kept only when they make progress on the classical map;
+  :mod:`~skunfold.core.robust` -- robust (adversarial) training;
 * :class:`UnfoldedEstimator` -- the estimator life-cycle (validation, training
   parameters, devices and threads, transactional fit, warm start, inference),
   and :class:`UnfoldedRegressor`, the estimator of a user's own problem;
@@ -19,6 +24,7 @@ name). The core does the rest:
   checks, soft thresholding and dtype handling shared by the families.
 """
 
+from .equilibrium import FixedPoint, equilibrium_state, fixed_point_iteration
 from .estimator import UnfoldedEstimator, adapt, run_transactional
 from .inference import inference_mode, run_layers, run_layers_staged
 from .module import UnfoldedModule, cast_module, module_device, module_dtype
@@ -47,6 +53,8 @@ from .parameters import (
 from .problem import CONSTRAINTS, Problem, check_problem
 from .progress import EpochLog
 from .regressor import UnfoldedRegressor
+from .robust import AdversarialTraining, pgd_perturbation
+from .safeguard import Safeguard, SafeguardedRun, SafeguardMixin
 from .schedules import (
     LOSS_SCHEDULES,
     EndToEnd,
@@ -66,9 +74,11 @@ from .training import (
     TrainingDivergedError,
     UnfoldingNet,
     check_not_diverged,
+    keep_improvement,
     train_stages,
 )
 from .validation import (
+    caller_stacklevel,
     check_bool,
     check_int,
     check_layer_sizes,
@@ -81,6 +91,8 @@ __all__ = [
     "Problem", "CONSTRAINTS", "check_problem",
     "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "run_transactional",
     "run_layers", "run_layers_staged", "inference_mode",
+    "FixedPoint", "fixed_point_iteration", "equilibrium_state", "caller_stacklevel",
+    "Safeguard", "SafeguardedRun", "SafeguardMixin", "AdversarialTraining", "pgd_perturbation",
     "UnfoldedModule", "cast_module", "module_device", "module_dtype",
     "Iteration", "ClassicalIteration", "LearnedHyperparameters", "HyperparameterIteration",
     "ObjectiveIteration", "CorrectionIteration", "DNNIteration", "StateMLP", "mlp",
@@ -89,7 +101,8 @@ __all__ = [
     "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd", "Stage",
     "get_loss_schedule", "LOSS_SCHEDULES",
     "UnfoldingNet", "ArrayData", "BatchSlicer", "Inputs", "StageCosineLR",
-    "TrainingDivergedError", "train_stages", "check_not_diverged", "EpochLog",
+    "TrainingDivergedError", "train_stages", "check_not_diverged", "keep_improvement",
+    "EpochLog",
     "PARADIGMS", "OPTIMIZERS", "SHARED_PARAMETERS", "document_parameters", "set_init_parameters",
     "soft_threshold", "compute_dtype", "output_dtype", "to_tensor", "to_numpy", "torch_threads",
     "check_int", "check_real", "check_option", "check_bool", "check_layer_sizes", "resolve_device",

@@ -8,21 +8,24 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .module import UnfoldedModule, cast_module, module_device, module_dtype
+from .equilibrium import fixed_point_settings, record_fixed_point
 from .inference import chunk_rows, inference_mode, run_layers, run_layers_staged
+from .module import UnfoldedModule, cast_module, module_device, module_dtype
 from .ops import complex_dtype, compute_dtype, to_numpy, to_tensor
 from .paradigms import build_initial, build_layers
 from .parameters import PARADIGMS, SHARED_PARAMETERS
 from .problem import apply_to_problem, check_problem, converted_copy, evaluation_mode
+from .robust import adversarial_settings
+from .safeguard import safeguard_settings
 from .schedules import get_loss_schedule
 from .threads import choose_threads, count_flops, torch_threads
 from .training import ArrayData, fit_module
 from .validation import (
     check_complex_array,
-    check_parameters,
     check_input_ndim,
     check_int,
     check_option,
+    check_parameters,
     check_real,
     integer,
     resolve_device,
@@ -231,6 +234,8 @@ class UnfoldedEstimator(BaseEstimator):
                                         adaptation)
                 self.history_ = self.net_.history
                 self._module = None
+            if self.module_.fixed_point is not None:
+                record_fixed_point(self, X, side)
         self._fitted_paradigm = self.paradigm
 
     def _validate_side(self, side, problem, n):
@@ -259,14 +264,23 @@ class UnfoldedEstimator(BaseEstimator):
         n = min(len(X), _SAMPLE_ROWS)
         sample = (to_tensor(X[:n], dtype), {k: to_tensor(v[:n], dtype) for k, v in side.items()})
         paradigm = self.paradigm if self._trains() else "classical"
+        fixed_point = fixed_point_settings(self)
+        tied = getattr(self, "tied", None)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             layers = build_layers(problem, paradigm, self.n_layers,
-                                  tied=getattr(self, "tied", None),
+                                  tied=True if fixed_point and tied is None else tied,
                                   hidden_layer_sizes=getattr(self, "hidden_layer_sizes", (32,)),
                                   sample=sample)
             initial = build_initial(problem, paradigm)
         module = cast_module(UnfoldedModule(problem, layers, self.n_layers, initial), dtype)
+        if fixed_point is not None:
+            if not module.tied:
+                raise ValueError(f"fixed_point=True needs tied weights; {type(self).__name__} "
+                                 f"built {self.n_layers} untied layers for paradigm={paradigm!r}")
+            module.fixed_point = fixed_point
+        module.safeguard = safeguard_settings(self, fixed_point)
+        module.adversarial = adversarial_settings(self)
         with evaluation_mode(problem):
             flops = count_flops(lambda: module.step(0, module.initial_state(sample[0], sample[1]),
                                                     sample[0], sample[1]))
@@ -281,7 +295,7 @@ class UnfoldedEstimator(BaseEstimator):
 
     @staticmethod
     def _load_parameters(module, previous):
-        """Copy the learned parameters of ``previous`` into ``module`` if the architectures match."""
+        """Copy the learned parameters of ``previous`` into ``module`` if architectures match."""
         new = dict(module.named_parameters())
         old = dict(previous.named_parameters())
         if new.keys() != old.keys() or any(new[k].shape != old[k].shape for k in new):

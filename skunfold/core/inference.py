@@ -12,6 +12,7 @@ import math
 import numpy as np
 import torch
 
+from .equilibrium import warn_not_converged
 from .module import module_device, module_dtype
 from .ops import output_dtype, to_numpy, to_tensor
 from .problem import evaluation_mode
@@ -87,13 +88,31 @@ def _to_output(readouts, X):
 
 def run_layers(module, X, side, n_layers):
     """The readout after ``n_layers`` layers (``0``: of the initial state), as a numpy array."""
-    outs = []
+    outs, n_iter, residual, fallback = [], [], [], []
+    guard = getattr(module, "safeguard", None)
     for x, s, rows in batches(module, X, side):
-        state = module.initial_state(x, s)
-        for k in range(n_layers):
-            state = module.step(k, state, x, s)
-        outs.append(module.readout(state)[:rows])
+        outs.append(module.readout(module.final_state(x, n_layers, s))[:rows])
+        if guard is not None:
+            fallback.append(_fallback([guard.last_run], [rows], n_layers))
+        info = module.fixed_point is not None and module.fixed_point.last_forward
+        if info and n_layers == module.n_layers:
+            n_iter.append(info["n_iter"][:rows])
+            residual.append(info["residual"][:rows])
+    if n_iter:
+        n_iter, residual = np.concatenate(n_iter), np.concatenate(residual)
+        module.fixed_point.last_forward = {"n_iter": n_iter, "residual": residual}
+        warn_not_converged(residual, module.fixed_point.tol, "samples of X")
+    if guard is not None:
+        guard.last_fallback = np.concatenate(fallback)
     return _to_output(outs, X)
+
+
+def _fallback(runs, rows, n_layers):
+    """The safeguard's record of the runs of some chunks: (samples, layers) bools."""
+    parts = [np.zeros((r, n_layers), dtype=bool) if run is None else
+             torch.stack(run.fallback, dim=1)[:r].cpu().numpy() if run.fallback else
+             np.zeros((r, 0), dtype=bool) for run, r in zip(runs, rows)]
+    return np.concatenate(parts)
 
 
 def run_layers_staged(module, X, side, n_layers):
@@ -104,7 +123,11 @@ def run_layers_staged(module, X, side, n_layers):
     """
     chunks = list(batches(module, X, side))
     states = [module.initial_state(x, s) for x, s, _ in chunks]
+    runs = [module.start_safeguard(x, s, st) for st, (x, s, _) in zip(states, chunks)]
     for k in range(n_layers):
-        states = [module.step(k, st, x, s) for st, (x, s, _) in zip(states, chunks)]
+        states = [module.step(k, st, x, s) if run is None else run.step(k, st)
+                  for st, run, (x, s, _) in zip(states, runs, chunks)]
+        if module.safeguard is not None:
+            module.safeguard.last_fallback = _fallback(runs, [r for *_, r in chunks], k + 1)
         yield _to_output([module.readout(st)[:rows] for st, (_, _, rows) in zip(states, chunks)],
                          X)

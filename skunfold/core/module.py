@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from .equilibrium import equilibrium_state
 from .ops import complex_dtype
 from .problem import apply_to_problem, check_problem, fixed_value, problem_tensors
 
@@ -35,6 +36,15 @@ class UnfoldedModule(nn.Module):
     ----------
     tied : bool
         Whether a single iteration module is shared by every layer.
+    fixed_point : FixedPoint or None
+        When set (tied modules only), a run at the full depth ``n_layers``
+        computes the fixed point of the tied iteration instead (deep
+        equilibrium mode, see :mod:`skunfold.core.equilibrium`); shallower
+        runs are plain iterations.
+    safeguard : Safeguard or None
+        When set, runs in eval mode route every layer through it (learned
+        updates kept only when they make progress on the classical map, see
+        :mod:`skunfold.core.safeguard`), and the module runs at any depth.
     """
 
     def __init__(self, problem, iterations, n_layers, initial=None):
@@ -53,6 +63,8 @@ class UnfoldedModule(nn.Module):
         self.n_layers = int(n_layers)
         self.device = torch.device("cpu")
         self.dtype = torch.float32
+        self.fixed_point = None
+        self.safeguard = None
         apply_to_problem(self.problem, lambda t: t)  # numpy arrays -> tensors
 
     # -- the problem follows the module ------------------------------------------------
@@ -67,7 +79,9 @@ class UnfoldedModule(nn.Module):
     @property
     def max_layers(self):
         """Deepest network this module can run (unbounded when weights are tied)."""
-        return float("inf") if self.tied else len(self.iterations)
+        if self.tied or getattr(self, "safeguard", None) is not None:
+            return float("inf")
+        return len(self.iterations)
 
     def iteration(self, k):
         """The iteration module of layer ``k`` (0-based)."""
@@ -115,9 +129,25 @@ class UnfoldedModule(nn.Module):
         """Apply layer ``k`` (0-based) to a state."""
         return self.iteration(k)(self.problem, k, state, x, side or {})
 
+    def start_safeguard(self, x, side, state):
+        """The :class:`~skunfold.core.SafeguardedRun` of a batch; ``None`` if off or training."""
+        guard = getattr(self, "safeguard", None)
+        return None if guard is None or self.training else guard.start(self, x, side or {}, state)
+
     def readout(self, state):
         """The estimate of a state."""
         return self.problem.readout(state)
+
+    def final_state(self, x, n_layers, side=None):
+        """The state after ``n_layers`` layers, or at the fixed point in deep equilibrium mode."""
+        side = side or {}
+        if self.fixed_point is not None and n_layers == self.n_layers:
+            return equilibrium_state(self, x, side, self.fixed_point)
+        state = self.initial_state(x, side)
+        run = self.start_safeguard(x, side, state)
+        for k in range(n_layers):
+            state = self.step(k, state, x, side) if run is None else run.step(k, state)
+        return state
 
     def forward(self, x, n_layers=None, side=None, needed=None):
         """Run the first ``n_layers`` layers and return every iterate.
@@ -141,10 +171,14 @@ class UnfoldedModule(nn.Module):
         """
         n_layers = self.check_depth(n_layers)
         side = side or {}
+        if self.fixed_point is not None and n_layers == self.n_layers:
+            final = self.readout(equilibrium_state(self, x, side, self.fixed_point))
+            return (None,) * (n_layers - 1) + (final,)
         state = self.initial_state(x, side)
+        run = self.start_safeguard(x, side, state)
         iterates = []
         for k in range(n_layers):
-            state = self.step(k, state, x, side)
+            state = self.step(k, state, x, side) if run is None else run.step(k, state)
             iterates.append(self.readout(state) if needed is None or k in needed else None)
         return tuple(iterates)
 

@@ -58,6 +58,13 @@ def _check_fraction(value, name):
     return value
 
 
+def _check_open_unit(value, name):
+    value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
+    if value >= 1:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
+    return value
+
+
 def _check_device(value, name):
     return resolve_device(value)
 
@@ -108,7 +115,9 @@ SHARED_PARAMETERS = {
     "early_stopping": (boolean(), "bool", """
         Hold out ``validation_fraction`` of the training data, stop a stage
         when the validation loss has not improved for ``n_iter_no_change``
-        epochs, and restore the stage's best epoch."""),
+        epochs, and restore the stage's best epoch; if the trained model ends
+        worse on the validation set than the untrained one (the classical
+        solver), the untrained one is kept, with a ``ConvergenceWarning``."""),
     "validation_fraction": (_check_fraction, "float", """
         Fraction of the training data held out by ``early_stopping``."""),
     "n_iter_no_change": (integer(1), "int", """
@@ -123,6 +132,63 @@ SHARED_PARAMETERS = {
         add synchronisation), otherwise the cores that no other process is
         using at the time of the call, at most torch's setting. The global
         setting is restored afterwards."""),
+    "fixed_point": (boolean(), "bool", """
+        Deep equilibrium mode: run the (tied) learned iteration to its fixed
+        point instead of ``n_layers`` times, in ``predict`` and in training,
+        where the gradient comes from the implicit function theorem (memory of
+        one layer, whatever the number of iterations). Needs tied weights
+        (``tied=None`` then means tied) and the ``"end_to_end"`` loss
+        schedule; ``staged_predict`` still yields plain iterations. See
+        :mod:`skunfold.core.equilibrium`."""),
+    "fixed_point_tol": (real(0, strict_min=True), "float", """
+        With ``fixed_point=True``: relative residual
+        ``||f(z) - z|| / ||f(z)||`` at which a sample's forward (and backward)
+        solve stops."""),
+    "fixed_point_max_iter": (integer(1), "int", """
+        With ``fixed_point=True``: most iterations of each fixed-point solve;
+        samples that do not reach ``fixed_point_tol`` are named in a
+        ``ConvergenceWarning``."""),
+    "fixed_point_solver": (options("anderson", "picard"), '{"anderson", "picard"}', """
+        With ``fixed_point=True``: Anderson acceleration (memory 5) or plain
+        iteration."""),
+    "fixed_point_backward": (options("implicit", "jacobian_free"),
+                             '{"implicit", "jacobian_free"}', """
+        With ``fixed_point=True``: the exact implicit gradient (a second
+        fixed-point solve of vector-Jacobian products) or the Jacobian-free
+        approximation (the gradient of the last iteration only)."""),
+    "safeguard": (boolean(), "bool", """
+        At inference, keep a learned update only where it lowers the residual
+        of the classical iteration below ``(1 - safeguard_delta)`` times a
+        running reference, else take the classical update for that sample
+        (Heaton et al., AAAI 2023). The model then runs at any depth and, past
+        its learned layers, converges to the classical solution. ``fit``
+        trains without it; :meth:`safeguard_report` gives the fallback rate
+        per layer. See :mod:`skunfold.core.safeguard`."""),
+    "safeguard_delta": (_check_open_unit, "float", """
+        With ``safeguard=True``: required relative decrease ``delta``, in
+        ``(0, 1)``."""),
+    "safeguard_rule": (options("ema", "recent", "geometric"), '{"ema", "recent", "geometric"}',
+                       """
+        With ``safeguard=True``: update of the reference ``mu`` after an
+        accepted learned step: ``theta r + (1 - theta) mu`` (``"ema"``), the
+        new residual ``r`` (``"recent"``) or ``(1 - delta) mu``
+        (``"geometric"``); ``mu`` starts at the initial state's residual."""),
+    "safeguard_theta": (real(0, 1, strict_min=True), "float", """
+        With ``safeguard=True`` and ``safeguard_rule="ema"``: weight of the
+        new residual, in ``(0, 1]``."""),
+    "safeguard_residual": (options("fixed_point", "objective"), '{"fixed_point", "objective"}',
+                           """
+        With ``safeguard=True``: the progress measure, the fixed-point residual
+        ``||s - T(s)||`` of the classical step ``T`` or the problem's
+        (minimised, non-negative) objective."""),
+    "adversarial_radius": (real(0), "float", """
+        Robust training: train on inputs perturbed adversarially within an
+        l2 ball of radius ``adversarial_radius * ||x||`` per sample, found by
+        ``adversarial_steps`` steps of projected gradient ascent on the
+        training loss of each batch; ``0`` trains on the clean inputs. See
+        :mod:`skunfold.core.robust`."""),
+    "adversarial_steps": (integer(1), "int", """
+        Projected gradient steps per batch of robust training."""),
     "warm_start": (boolean(), "bool", """
         Continue from the previous fit's learned parameters when the new
         network has the same architecture (the same parameters, of the same

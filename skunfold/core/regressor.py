@@ -9,12 +9,13 @@ from sklearn.metrics import r2_score
 from .estimator import UnfoldedEstimator
 from .parameters import document_parameters, set_init_parameters
 from .problem import check_problem
+from .safeguard import SafeguardMixin
 
 __all__ = ["UnfoldedRegressor"]
 
 
 @document_parameters
-class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
+class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
     """Any iterative solver, described as a :class:`~skunfold.core.Problem`, as an estimator.
 
     ``n_layers`` iterations of ``problem.step`` from ``problem.initial_state``
@@ -68,6 +69,13 @@ class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
         Per-epoch training (and validation) losses.
     n_features_in_ : int
         Size of the second axis of ``X``.
+    n_iter_ : ndarray of shape (n_samples,)
+        With ``fixed_point=True``: forward iterations of every training sample
+        at the end of ``fit`` (``fixed_point_max_iter`` where ``fixed_point_tol`` was
+        not reached).
+    backward_n_iter_ : ndarray of shape (n_steps,)
+        With ``fixed_point=True``: iterations of the backward solve of every
+        training step (empty for the Jacobian-free gradient).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
 
@@ -102,8 +110,12 @@ class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
                  hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
                  lr_schedule="constant", max_grad_norm=None, batch_size=64, optimizer="adam",
                  unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
-                 random_state=None, verbose=0):
+                 n_iter_no_change=10, fixed_point=False, fixed_point_tol=1e-4,
+                 fixed_point_max_iter=100, fixed_point_solver="anderson",
+                 fixed_point_backward="implicit",
+                 safeguard=False, safeguard_delta=0.05, safeguard_rule="ema", safeguard_theta=0.5,
+                 safeguard_residual="fixed_point", adversarial_radius=0.0, adversarial_steps=3,
+                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def build_problem(self, X, y):

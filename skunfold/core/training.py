@@ -2,9 +2,11 @@
 
 import copy
 import time
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from skorch.helper import predefined_split
@@ -12,6 +14,7 @@ from skorch.helper import predefined_split
 from .ops import to_tensor
 from .problem import evaluation_mode
 from .progress import EpochLog
+from .validation import caller_stacklevel
 
 __all__ = [
     "ArrayData",
@@ -23,6 +26,7 @@ __all__ = [
     "StageCosineLR",
     "train_stages",
     "check_not_diverged",
+    "keep_improvement",
     "fit_module",
 ]
 
@@ -274,6 +278,9 @@ class UnfoldingNet(NeuralNet):
         return total
 
     def train_step(self, batch, **fit_params):
+        adversarial = getattr(self.module_, "adversarial", None)  # robust training (core.robust)
+        if adversarial is not None:
+            batch = adversarial.perturb(self, batch)
         step = super().train_step(batch, **fit_params)
         loss = step["loss"]
         if not torch.isfinite(loss).all():
@@ -351,18 +358,12 @@ def _worse(final, start, factor):
     return final > start + (1.0 - 1.0 / factor) * abs(start)
 
 
-def check_not_diverged(net, initial, data, n_layers, factor=10.0, max_entries=1 << 23,
-                       max_samples=2048, chunk=256):
-    """Raise :class:`TrainingDivergedError` when training made the model much worse.
+def _losses(net, initial, data, n_layers, max_entries=1 << 23, max_samples=2048, chunk=256):
+    """Full-depth losses of the trained net, of ``initial`` and of a zero estimate on ``data``.
 
-    Non-finite losses are caught during training; this catches the runs whose
-    loss stayed finite but blew up (e.g. a too large learning rate in a
-    sequential schedule). It compares the trained model's full-depth loss
-    (the training loss on the last iterate) with the untrained model's -- the
-    classical solver for every paradigm that starts from it -- on a subset of
-    the training data (at most ``max_samples`` samples and ``max_entries``
-    input entries, in chunks), and raises when it moved by ``factor`` in the
-    wrong direction, whatever the objective's sign.
+    On a subset of ``data`` (at most ``max_samples`` samples and ``max_entries``
+    input entries, in chunks): the loss of the last iterate, as ``predict``
+    returns it.
     """
     per_sample = max(1, int(np.prod(data.X.shape[1:])))
     n = min(len(data), max_samples, max(1, max_entries // per_sample))
@@ -388,6 +389,21 @@ def check_not_diverged(net, initial, data, n_layers, factor=10.0, max_entries=1 
                 trivial += w * _value(net.get_loss(zeros, yb, X=xb))
     finally:
         net.n_active_, net.layer_weights_ = saved
+    return final, start, trivial
+
+
+def check_not_diverged(net, initial, data, n_layers, factor=10.0, **kwargs):
+    """Raise :class:`TrainingDivergedError` when training made the model much worse.
+
+    Non-finite losses are caught during training; this catches the runs whose
+    loss stayed finite but blew up (e.g. a too large learning rate in a
+    sequential schedule). It compares the trained model's full-depth loss
+    (the training loss on the last iterate) with the untrained model's -- the
+    classical solver for every paradigm that starts from it -- on a subset of
+    the training data, and raises when it moved by ``factor`` in the wrong
+    direction, whatever the objective's sign.
+    """
+    final, start, trivial = _losses(net, initial, data, n_layers, **kwargs)
     if start >= 0:
         start = max(start, 1e-6 * abs(trivial), 1e-30)  # an exact untrained model is no scale
     if not np.isfinite(final) or _worse(final, start, factor):
@@ -395,6 +411,30 @@ def check_not_diverged(net, initial, data, n_layers, factor=10.0, max_entries=1 
             f"training diverged: the final training loss ({final:.3g}) is worse than the untrained "
             f"model's ({start:.3g}) by more than {factor:g}x; lower `lr` or change the loss "
             "schedule. The estimator was left as it was before this fit.")
+
+
+def keep_improvement(net, initial, valid, n_layers):
+    """Restore the untrained model when training made the validation loss worse.
+
+    Early stopping keeps the best *trained* epoch of every stage; this makes
+    the untrained model (the classical solver) a candidate too: if the
+    trained model's full-depth validation loss is above the untrained one's,
+    the untrained parameters are restored and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` says so. Returns whether
+    the trained model was kept.
+    """
+    final, start, _ = _losses(net, initial, valid, n_layers)
+    if final <= start:
+        return True
+    with torch.no_grad():
+        old = dict(initial.named_parameters())
+        for name, p in net.module_.named_parameters():
+            p.copy_(old[name].to(p.device, p.dtype))
+    warnings.warn(
+        f"training did not improve on the untrained model on the validation set (loss "
+        f"{final:.4g} after training, {start:.4g} before): the untrained model is kept; lower "
+        "`lr` or train longer", ConvergenceWarning, stacklevel=caller_stacklevel())
+    return False
 
 
 def _split(data, fraction, seed):
@@ -415,9 +455,11 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
 
     The whole training of an estimator: an optional validation split (early
-    stopping restores each stage's best epoch), the skorch net, the stages of
-    ``schedule`` (:func:`train_stages`) and the divergence check against the
-    untrained module (:func:`check_not_diverged`).
+    stopping restores each stage's best epoch, and the untrained model is kept
+    when no trained one beats it on the validation set, see
+    :func:`keep_improvement`), the skorch net, the stages of ``schedule``
+    (:func:`train_stages`) and the divergence check against the untrained
+    module (:func:`check_not_diverged`).
 
     Parameters
     ----------
@@ -490,6 +532,8 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     train_stages(net, data, stages, selection=selected, log=log if verbose else None)
     if stages:
         check_not_diverged(net, initial, data, n_layers)
+        if valid is not None:
+            keep_improvement(net, initial, valid, n_layers)
     if verbose:
         log(f"done: {len(net.history)} epoch(s)")
     return net

@@ -9,6 +9,7 @@ is any callable ``check(value, name)`` that raises ``TypeError`` or
 the usual cases.
 """
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "check_input_ndim",
     "check_complex_array",
     "resolve_device",
+    "caller_stacklevel",
 ]
 
 
@@ -264,3 +266,15 @@ def resolve_device(device):
                          f"{_available_devices()}. Use device='auto' to take a GPU when "
                          "there is one and the CPU otherwise.")
     return device
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` of :func:`warnings.warn` that points at the first frame outside skunfold.
+
+    A warning raised deep inside ``fit`` or ``predict`` is then reported at the
+    user's call, where it can be acted on (and filtered by module).
+    """
+    frame, level = inspect.currentframe().f_back, 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("skunfold"):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -7,6 +7,7 @@ docstring, and the sparse coder's data handling (the dictionary, targets,
 """
 
 from ..core import (
+    SafeguardMixin,
     UnfoldedEstimator,
     check_bool,
     check_layer_sizes,
@@ -30,7 +31,7 @@ def _check_tied(value, name):
         Learning rate; ``None`` picks the paradigm's default (5e-2 for the
         log-parameterised step sizes and thresholds of ``"hyperparameters"``,
         1e-3 otherwise).""")
-class UnfoldedISTA(SparseCoderMixin, UnfoldedEstimator):
+class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
 
     The model is ``x = H s + e`` with the LASSO objective
@@ -113,6 +114,12 @@ class UnfoldedISTA(SparseCoderMixin, UnfoldedEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
+    n_iter_ : ndarray of shape (n_samples,)
+        With ``fixed_point=True``: forward iterations of every training sample
+        at the end of ``fit``.
+    backward_n_iter_ : ndarray of shape (n_steps,)
+        With ``fixed_point=True``: iterations of every training step's
+        backward solve.
 
     See Also
     --------
@@ -162,8 +169,12 @@ class UnfoldedISTA(SparseCoderMixin, UnfoldedEstimator):
                  lr=None, lr_schedule="constant",
                  max_grad_norm=None, batch_size=64, optimizer="adam",
                  unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, device="auto", n_threads=None, warm_start=False,
-                 random_state=None, verbose=0):
+                 n_iter_no_change=10, fixed_point=False, fixed_point_tol=1e-4,
+                 fixed_point_max_iter=100, fixed_point_solver="anderson",
+                 fixed_point_backward="implicit",
+                 safeguard=False, safeguard_delta=0.05, safeguard_rule="ema", safeguard_theta=0.5,
+                 safeguard_residual="fixed_point", adversarial_radius=0.0, adversarial_steps=3,
+                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):

@@ -1,0 +1,293 @@
+"""Safeguarded inference: a learned update is kept only when it makes progress on the classical map.
+
+A learned solver is fast in distribution but carries no guarantee off it (a
+perturbed operator, another noise level, an adversarial input). The
+safeguard of Heaton, Chen, Wang & Yin ("Safeguarded Learned Convex
+Optimization", AAAI 2023) restores the classical solver's convergence at a
+small price: at layer ``k``, per sample,
+
+* the learned update ``y = L_k(z_k)`` is computed, and with it the residual
+  ``r(y) = ||S_k(y)||`` of the classical fixed-point map ``T_k`` (the
+  problem's own ``step`` with its classical hyperparameters of layer ``k``):
+  ``S_k(z) = readout(z) - readout(T_k(z))``; with ``residual="objective"``,
+  ``r(y)`` is the problem's objective at ``readout(y)`` instead;
+* ``y`` is accepted when ``r(y) < (1 - delta) mu_k``, otherwise the classical
+  update ``T_k(z_k)`` is used for that sample;
+* ``mu_0 = r(z_0)`` (the residual of the initial state), and on acceptance the
+  reference is updated by ``rule``:
+
+  ============== ===============================================
+  rule           ``mu_{k+1}`` after an accepted update
+  ============== ===============================================
+  ``"ema"``      ``theta r(y) + (1 - theta) mu_k`` (moving average)
+  ``"recent"``   ``r(y)`` (the most recent accepted residual)
+  ``"geometric"`` ``(1 - delta) mu_k``
+  ============== ===============================================
+
+  and is kept after a fallback.
+
+Every accepted update lowers the residual below a reference that itself only
+decreases, and every rejected one is a classical step, so when ``T`` is an
+averaged operator (ISTA on a convex problem) the safeguarded iterates
+converge to a fixed point of ``T`` -- the classical solution -- whatever the
+learned layers do. Past the learned layers of an untied model the run
+continues with classical updates (reported as fallbacks), so a safeguarded
+model runs at any depth and converges to the classical solution.
+
+The reference ``mu`` is carried by the run (:class:`SafeguardedRun`, one per
+batch), outside the problem's state. The safeguard is an inference tool:
+``fit`` trains the learned layers without it (its accept/reject choices are
+not differentiable, and training must see the learned layers' own errors),
+and :meth:`~skunfold.core.UnfoldedModule.forward` uses it only when the module
+is in eval mode.
+"""
+
+import numpy as np
+import torch
+
+from .paradigms import classical_parameters
+from .problem import converted_copy
+from .validation import check_int, check_option, check_real
+
+__all__ = ["Safeguard", "SafeguardedRun", "SafeguardMixin", "safeguard_settings", "RULES",
+           "RESIDUALS"]
+
+RULES = ("ema", "recent", "geometric")
+RESIDUALS = ("fixed_point", "objective")
+
+
+def check_delta(value, name):
+    """``delta`` (or ``theta``) strictly inside ``(0, 1)``."""
+    value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
+    if value >= 1:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
+    return value
+
+
+class Safeguard:
+    """Settings and report of the safeguard of a module (see the module docstring).
+
+    Parameters
+    ----------
+    delta : float, default=0.05
+        Required relative decrease, in ``(0, 1)``.
+    theta : float, default=0.5
+        Weight of the new residual in the ``"ema"`` rule, in ``(0, 1]``.
+    rule : {"ema", "recent", "geometric"}, default="ema"
+    residual : {"fixed_point", "objective"}, default="fixed_point"
+        ``"objective"`` needs a problem that minimises a non-negative objective.
+    reference : Problem, optional
+        The problem whose classical step is ``T`` and whose objective is the
+        ``"objective"`` residual; ``None``: the module's own problem. It must
+        take the module's states (e.g. plain ISTA as the reference of
+        HyperLISTA's iteration).
+
+    Attributes
+    ----------
+    last_fallback : ndarray of shape (n_samples, n_layers) or None
+        Per sample and layer, whether the classical update was used, for the
+        samples of the last inference call (:func:`~skunfold.core.run_layers`).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skunfold.core import Problem, Safeguard, UnfoldedModule, ClassicalIteration
+    >>> class Halving(Problem):
+    ...     hyperparameters = {"step": 0.5}
+    ...     def initial_state(self, x):
+    ...         return torch.zeros_like(x)
+    ...     def step(self, s, x, step):
+    ...         return s + step * (x - s)
+    ...     def objective(self, s, x):
+    ...         return 0.5 * ((x - s) ** 2).sum(dim=1)
+    >>> class Broken(ClassicalIteration):  # a "learned" layer that overshoots
+    ...     def forward(self, problem, k, state, x, side):
+    ...         return state + 5.0 * (x - state)
+    >>> module = UnfoldedModule(Halving(), Broken(), n_layers=3).eval()
+    >>> x = torch.ones(2, 1)
+    >>> float(module(x, n_layers=10)[-1][0, 0])  # the broken model diverges
+    -209715.0
+    >>> module.safeguard = Safeguard(delta=0.1)
+    >>> round(float(module(x, n_layers=200)[-1][0, 0]), 6)  # converges to the classical x
+    1.0
+    >>> module.safeguard.last_run.fallback_rate()[:4]
+    array([1., 1., 1., 0.])
+    """
+
+    def __init__(self, delta=0.05, theta=0.5, rule="ema", residual="fixed_point",
+                 reference=None):
+        self.delta = check_delta(delta, "delta")
+        self.theta = check_real(theta, "theta", min_value=0, max_value=1, strict_min=True)
+        self.rule = check_option(rule, "rule", RULES)
+        self.residual = check_option(residual, "residual", RESIDUALS)
+        self.reference = reference
+        self.last_run = None
+        self.last_fallback = None
+        self._converted = {}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["last_run"], state["last_fallback"], state["_converted"] = None, None, {}
+        return state
+
+    def reference_problem(self, module, like):
+        """The reference problem with its tensors in the dtype and on the device of ``like``."""
+        if self.reference is None:
+            return module.problem
+        key = (like.dtype, like.device)
+        if key not in self._converted:
+            self._converted = {key: converted_copy(
+                self.reference, lambda t: t.to(device=like.device,
+                                               dtype=like.dtype if not t.is_complex() else t.dtype)
+                if t.is_floating_point() or t.is_complex() else t.to(like.device))}
+        return self._converted[key]
+
+    def start(self, module, x, side, state):
+        """A :class:`SafeguardedRun` of ``module`` on the batch ``x`` from ``state``."""
+        run = SafeguardedRun(self, module, x, side, state)
+        self.last_run = run
+        return run
+
+
+def _select(accept, y, fallback):
+    """Per sample: ``y`` where ``accept``, ``fallback`` elsewhere (tensors or tuples of tensors)."""
+    if isinstance(y, tuple):
+        return tuple(_select(accept, a, b) for a, b in zip(y, fallback))
+    if not torch.is_tensor(y) or y is fallback or y.ndim == 0 or y.shape[0] != accept.shape[0]:
+        return y
+    return torch.where(accept.view(-1, *([1] * (y.ndim - 1))), y, fallback)
+
+
+def _norms(t):
+    return torch.linalg.vector_norm(t.reshape(t.shape[0], -1), dim=1)
+
+
+class SafeguardedRun:
+    """The safeguard's state on one batch: the reference ``mu`` and the fallback record.
+
+    Parameters
+    ----------
+    safeguard : Safeguard
+    module : UnfoldedModule
+    x : torch.Tensor
+    side : dict
+    state
+        The initial state (``mu_0`` is its residual).
+
+    Attributes
+    ----------
+    mu : torch.Tensor of shape (batch,)
+    fallback : list of torch.Tensor of shape (batch,)
+        Per layer run, whether each sample took the classical update.
+    """
+
+    def __init__(self, safeguard, module, x, side, state):
+        self.safeguard, self.module, self.x, self.side = safeguard, module, x, side
+        self.problem = safeguard.reference_problem(module, x if not x.is_complex() else x.real)
+        if safeguard.residual == "objective" and self.problem.maximize:
+            raise ValueError("safeguard_residual='objective' needs a problem that minimises its "
+                             "objective; use safeguard_residual='fixed_point'")
+        self.mu = self.residual(0, state)
+        self.fallback = []
+
+    def classical(self, k, state):
+        """``T_k(state)``: the reference problem's step with its classical parameters of layer k."""
+        return self.problem.step(state, self.x, **classical_parameters(self.problem, k),
+                                 **self.side)
+
+    def residual(self, k, state):
+        """``r(state)`` per sample: ``||S_k(state)||`` or the objective (see :class:`Safeguard`)."""
+        estimate = self.module.readout(state)
+        if self.safeguard.residual == "objective":
+            value = self.problem.objective(estimate, self.x, **self.side)
+            return value.real if value.is_complex() else value
+        return _norms(estimate - self.problem.readout(self.classical(k, state)))
+
+    def step(self, k, state):
+        """Layer ``k`` of the safeguarded run: the learned update where accepted, else ``T_k``."""
+        guard = self.safeguard
+        fallback = self.classical(k, state)
+        if not self.module.tied and k >= len(self.module.iterations):
+            self.fallback.append(torch.ones_like(self.mu, dtype=torch.bool))
+            return fallback                             # past the learned layers: classical
+        y = self.module.step(k, state, self.x, self.side)
+        r = self.residual(k + 1, y)
+        accept = torch.isfinite(r) & (r < (1.0 - guard.delta) * self.mu)
+        if guard.rule == "ema":
+            new_mu = guard.theta * r + (1.0 - guard.theta) * self.mu
+        elif guard.rule == "recent":
+            new_mu = r
+        else:
+            new_mu = (1.0 - guard.delta) * self.mu
+        self.mu = torch.where(accept, new_mu, self.mu).detach()
+        self.fallback.append(~accept)
+        return _select(accept, y, fallback)
+
+    def fallback_rate(self, rows=None):
+        """Per layer, the fraction of the (first ``rows``) samples taking the classical update."""
+        return np.array([float(f[:rows].double().mean()) for f in self.fallback])
+
+
+def safeguard_settings(estimator, fixed_point=None):
+    """The :class:`Safeguard` of an estimator with ``safeguard=True``, else ``None``.
+
+    Reads ``safeguard_delta``, ``safeguard_theta``, ``safeguard_rule`` and
+    ``safeguard_residual``; the deep equilibrium mode (``fixed_point``) and
+    the safeguard exclude each other.
+    """
+    if not getattr(estimator, "safeguard", False):
+        return None
+    if fixed_point is not None:
+        raise ValueError("safeguard=True and fixed_point=True cannot be combined: the safeguard "
+                         "guards a layer-by-layer run, the deep equilibrium mode solves for the "
+                         "fixed point directly")
+    return Safeguard(delta=getattr(estimator, "safeguard_delta", 0.05),
+                     theta=getattr(estimator, "safeguard_theta", 0.5),
+                     rule=getattr(estimator, "safeguard_rule", "ema"),
+                     residual=getattr(estimator, "safeguard_residual", "fixed_point"))
+
+
+class SafeguardMixin:
+    """The safeguard's report for estimators that offer ``safeguard=True``."""
+
+    def safeguard_report(self, X, n_layers=None, **side_information):
+        """Per layer, the fraction of the samples of ``X`` that took the classical update.
+
+        Runs the fitted, safeguarded model on ``X`` (as :meth:`iterate` does)
+        and records, at every layer, for which samples the learned update was
+        rejected. Layers past the learned ones of an untied model are
+        classical by construction and report ``1.0``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        n_layers : int, optional
+            Depth to run (default: the fitted depth; more layers than fitted
+            are allowed with the safeguard).
+        **side_information : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        fallback_rate : ndarray of shape (n_layers,)
+            In ``[0, 1]``; ``0`` at every layer means the learned model ran
+            unchanged.
+
+        Examples
+        --------
+        >>> from skunfold.datasets import make_sparse_recovery
+        >>> from skunfold.sparse import UnfoldedISTA
+        >>> X, S, D = make_sparse_recovery(n_samples=200, n_measurements=20, n_components=40,
+        ...                                random_state=0)
+        >>> est = UnfoldedISTA(D, n_layers=4, max_epochs=2, safeguard=True,
+        ...                    random_state=0).fit(X, S)
+        >>> est.safeguard_report(X).shape
+        (4,)
+        """
+        guard = getattr(self.module_, "safeguard", None)
+        if guard is None:
+            raise ValueError(f"{type(self).__name__} was fitted with safeguard=False: there is no "
+                             "safeguard to report on; set safeguard=True and fit again")
+        if n_layers is not None:
+            n_layers = check_int(n_layers, "n_layers", min_value=1)
+        self.iterate(X, n_layers, **side_information)
+        return guard.last_fallback.mean(axis=0)
