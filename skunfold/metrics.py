@@ -1,5 +1,7 @@
 """Metrics of the problem families: NMSE (dB), symbol error rate, sum rate."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, check_consistent_length
@@ -108,22 +110,44 @@ def symbol_error_rate(y_true, y_pred):
 ser_scorer = make_scorer(symbol_error_rate, greater_is_better=False)
 
 
-def sum_rate(channel_gains, powers, noise_var=1.0):
-    """Sum of log2(1 + SINR) over the links of an interference channel.
+def sum_rate(channel_gains, powers, noise_var=1.0, *, gains="power"):
+    """Sum over the links of ``log2(1 + SINR)``, per sample of an interference channel.
+
+    Link ``i`` (transmitter ``i`` to receiver ``i``) has
+    ``SINR_i = g_ii p_i / (noise_var + sum_{j != i} g_ji p_j)`` where ``g_ji``
+    is the *power* gain from transmitter ``j`` to receiver ``i``. Two layouts
+    of the channel are accepted:
+
+    * ``gains="power"`` (the default, unchanged since the function was
+      introduced): ``channel_gains[b, i, j]`` is the power gain from
+      transmitter ``j`` to receiver ``i`` (rows are receivers);
+    * ``gains="amplitude"``: ``channel_gains[b, j, i]`` is the *amplitude*
+      gain from transmitter ``j`` to receiver ``i`` (rows are transmitters),
+      so the power gain is its square. This is the layout of
+      :func:`skunfold.datasets.make_interference_network` and of the
+      estimators of :mod:`skunfold.power`, whose ``score`` is the mean of
+      this function with ``gains="amplitude"``.
+
+    ``sum_rate(H, p, s, gains="amplitude")`` equals
+    ``sum_rate(np.swapaxes(H, 1, 2) ** 2, p, s)``. The interference excludes
+    the direct link exactly (it is not computed as a difference), so very
+    large signal-to-interference ratios keep their precision.
 
     Parameters
     ----------
     channel_gains : array-like of shape (n_samples, n_links, n_links)
-        ``channel_gains[b, i, j]`` is the power gain from transmitter ``j`` to
-        receiver ``i``.
+        Non-negative gains, in the layout given by ``gains``.
     powers : array-like of shape (n_samples, n_links)
-        Transmit powers.
+        Non-negative transmit powers.
     noise_var : float, default=1.0
+        Noise power at every receiver (positive).
+    gains : {"power", "amplitude"}, default="power"
+        The layout of ``channel_gains`` (see above).
 
     Returns
     -------
     rates : ndarray of shape (n_samples,)
-        Sum rate of each instance (bits/s/Hz).
+        Sum rate of each sample (bit/s/Hz), in float64.
 
     Examples
     --------
@@ -131,11 +155,36 @@ def sum_rate(channel_gains, powers, noise_var=1.0):
     >>> from skunfold.metrics import sum_rate
     >>> sum_rate(np.eye(2)[None], np.ones((1, 2)))
     array([2.])
+
+    Amplitude gains ``H[b, j, i]`` (transmitter ``j`` to receiver ``i``):
+    transmitter 1 reaches receiver 0 with amplitude 1, so link 0 has
+    ``SINR = 2**2 / (1 + 1) = 2`` and link 1 ``SINR = 1``:
+
+    >>> H = np.array([[[2.0, 0.0], [1.0, 1.0]]])
+    >>> sum_rate(H, np.ones((1, 2)), noise_var=1.0, gains="amplitude")
+    array([2.5849625])
+    >>> float(np.log2(3) + 1)
+    2.584962500721156
     """
-    G = np.asarray(channel_gains, dtype=float)
-    p = np.asarray(powers, dtype=float)
+    if gains not in ("power", "amplitude"):
+        raise ValueError(f"gains must be 'power' or 'amplitude', got {gains!r}")
+    G = check_array(channel_gains, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                    input_name="channel_gains")
+    p = check_array(powers, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                    input_name="powers")
     if G.ndim != 3 or G.shape[1] != G.shape[2] or p.shape != G.shape[:2]:
-        raise ValueError("channel_gains must be (n_samples, L, L) and powers (n_samples, L)")
+        raise ValueError(f"channel_gains must have shape (n_samples, L, L) and powers "
+                         f"(n_samples, L); got {G.shape} and {p.shape}")
+    if np.any(G < 0) or np.any(p < 0):
+        raise ValueError("channel_gains and powers must be non-negative")
+    if not isinstance(noise_var, Real) or isinstance(noise_var, bool) \
+            or not np.isfinite(noise_var) or noise_var <= 0:
+        raise ValueError(f"noise_var must be a finite positive number, got {noise_var!r}")
+    if gains == "amplitude":
+        G = np.swapaxes(G, 1, 2) ** 2  # power gains, [b, i, j]: receiver i, transmitter j
     signal = np.einsum("bii,bi->bi", G, p)
-    interference = np.einsum("bij,bj->bi", G, p) - signal
+    off = G.copy()
+    idx = np.arange(G.shape[1])
+    off[:, idx, idx] = 0.0
+    interference = np.einsum("bij,bj->bi", off, p)
     return np.sum(np.log2(1.0 + signal / (interference + noise_var)), axis=1)

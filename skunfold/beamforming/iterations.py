@@ -1,0 +1,188 @@
+"""The beamforming family's own layers: learned step sizes plus a correction of the digital step.
+
+The classical and hyperparameters paradigms use the core's generic layers on
+:class:`~skunfold.beamforming.HybridPrecoding` (its step with the classical
+or the learned ``mu_a,k`` and ``mu_d,b,k``, through their logarithm). The
+correction paradigm keeps those learned step sizes and adds a small network,
+shared by every layer and band, that corrects the digital gradient before the
+step; it outputs zero until trained, so the untrained layer is the classical
+iteration.
+"""
+
+import torch
+from torch import nn
+
+from ..core import HyperparameterIteration, mlp
+from ..core.problem import to_raw
+
+__all__ = ["DigitalCorrection", "CorrectionLayer", "beamforming_layers", "restore_classical"]
+
+
+def _column_features(W):
+    """``W / ||W||_F`` per band, one row of real features per user: shape ``(..., N, 2L or L)``."""
+    parts = torch.view_as_real(W).flatten(-2) if W.is_complex() else W
+    squares = (parts * parts).sum((-2, -1), keepdim=True)
+    # clamped before the root: a zero gradient (a zero channel) has no infinite derivative
+    norm = torch.sqrt(torch.clamp(squares, min=torch.finfo(squares.dtype).tiny))
+    W = (W / norm).mT
+    if W.is_complex():
+        W = torch.view_as_real(W).flatten(-2)
+    return W, norm
+
+
+class DigitalCorrection(nn.Module):
+    """``Delta(W_d,b, g_b)``: a correction of the digital gradient ``g_b``, user by user.
+
+    For each band and user ``n`` a multilayer perceptron reads the user's
+    column of ``W_d,b / ||W_d,b||_F`` and of ``g_b / ||g_b||_F`` (real and
+    imaginary parts) and outputs a column of ``L`` entries; the result is
+    multiplied by ``output_scale * ||g_b||_F``, so the correction is relative
+    to the gradient and the network sees neither the power nor the gradient's
+    scale. It is shared by the bands, the users and the layers (``B N``
+    applications per layer), and its last layer starts at zero.
+
+    Parameters
+    ----------
+    n_rf_chains : int
+        ``L``.
+    complex_valued : bool
+        Whether the precoders are complex.
+    hidden_layer_sizes : tuple of int, default=(32,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skunfold.beamforming import DigitalCorrection
+    >>> net = DigitalCorrection(4, complex_valued=True)
+    >>> Wd = torch.randn(2, 3, 4, 2, dtype=torch.complex64)
+    >>> net(Wd, torch.randn_like(Wd)).abs().max().item()  # zero until trained
+    0.0
+    """
+
+    #: The network is shared by the layers: the sequential schedule trains it at every stage.
+    shared_across_layers = True
+    #: Scale of the output relative to ``||g_b||_F``.
+    output_scale = 0.1
+
+    def __init__(self, n_rf_chains, complex_valued, hidden_layer_sizes=(32,)):
+        super().__init__()
+        self.complex_valued = bool(complex_valued)
+        width = int(n_rf_chains) * (2 if self.complex_valued else 1)
+        self.net = mlp([2 * width, *hidden_layer_sizes, width])
+
+    def forward(self, Wd, grad):
+        w, _ = _column_features(Wd)
+        g, g_norm = _column_features(grad)
+        dtype = self.net[0].weight.dtype
+        out = self.net(torch.cat([w, g], dim=-1).to(dtype))
+        if self.complex_valued:
+            out = torch.view_as_complex(out.reshape(*out.shape[:-1], -1, 2).contiguous())
+        return out.mT.to(grad.dtype) * (g_norm * self.output_scale)
+
+
+class CorrectionLayer(HyperparameterIteration):
+    """Learned step sizes of the layer plus the shared correction of the digital gradient.
+
+    ``W_d,b <- W_d,b + mu_d,b,k (g_b + Delta(W_d,b, g_b))``, the rest of the
+    iteration as in :meth:`HybridPrecoding.step
+    <skunfold.beamforming.HybridPrecoding.step>`.
+
+    Parameters
+    ----------
+    problem : HybridPrecoding
+    k : int
+        The layer (0-based).
+    correction : DigitalCorrection
+        The network, shared by the layers.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skunfold.beamforming import CorrectionLayer, DigitalCorrection, HybridPrecoding
+    >>> problem = HybridPrecoding((2, 2, 4), 3, np.ones((2, 3, 2)))
+    >>> layer = CorrectionLayer(problem, 0, DigitalCorrection(3, complex_valued=False))
+    >>> x = torch.randn(5, 2, 2, 4, dtype=torch.float64)
+    >>> state = problem.initial_state(x)
+    >>> ours = layer.double()(problem, 0, state, x, {})        # untrained: the classical step
+    >>> theirs = problem.step(state, x, **problem.layer_hyperparameters(0))
+    >>> all(torch.allclose(a, b) for a, b in zip(ours, theirs))
+    True
+    """
+
+    def __init__(self, problem, k, correction):
+        super().__init__(problem, k)
+        self.correction = correction
+
+    def forward(self, problem, k, state, x, side):
+        return problem.step(state, x, **self.hyperparameters(problem, k),
+                            correction=self.correction, **side)
+
+
+def beamforming_layers(problem, paradigm, n_layers, hidden_layer_sizes=(32,)):
+    """The layers of paradigm ``"correction"`` (``None`` for the others: the core's).
+
+    One :class:`CorrectionLayer` per layer (its own step sizes), all sharing
+    one :class:`DigitalCorrection`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skunfold.beamforming import HybridPrecoding
+    >>> from skunfold.beamforming.iterations import beamforming_layers
+    >>> problem = HybridPrecoding((2, 2, 4), 3, np.ones((2, 3, 2)))
+    >>> layers = beamforming_layers(problem, "correction", 3)
+    >>> len(layers), layers[0].correction is layers[2].correction
+    (3, True)
+    >>> beamforming_layers(problem, "hyperparameters", 3) is None   # the core's layers
+    True
+    """
+    if paradigm != "correction":
+        return None
+    net = DigitalCorrection(problem.n_rf_chains, problem.initial_digital.is_complex(),
+                            hidden_layer_sizes)
+    return [CorrectionLayer(problem, k, net) for k in range(n_layers)]
+
+
+@torch.no_grad()
+def restore_classical(module):
+    """Reset a module's learned step sizes to the classical ones and its corrections to zero.
+
+    Used by the estimators when training did not improve on the classical
+    solver: the module then computes the classical iteration again.
+
+    Parameters
+    ----------
+    module : UnfoldedModule
+        A module of :class:`~skunfold.beamforming.HybridPrecoding` layers.
+
+    Returns
+    -------
+    module : UnfoldedModule
+
+    Examples
+    --------
+    >>> from skunfold.datasets import make_wideband_channels
+    >>> from skunfold.beamforming import UnfoldedHybridPGA
+    >>> from skunfold.beamforming.iterations import restore_classical
+    >>> H = make_wideband_channels(50, n_bands=2, n_users=2, n_antennas=4, random_state=0)
+    >>> est = UnfoldedHybridPGA(n_layers=2, n_rf_chains=2, max_epochs=3,
+    ...                         random_state=0).fit(H)
+    >>> bool((est.step_sizes_ != 0.5).any())
+    True
+    >>> _ = restore_classical(est.module_)
+    >>> est.step_sizes_.round(6).tolist()
+    [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
+    """
+    problem = module.problem
+    for k in range(len(module.iterations)):
+        layer = module.iterations[k]
+        if isinstance(layer, HyperparameterIteration):
+            values = problem.layer_hyperparameters(k)
+            for name, raw in layer.hyperparameters.raw.items():
+                constraint = layer.hyperparameters.constraints[name]
+                raw.copy_(to_raw(values[name], constraint).to(raw.dtype).expand_as(raw))
+    for sub in module.modules():
+        if isinstance(sub, DigitalCorrection):
+            nn.init.zeros_(sub.net[-1].weight)
+            nn.init.zeros_(sub.net[-1].bias)
+    return module

@@ -1,0 +1,231 @@
+"""Power allocation in an interference network as a :class:`~skunfold.core.Problem`: WMMSE.
+
+``M`` single-antenna transmitter-receiver pairs share a band. A sample ``x``
+is a channel matrix of *amplitude* gains, ``x[j, i]`` from transmitter ``j``
+to receiver ``i`` (the layout of
+:func:`~skunfold.datasets.make_interference_network`); the decision is the
+transmit power ``p_i = v_i^2`` of every transmitter, ``0 <= p_i <= p_max``,
+and the objective is the sum rate ``sum_i log2(1 + SINR_i)`` with
+``SINR_i = x_ii^2 p_i / (noise_var + sum_{j != i} x_ji^2 p_j)``, maximised.
+
+The scalar WMMSE algorithm of Shi, Razaviyayn, Luo and He (2011) solves it
+by block-coordinate descent on an equivalent weighted mean-square-error
+problem. From ``v = sqrt(p_max)``, one iteration is::
+
+    u_i = x_ii v_i / (noise_var + sum_j x_ji^2 v_j^2)          (receivers)
+    w_i = 1 / (1 - u_i x_ii v_i)                              (MSE weights)
+    v_i = clip(x_ii u_i w_i / (sum_j x_ij^2 u_j^2 w_j + mu), 0, sqrt(p_max))
+
+with ``mu = 0`` (the box projection replaces the power multiplier).
+"""
+
+import math
+
+import torch
+
+from ..core import Problem
+
+__all__ = ["PowerAllocation", "DEFAULT_NOISE_VAR", "shift_scale"]
+
+#: Noise power of the UWMMSE paper's setting, -91 dB (about 7.94e-10).
+DEFAULT_NOISE_VAR = 10.0 ** -9.1
+
+
+def shift_scale(d):
+    """The scale of the channel's graph shift operator: the geometric mean of the direct links.
+
+    UWMMSE's graph networks use ``S = x / scale`` as their shift operator,
+    so that ``S`` has direct links of order one whatever the distances.
+    ``scale`` is the geometric mean of the direct-link amplitudes ``d = diag(x)``
+    of each sample: a permutation-invariant statistic that does not depend
+    on the number of pairs. Links weaker than 1e-6 times the strongest one
+    count as that floor (a zero link does not make the scale zero); an
+    all-zero diagonal has scale 1.
+
+    Parameters
+    ----------
+    d : torch.Tensor of shape (batch, M)
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, 1)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skunfold.power import shift_scale
+    >>> shift_scale(torch.tensor([[1.0, 4.0], [0.0, 0.0]]))
+    tensor([[2.],
+            [1.]])
+    """
+    top = d.amax(dim=-1, keepdim=True)
+    scale = torch.exp(torch.log(torch.maximum(d, 1e-6 * top)).mean(dim=-1, keepdim=True))
+    return torch.where(top > 0, scale, 1.0)
+
+
+class PowerAllocation(Problem):
+    """Sum-rate maximisation over transmit powers, solved by the scalar WMMSE algorithm.
+
+    The state is ``(v, G_off, g, d, inv_scale)``: the transmit amplitudes
+    ``v`` (shape ``(batch, M)``) and quantities of the batch computed once by
+    :meth:`initial_state` and carried along so that no layer recomputes
+    them: the gains (the power gains ``x**2`` with a zero diagonal, the
+    direct power and amplitude gains; see :meth:`channel_gains`) and
+    ``1 / shift_scale(d)``, the normalisation of the graph shift operator of
+    UWMMSE's layers (see :func:`shift_scale`). The readout is the powers
+    ``p = v**2`` (at most ``p_max``, exactly ``p_max`` on saturated links).
+    The objective is the sum rate (bit/s/Hz), maximised.
+
+    One iteration (:meth:`step`) computes the receivers ``u`` and the MSE
+    weights ``w`` (:meth:`receivers`), shifts the weights,
+    ``w_hat = w + beta``, and updates the amplitudes (:meth:`transmitters`)
+    with a relaxation step ``gamma``::
+
+        v_hat = clip(x_ii u_i w_hat_i / (sum_j x_ij^2 u_j^2 w_hat_j + mu), 0, sqrt(p_max))
+        v     = clip(v_hat + (gamma - 1) (v_hat - v), 0, sqrt(p_max))
+
+    Its hyperparameters are ``mu`` (``"real"``, classical value 0),
+    ``weight_offset`` ``= beta + 1/2`` (``"unit_interval"``, 1/2: ``beta`` stays
+    in ``(-1/2, 1/2)``, so ``w_hat >= 1/2`` since ``w >= 1``) and ``relaxation``
+    ``r`` (``"unit_interval"``, 1/2), the step ``gamma = R^(2 r - 1)`` in
+    ``(1/R, R)`` with ``R = MAX_RELAXATION = 10``, from under- to
+    over-relaxation (:meth:`relaxation_step`). At the classical values the
+    iteration is exactly WMMSE's (every correction is an exact identity in
+    floating point). A common scale of the weights is not a hyperparameter: it
+    changes the update only through ``mu`` (``a w`` with ``mu`` is ``w`` with
+    ``mu / a``).
+
+    The MSE weight is computed as ``w_i = T_i / (noise_var + I_i)`` (total
+    received power over noise plus interference), which equals
+    ``1 / (1 - u_i x_ii v_i)`` for the ``u`` of the same iteration but does
+    not lose the digits that the difference ``1 - u x v`` loses at high SINR.
+    The problem computes in float64 (``dtype``): the paper's noise power,
+    about 1e-9, is far below the signal powers.
+
+    Parameters
+    ----------
+    p_max : float, default=1.0
+        Power budget of every transmitter.
+    noise_var : float, default=DEFAULT_NOISE_VAR
+        Noise power at every receiver (-91 dB, about 7.94e-10, as in the
+        UWMMSE paper).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skunfold.power import PowerAllocation
+    >>> problem = PowerAllocation(p_max=1.0, noise_var=0.1)
+    >>> x = torch.tensor([[[1.0, 0.1], [0.2, 1.0]]], dtype=torch.float64)
+    >>> state = problem.initial_state(x)
+    >>> for _ in range(20):
+    ...     state = problem.step(state, x, **problem.hyperparameters)
+    >>> problem.readout(state)
+    tensor([[1., 1.]], dtype=torch.float64)
+    >>> round(float(problem.objective(problem.readout(state), x)), 3)
+    6.361
+    """
+
+    maximize = True
+    dtype = torch.float64
+    #: Largest relaxation step ``gamma`` of the hyperparameters paradigm (and ``1 / gamma``
+    #: the smallest): larger steps make the update a sharp on-off switch whose training
+    #: diverges slowly.
+    MAX_RELAXATION = 10.0
+    hyperparameter_constraints = {"mu": "real", "weight_offset": "unit_interval",
+                                  "relaxation": "unit_interval"}
+
+    def __init__(self, p_max=1.0, noise_var=DEFAULT_NOISE_VAR):
+        self.p_max = float(p_max)
+        self.v_max = math.sqrt(self.p_max)
+        self.noise_var = float(noise_var)
+        self.hyperparameters = {"mu": 0.0, "weight_offset": 0.5, "relaxation": 0.5}
+
+    # -- pieces of one iteration ---------------------------------------------------------
+    def receivers(self, v, x, gains):
+        """Receivers ``u`` and MSE weights ``w`` of amplitudes ``v``.
+
+        ``gains`` starts with ``(G_off, g, d)`` from :meth:`channel_gains`. Returns
+        ``(u, w)``: ``u_i = x_ii v_i / T_i`` and ``w_i = T_i / (noise_var +
+        I_i)``, with ``I_i`` the interference power at receiver ``i`` and
+        ``T_i`` the total received power plus noise.
+        """
+        G_off, g, d = gains[:3]
+        p = v * v
+        noise_interference = self.noise_var + (p.unsqueeze(-2) @ G_off).squeeze(-2)
+        total = noise_interference + g * p
+        return d * v / total, total / noise_interference
+
+    def transmitters(self, u, w_hat, x, gains, mu):
+        """The amplitude update ``clip(x_ii u_i w_i / (sum_j x_ij^2 u_j^2 w_j + mu), 0, vmax)``.
+
+        Where the denominator is not positive (a learned ``mu < 0``), the
+        weighted MSE decreases with ``v_i`` on the whole box: its minimiser
+        is ``v_max``.
+        """
+        G_off, g, d = gains[:3]
+        q = u * u * w_hat
+        # G_off q as q^T G_off^T: the row-vector product is the faster batched kernel
+        den = (q.unsqueeze(-2) @ G_off.transpose(-1, -2)).squeeze(-2) + g * q + mu
+        positive = den > 0
+        v = torch.clamp(d * u * w_hat / torch.where(positive, den, 1.0), 0.0, self.v_max)
+        return torch.where(positive, v, self.v_max)
+
+    def relax(self, v_hat, v, gamma):
+        """``clip(v_hat + (gamma - 1) (v_hat - v), 0, v_max)``, ``v_hat`` if ``gamma=1``."""
+        if not torch.is_tensor(gamma) and gamma == 1.0:
+            return v_hat
+        return torch.clamp(v_hat + (gamma - 1.0) * (v_hat - v), 0.0, self.v_max)
+
+    @staticmethod
+    def channel_gains(x):
+        """``(G_off, g, d)``: power gains ``x**2`` with a zero diagonal, the direct links' gains.
+
+        ``G_off`` has shape ``(batch, M, M)`` and an exactly zero diagonal;
+        ``g = diag(x)**2`` and ``d = diag(x)`` are contiguous ``(batch, M)``
+        tensors (a strided diagonal view is several times slower to read).
+        """
+        d = torch.diagonal(x, dim1=-2, dim2=-1).contiguous()
+        g = d * d
+        if x.requires_grad:
+            return x * x - torch.diag_embed(g), g, d
+        G_off = x * x                       # one pass over the batch instead of three
+        torch.diagonal(G_off, dim1=-2, dim2=-1).zero_()
+        return G_off, g, d
+
+    # -- the solver -------------------------------------------------------------------------
+    def initial_state(self, x):
+        """Full power, ``v = sqrt(p_max)`` everywhere, and the batch's gains and shift scale."""
+        v = x.new_full(x.shape[:-1], self.v_max)
+        G_off, g, d = self.channel_gains(x)
+        return (v, G_off, g, d, 1.0 / shift_scale(d))
+
+    def step(self, state, x, mu, weight_offset, relaxation):
+        """One WMMSE iteration with the given (classical or learned) hyperparameters."""
+        v, gains = state[0], state[1:]
+        u, w = self.receivers(v, x, gains)
+        w_hat = w + (weight_offset - 0.5)
+        v_hat = self.transmitters(u, w_hat, x, gains, mu)
+        return (self.relax(v_hat, v, self.relaxation_step(relaxation)), *gains)
+
+    def relaxation_step(self, relaxation):
+        """``gamma = R ** (2 relaxation - 1)``, ``R = MAX_RELAXATION``: exactly 1 at 1/2."""
+        if not torch.is_tensor(relaxation):
+            return self.MAX_RELAXATION ** (2.0 * relaxation - 1.0)
+        return torch.exp((2.0 * relaxation - 1.0) * math.log(self.MAX_RELAXATION))
+
+    def readout(self, state):
+        """The powers ``p = v**2``; exactly ``p_max`` where ``v = sqrt(p_max)`` (no rounding)."""
+        v = state[0]
+        return torch.where(v >= self.v_max, self.p_max, v * v)
+
+    def objective(self, estimate, x):
+        """Sum rate (bit/s/Hz) of each sample at powers ``estimate``."""
+        G_off, g, _ = self.channel_gains(x)
+        interference = (estimate.unsqueeze(-2) @ G_off).squeeze(-2)
+        return torch.log2(1.0 + g * estimate / (self.noise_var + interference)).sum(dim=-1)
+
+    def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
+        from .iterations import power_layers
+
+        return power_layers(self, paradigm, n_layers, tied=tied,
+                            hidden_layer_sizes=hidden_layer_sizes)
