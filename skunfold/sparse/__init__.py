@@ -5,7 +5,10 @@
 * :class:`ISTA`, :class:`FISTA` -- the classical solvers (``paradigm="classical"``);
 * :class:`UnfoldedISTA` -- LISTA, LISTA-CP, LISTA-CPSS, ALISTA and the
   correction / DNN variants, selected by ``paradigm`` and a few options;
-* :class:`HyperLISTA` -- three hyperparameters tuned without back-propagation.
+* :class:`HyperLISTA` -- three hyperparameters tuned without back-propagation;
+* :class:`AMP`, :class:`UnfoldedAMP` -- approximate message passing and learned
+  AMP (LAMP) on :class:`AMPProblem`; :func:`amp_state_evolution` -- its scalar
+  state-evolution prediction.
 
 Literature names map to parameters as follows:
 
@@ -15,10 +18,22 @@ LISTA-CP        ``UnfoldedISTA(paradigm="objective", coupling="cp")``
 LISTA-CPSS      ``UnfoldedISTA(paradigm="objective", coupling="cp", support_selection=True)``
 ALISTA          ``UnfoldedISTA(paradigm="hyperparameters", weights="analytic", support_selection=True)``
 HyperLISTA      ``HyperLISTA``
+AMP             ``AMP`` (``denoiser="bg"``: Bayes-optimal AMP)
+LAMP-l1         ``UnfoldedAMP(paradigm="objective")``
+LAMP-bg         ``UnfoldedAMP(paradigm="dnn", shrinkage="bg")``
+LAMP-pwlin      ``UnfoldedAMP(paradigm="dnn", shrinkage="pwlin")``
 =============== ===============================================================
 """
 
-from .estimators import FISTA, ISTA, DictionaryEstimatedWarning, HyperLISTA, UnfoldedISTA
+from .amp import AMPProblem
+from .amp_estimators import AMP, UnfoldedAMP
+from .estimators import (
+    FISTA,
+    ISTA,
+    DictionaryEstimatedWarning,
+    HyperLISTA,
+    UnfoldedISTA,
+)
 from .problem import (
     HyperLISTAProblem,
     SparseCoding,
@@ -27,7 +42,22 @@ from .problem import (
     lipschitz_constant,
     support_selected_threshold,
 )
+from .state_evolution import amp_state_evolution
 
-__all__ = ["ISTA", "FISTA", "UnfoldedISTA", "HyperLISTA", "DictionaryEstimatedWarning",
-           "SparseCoding", "HyperLISTAProblem", "analytic_weights", "lipschitz_constant",
-           "fista_momentum", "support_selected_threshold"]
+__all__ = [
+    "AMP",
+    "FISTA",
+    "ISTA",
+    "AMPProblem",
+    "DictionaryEstimatedWarning",
+    "HyperLISTA",
+    "HyperLISTAProblem",
+    "SparseCoding",
+    "UnfoldedAMP",
+    "UnfoldedISTA",
+    "amp_state_evolution",
+    "analytic_weights",
+    "fista_momentum",
+    "lipschitz_constant",
+    "support_selected_threshold",
+]
