@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("core", "datasets", "metrics", "sparse", "rpca", "mimo", "power", "beamforming")
+_SUBPACKAGES = ("core", "datasets", "metrics", "sparse", "rpca", "mimo", "power", "beamforming", "distributed")
 
 __all__ = [*_SUBPACKAGES, "__version__"]
 
