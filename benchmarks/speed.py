@@ -6,7 +6,10 @@
     GFLOP/s on the same shapes;
 (c) training-step time of the skorch-backed ``fit`` vs a tight hand-written
     PyTorch loop (and vs skorch's default DataLoader path);
-(d) peak memory of ``fit`` on 10^5 samples (run in a subprocess).
+(d) peak memory of ``fit`` on 10^5 samples (run in a subprocess);
+(e) HyperLISTA's forward pass against ALISTA's at equal K (``predict`` on the
+    1000-sample batch, interleaved, best of several), with support selection
+    (the default constants) and without (``c_support=0``).
 
 Usage::
 
@@ -32,7 +35,7 @@ import torch  # noqa: E402
 from skunfold.datasets import make_sparse_recovery  # noqa: E402
 from skunfold.metrics import nmse_db  # noqa: E402
 from skunfold.core import cast_module  # noqa: E402
-from skunfold.sparse import FISTA, UnfoldedISTA  # noqa: E402
+from skunfold.sparse import FISTA, HyperLISTA, UnfoldedISTA  # noqa: E402
 
 torch.set_num_threads(1)
 M, N, K, P = 250, 500, 16, 0.1
@@ -268,10 +271,35 @@ def part_d(n=100_000):
     return extra / data
 
 
+def part_e(D, Xt, St, repeat):
+    print(f"\n(e) HyperLISTA vs ALISTA forward, K={K}, predict on {len(Xt)} samples, "
+          f"best of {repeat} interleaved calls")
+    X32 = Xt.astype(np.float32)
+    models = {
+        "ALISTA (analytic W, support selection)": UnfoldedISTA(
+            D, n_layers=K, weights="analytic", support_selection=True, max_epochs=0),
+        "HyperLISTA (default constants)": HyperLISTA(D, n_layers=K),
+        "HyperLISTA, c_support=0": HyperLISTA(D, n_layers=K, c_support=0.0),
+    }
+    for est in models.values():
+        est.fit(X32[:64])
+    times = {name: [] for name in models}
+    for _ in range(repeat):
+        for name, est in models.items():
+            start = time.perf_counter()
+            est.predict(X32)
+            times[name].append(time.perf_counter() - start)
+    ref = min(times["ALISTA (analytic W, support selection)"])
+    for name, est in models.items():
+        t = min(times[name])
+        print(f"  {name:42s} {t * 1e3:8.1f} ms   x{t / ref:5.2f} ALISTA   "
+              f"NMSE {nmse_db(St, est.predict(X32)):6.1f} dB")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default="abcd")
+    parser.add_argument("--parts", default="abcde")
     args = parser.parse_args()
     Xt, St, D = make_sparse_recovery(1000, M, N, P, random_state=0)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, m={M}, n={N}, K={K}")
@@ -289,6 +317,8 @@ def main():
         part_c(D, args.quick)
     if "d" in args.parts:
         part_d(20_000 if args.quick else 100_000)
+    if "e" in args.parts:
+        part_e(D, Xt, St, 3 if args.quick else 7)
 
 
 if __name__ == "__main__":

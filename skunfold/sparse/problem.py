@@ -38,14 +38,20 @@ def support_selected_threshold(z, theta, fraction):
     n = z.shape[-1]
     absz = torch.abs(z)
     if torch.is_tensor(fraction):
-        # per-sample fraction (HyperLISTA): rank threshold from sorted magnitudes
+        # per-sample fraction (HyperLISTA): the count-th largest magnitude of each row, by a
+        # partial selection (top-k up to the largest count), only for the rows that need it
         with torch.no_grad():
             counts = torch.clamp((fraction * n).ceil().long(), 0, n)
-            sorted_abs = torch.sort(absz, dim=-1, descending=True).values
-            idx = torch.clamp(counts - 1, min=0)
-            kth = torch.gather(sorted_abs, -1, idx)
-            kth = torch.where(counts > 0, kth, torch.full_like(kth, float("inf")))
-            mask = (absz >= kth) & (absz > theta)
+            mask = absz > theta
+            # rows with at most ``count`` entries above theta bypass all of them
+            crowded = (mask.sum(dim=-1, keepdim=True) > counts) & (counts > 0)
+            mask &= counts > 0
+            rows = crowded[:, 0]
+            if bool(rows.any()):
+                sub, k = absz[rows], counts[rows]
+                top = torch.topk(sub, int(k.max()), dim=-1).values
+                kth = torch.gather(top, -1, k - 1)
+                mask[rows] = mask[rows] & (sub >= kth)
         return torch.where(mask, z, shrunk)
     count = int(math.ceil(fraction * n))
     if count <= 0:
@@ -218,6 +224,8 @@ class HyperLISTAProblem(SparseCoding):
         super().__init__(dictionary, alpha, weights="analytic")
         D = np.asarray(dictionary, dtype=np.float64)
         self.Hpinv = torch.as_tensor(np.linalg.pinv(D.T).T)  # (m, n): x @ Hpinv = (H^+ x)^T
+        # [H^+ | W] side by side: the two products of the residual in one matrix product
+        self.HpinvW = torch.cat([self.Hpinv.to(self.W.dtype), self.W], dim=1)
         self.hyperparameters = {"c_threshold": float(c_threshold),
                                 "c_momentum": float(c_momentum),
                                 "c_support": float(c_support)}
@@ -225,17 +233,25 @@ class HyperLISTAProblem(SparseCoding):
     def layer_hyperparameters(self, k):
         return self.hyperparameters
 
+    def initial_state(self, x):
+        """``(s, s_prev, ||H^+ x||_1)``: zeros, and the norm every layer needs, computed once."""
+        s0 = x.new_zeros((x.shape[0], self.D.shape[0]))
+        return (s0, s0, torch.abs(x @ self.Hpinv).sum(-1, keepdim=True))
+
     def step(self, state, x, c_threshold, c_momentum, c_support):
-        s, s_prev = state
+        s, s_prev, x_norm = state
         resid = x - s @ self.D                                           # x - H s
-        res_norm = torch.abs(resid @ self.Hpinv).sum(-1, keepdim=True)   # ||H^+(Hs - x)||_1
-        x_norm = torch.abs(x @ self.Hpinv).sum(-1, keepdim=True)
+        n = self.D.shape[0]
+        both = resid @ self.HpinvW                                       # [H^+ r, W^T r]
+        res_norm = torch.abs(both[:, :n]).sum(-1, keepdim=True)          # ||H^+(Hs - x)||_1
         theta = c_threshold * res_norm
         beta = c_momentum * (s != 0).sum(-1, keepdim=True).to(s.dtype)
-        z = s + resid @ self.W + beta * (s - s_prev)
+        z = s + both[:, n:] + beta * (s - s_prev)
         ratio = torch.clamp(x_norm, min=1e-30) / torch.clamp(res_norm, min=1e-30)
         frac = torch.clamp(c_support * torch.log(ratio), 0.0, 1.0)
-        return support_selected_threshold(z, theta, frac), s
+        if not bool((frac > 0).any()):                                   # no support selection
+            return soft_threshold(z, theta), s, x_norm
+        return support_selected_threshold(z, theta, frac), s, x_norm
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
         return None
