@@ -32,9 +32,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from skunfold.core import cast_module  # noqa: E402
 from skunfold.datasets import make_sparse_recovery  # noqa: E402
 from skunfold.metrics import nmse_db  # noqa: E402
-from skunfold.core import cast_module  # noqa: E402
 from skunfold.sparse import FISTA, HyperLISTA, UnfoldedISTA  # noqa: E402
 
 torch.set_num_threads(1)
