@@ -248,3 +248,29 @@ def test_non_finite_input_is_an_error_and_loses_nothing(data):
     with pytest.raises(ValueError, match="NaN"):
         est.fit(bad)
     np.testing.assert_array_equal(est.predict(X[:3]), before)
+
+
+def test_interval_constraint_keeps_a_learned_step_in_range():
+    from skunfold.core.problem import from_raw, to_raw
+
+    raw = to_raw(0.3, ("interval", 0.0, 2.0))
+    assert float(from_raw(raw, ("interval", 0.0, 2.0))) == pytest.approx(0.3)
+    assert 0.0 < float(from_raw(raw + 100.0, ("interval", 0.0, 2.0))) <= 2.0
+    with pytest.raises(ValueError, match="inside the interval"):
+        to_raw(3.0, ("interval", 0.0, 2.0))
+
+    class Bad(LassoISTA):
+        hyperparameter_constraints = {"step": ("interval", 1.0, 0.0)}
+
+    X = np.random.default_rng(0).normal(size=(16, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="interval"):
+        UnfoldedRegressor(Bad(np.eye(5)), max_epochs=1).fit(X, X)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # lr 0.5 on purpose
+def test_deep_equilibrium_ista_keeps_its_step_below_two_over_l(data):
+    X, S, D = data
+    est = UnfoldedISTA(D, n_layers=4, fixed_point=True, fixed_point_max_iter=300, lr=0.5,
+                       max_epochs=3, random_state=0).fit(X, S)
+    step = float(est.module_.iteration(0).hyperparameters(est.problem_, 0)["step"].detach())
+    assert 0.0 < step < 2.0 / est.lipschitz_

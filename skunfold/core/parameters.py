@@ -138,7 +138,10 @@ SHARED_PARAMETERS = {
         where the gradient comes from the implicit function theorem (memory of
         one layer, whatever the number of iterations). Needs tied weights
         (``tied=None`` then means tied) and the ``"end_to_end"`` loss
-        schedule; ``staged_predict`` still yields plain iterations. See
+        schedule; ``staged_predict`` still yields plain iterations. The
+        learned map must keep a fixed point: bound its step sizes (e.g. the
+        ``("interval", 0, 2 / L)`` constraint of a problem's hyperparameter,
+        which :class:`~skunfold.sparse.UnfoldedISTA` uses in this mode). See
         :mod:`skunfold.core.equilibrium`."""),
     "fixed_point_tol": (real(0, strict_min=True), "float", """
         With ``fixed_point=True``: relative residual

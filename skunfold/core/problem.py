@@ -44,7 +44,9 @@ class Problem:
         How each hyperparameter stays valid while it is learned:
         ``"positive"`` (the default: learned through its logarithm, as step
         sizes and thresholds), ``"real"`` (unconstrained), ``"unit_interval"``
-        (through a logistic function) or ``"fixed"`` (never learned, e.g. a
+        (through a logistic function), ``("interval", low, high)`` (the same,
+        scaled to ``(low, high)``: e.g. a step size kept below ``2 / L``, where
+        a gradient step stays convergent) or ``"fixed"`` (never learned, e.g. a
         schedule set by hand).
     initial_hyperparameters : dict of str to float or tensor
         Hyperparameters of the initialisation (e.g. the threshold of an
@@ -228,10 +230,21 @@ class Problem:
 def _hyperparameter_names(problem):
     names = set(problem.hyperparameters) | set(problem.initial_hyperparameters)
     for name, constraint in problem.hyperparameter_constraints.items():
-        if constraint not in CONSTRAINTS:
+        if _interval(constraint) is None and constraint not in CONSTRAINTS:
             raise ValueError(f"{type(problem).__name__}: the constraint of hyperparameter "
-                             f"{name!r} must be one of {list(CONSTRAINTS)}, got {constraint!r}")
+                             f"{name!r} must be one of {list(CONSTRAINTS)} or "
+                             f"('interval', low, high) with low < high, got {constraint!r}")
     return names
+
+
+def _interval(constraint):
+    """``(low, high)`` of an ``("interval", low, high)`` constraint, else ``None``."""
+    if (isinstance(constraint, tuple) and len(constraint) == 3
+            and constraint[0] == "interval"):
+        low, high = float(constraint[1]), float(constraint[2])
+        if low < high:
+            return low, high
+    return None
 
 
 def check_problem(problem):
@@ -265,6 +278,14 @@ def to_raw(value, constraint):
         if torch.any(t < 0):
             raise ValueError(f"a 'positive' hyperparameter must start non-negative, got {value!r}")
         return torch.log(torch.clamp(t, min=1e-30))
+    bounds = _interval(constraint)
+    if bounds is not None:
+        low, high = bounds
+        if torch.any((t <= low) | (t >= high)):
+            raise ValueError(f"an ('interval', {low:g}, {high:g}) hyperparameter must start "
+                             f"inside the interval, got {value!r}")
+        t = (t - low) / (high - low)
+        constraint = "unit_interval"
     if constraint == "unit_interval":
         t = torch.clamp(t, 1e-6, 1 - 1e-6)
         return torch.log(t) - torch.log1p(-t)
@@ -277,6 +298,9 @@ def from_raw(raw, constraint):
         return torch.exp(raw)
     if constraint == "unit_interval":
         return torch.sigmoid(raw)
+    bounds = _interval(constraint)
+    if bounds is not None:
+        return bounds[0] + (bounds[1] - bounds[0]) * torch.sigmoid(raw)
     return raw
 
 

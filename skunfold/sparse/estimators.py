@@ -184,7 +184,14 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
                              "(its shrinkage is a learned network)")
         if self.paradigm == "classical":  # ISTA / FISTA, whatever the learned options
             return SparseCoding(D, self.alpha, momentum=self.momentum)
-        return SparseCoding(D, self.alpha, self.weights, support, self.momentum, self.coupling)
+        problem = SparseCoding(D, self.alpha, self.weights, support, self.momentum, self.coupling)
+        if getattr(self, "fixed_point", False) and problem.weights_kind == "dictionary":
+            # deep equilibrium: a learned step stays in (0, 2/L), where the ISTA map is
+            # averaged and its iteration converges, so the fixed point keeps existing
+            problem.hyperparameter_constraints = {
+                **problem.hyperparameter_constraints,
+                "step": ("interval", 0.0, 2.0 / problem.lipschitz)}
+        return problem
 
 
 @document_parameters
