@@ -6,10 +6,14 @@ sparse-recovery problem m = 250, n = 500 (sparsity 0.1, SNR 30 dB) with the
 250 rows split into 50 blocks of 5, distributed LASSO with alpha = 0.01.
 
 * classical D-ADMM (Gauss–Seidel over a greedy colouring), hyperparameters
-  tuned on a validation set over a grid (rho, step), up to 1000 rounds;
-* UnfoldedDADMM with per-agent learned (rho, step, tau, eta), K = 10 and 25;
+  tuned over a grid of rho and step factors (5 x 4, on 10 validation samples;
+  the largest factor diverges), up to 1000 rounds;
+* UnfoldedDADMM with per-agent learned (rho, step, tau, eta), K = 10 and 25,
+  each started at the grid point best at its depth; K = 25 is grown from the
+  trained K = 10 model (its learned rounds copied in, classical rounds in
+  between), then trained end to end;
 * the rounds (and messages) classical D-ADMM needs to reach the unfolded
-  models' NMSE;
+  models' NMSE: the tuned point, and the fewest of any stable grid point;
 * transfer: the shared-hyperparameter model (K = 10) on five other graphs
   of the same size and density and on one of 25 agents, vs the per-agent
   model;
@@ -53,11 +57,37 @@ def first_round(curve, target):
     return int(hit[0]) + 1 if len(hit) else None
 
 
+def grow(small, n_layers, params, X, S):
+    """A deeper per-agent model started from a trained shallower one, then trained end to end.
+
+    Warm start needs equal shapes, so the deeper model is built untrained (the classical
+    rounds) and the trained model's learned values are copied into it: its rounds
+    ``1..K-1`` first, its last round last, classical rounds in between; then it is trained
+    with ``warm_start=True`` (cosine learning rate).
+    """
+    k = small.n_layers
+    model = UnfoldedDADMM(small.graph, small.dictionary, hyperparameter_sharing="agent",
+                          **{**params, "n_layers": n_layers, "max_epochs": 0}).fit(X, S)
+    source = [*range(k - 1), *[None] * (n_layers - k), k - 1]
+    learned = dict(small.module_.named_parameters())
+    with torch.no_grad():
+        for name, value in model.module_.named_parameters():
+            layer = int(name.split(".")[1])
+            if source[layer] is not None:
+                value.copy_(learned[name.replace(f"iterations.{layer}.",
+                                                 f"iterations.{source[layer]}.", 1)])
+    return model.set_params(warm_start=True, max_epochs=params["max_epochs"],
+                            lr_schedule="cosine").fit(X, S)
+
+
 def main(quick):
+    # the classical grid: rho x the step factor c (step = c / max_p(||H_p||^2 + 2 rho d_p));
+    # tuned on the first n_tune validation samples, each point stopped once it diverges
+    grid = [(r, c) for r in (0.001, 0.003, 0.01, 0.03, 0.1) for c in (1.0, 1.5, 2.0, 2.5)]
     cfg = ({"n_train": 200, "n_val": 30, "n_test": 60, "rounds": 500, "epochs": {10: 4, 25: 2},
-                "grid": [(0.03, 2.0), (0.1, 2.0)]} if quick else
+                "grid": grid, "n_tune": 10} if quick else
            {"n_train": 500, "n_val": 50, "n_test": 100, "rounds": 1000, "epochs": {10: 10, 25: 5},
-                "grid": [(0.03, 1.0), (0.03, 2.0), (0.1, 1.0), (0.1, 2.0)]})
+                "grid": grid, "n_tune": 10})
     out, lines = {"settings": {**cfg, "grid": cfg["grid"], "P": P, "m": M, "n": N,
                                "edge_probability": EDGE_P, "snr_db": SNR, "alpha": ALPHA}}, []
 
@@ -82,18 +112,45 @@ def main(quick):
 
     # -- classical D-ADMM, tuned on the validation set ---------------------------------------
     base_step = DistributedLasso(D, G, alpha=ALPHA, rho=1.0).hyperparameters["step"]
-    best = None
+    local = max(float(np.linalg.norm(D[:, M // P * p:M // P * (p + 1)], ord=2)) ** 2
+                for p in range(P))
+    Xtune, Stune = Xv[:cfg["n_tune"]], Sv[:cfg["n_tune"]]
+    say(f"classical grid on the first {cfg['n_tune']} validation samples, {cfg['rounds']} "
+        f"rounds (max_p ||H_p||^2 = {local:.2f}: a local gradient step above "
+        f"2/{local:.2f} = {2 / local:.3f} is unstable)")
+    best, tune_curves = None, {}
     for rho, scale in cfg["grid"]:
         step = scale * DistributedLasso(D, G, alpha=ALPHA, rho=rho).hyperparameters["step"]
         est = DistributedADMM(G, D, n_layers=cfg["rounds"], alpha=ALPHA, rho=rho, step=step)
-        curve = rounds_to_target(est.fit(Xv), Xv, Sv, -np.inf)["nmse_db"]
-        say(f"  classical rho={rho:g} step={step:.3g}: validation NMSE at the last round "
-            f"{curve[-1]:.2f} dB")
-        if best is None or curve[-1] < best[0]:
-            best = (curve[-1], rho, step)
-    _, rho, step = best
-    say(f"tuned classical D-ADMM: rho={rho:g}, step={step:.3g}, eta=rho (untuned default step "
-        f"at rho=1: {base_step:.3g})")
+        curve_v = []
+        for Sk in est.fit(Xtune).staged_predict(Xtune):
+            curve_v.append(nmse_db(Sk, Stune))
+            if not np.isfinite(curve_v[-1]) or curve_v[-1] > 10:  # diverged
+                break
+        if len(curve_v) < cfg["rounds"]:
+            say(f"  rho={rho:g} c={scale:g} step={step:.3g}: diverges (NMSE {curve_v[-1]:+.0f} "
+                f"dB at round {len(curve_v)})")
+            continue
+        tune_curves[(rho, scale)] = np.asarray(curve_v)
+        say(f"  rho={rho:g} c={scale:g} step={step:.3g}: NMSE at rounds 100 / 250 / last "
+            f"{curve_v[99]:.2f} / {curve_v[249]:.2f} / {curve_v[-1]:.2f} dB")
+        if best is None or curve_v[-1] < best[0]:
+            best = (curve_v[-1], rho, step, scale)
+    _, rho, step, scale = best
+    say(f"tuned classical D-ADMM (best at the last round): rho={rho:g}, c={scale:g}, "
+        f"step={step:.3g}, eta=rho (untuned default step at rho=1: {base_step:.3g})")
+    marks = [r for r in (1, 5, 10, 25, 50, 100, 250, 500, 1000) if r <= cfg["rounds"]]
+    out["tuning"] = {"rounds": marks, "nmse_db": {f"{r:g},{c:g}": [round(float(v[k - 1]), 3)
+                                                                   for k in marks]
+                                                  for (r, c), v in tune_curves.items()}}
+
+    def best_of_grid(model):
+        """Fewest rounds any stable grid point needs (tuning samples) to reach the model there."""
+        target = nmse_db(model.predict(Xtune), Stune)
+        needs = [(first_round(v, target) or np.inf, key) for key, v in tune_curves.items()]
+        rounds, key = min(needs)
+        return target, (None if rounds == np.inf else int(rounds)), key
+
     classical = DistributedADMM(G, D, n_layers=cfg["rounds"], alpha=ALPHA, rho=rho,
                                 step=step).fit(Xt)
     t0 = time.perf_counter()
@@ -106,19 +163,38 @@ def main(quick):
 
     # -- unfolded, per agent ------------------------------------------------------------------
     models = {}
+    # each unfolded model starts from the classical point that is best at its own depth K
+    # (tuning samples): the point tuned for 1000 rounds is a poor start for 10 rounds
+    def init_point(K):
+        r0, c0 = min(tune_curves, key=lambda key: tune_curves[key][K - 1])
+        return r0, c0 * DistributedLasso(D, G, alpha=ALPHA, rho=r0).hyperparameters["step"], c0
+
     for K in (10, 25):
-        common = {"n_layers": K, "alpha": ALPHA, "rho": rho, "step": step, "max_epochs": cfg["epochs"][K],
-                      "lr": 0.03, "batch_size": 50, "random_state": 0}
+        rho_k, step_k, c_k = init_point(K)
+        say(f"unfolded K={K}: initialised at the grid point best at round {K}: rho={rho_k:g}, "
+            f"c={c_k:g}, step={step_k:.3g}")
+        out[f"init_K{K}"] = {"rho": rho_k, "step": step_k}
+        common = {"n_layers": K, "alpha": ALPHA, "rho": rho_k, "step": step_k,
+                  "max_epochs": cfg["epochs"][K], "lr": 0.03, "batch_size": 50, "random_state": 0}
         for sharing in ("agent", "shared") if K == 10 else ("agent",):
             t0 = time.process_time()
-            model = UnfoldedDADMM(G, D, hyperparameter_sharing=sharing, **common).fit(Xt, St)
+            if K == 10:
+                model = UnfoldedDADMM(G, D, hyperparameter_sharing=sharing, **common).fit(Xt, St)
+                recipe = "end-to-end"
+            else:  # K = 25: start from the trained K = 10 model, then train end-to-end
+                model = grow(models[(10, "agent")], K, common, Xt, St)
+                recipe = (f"initialised from the trained K=10 model (its rounds 1-9, {K - 10} "
+                          f"classical rounds, its round 10 last), then end-to-end, cosine lr")
             cpu = time.process_time() - t0
             models[(K, sharing)] = model
             u_curve = rounds_to_target(model, Xs, Ss, -np.inf)["nmse_db"]
             final = u_curve[-1]
             need = first_round(curve, final)
             budget = (f"{cfg['n_train']} samples x {cfg['epochs'][K]} epochs, Adam lr 0.03, "
-                      f"batch 50, end-to-end, 1 thread: {cpu:.0f} CPU s")
+                      f"batch 50, {recipe}, 1 thread: {cpu:.0f} CPU s")
+            if K == 25:
+                cpu10 = out["unfolded_K10_agent"]["cpu_seconds"]
+                budget += f" (+ {cpu10:.0f} CPU s of the K=10 model: {cpu + cpu10:.0f} in all)"
             say(f"unfolded K={K} ({sharing}): test NMSE {final:.2f} dB (classical at {K} "
                 f"rounds: {curve[K - 1]:.2f} dB); classical needs "
                 f"{need if need else '>' + str(cfg['rounds'])} rounds "
@@ -126,8 +202,15 @@ def main(quick):
                 f"to reach it")
             say("    per round: " + " / ".join(f"{v:.2f}" for v in u_curve))
             say(f"    training budget: {budget}")
+            t_val, g_need, g_key = best_of_grid(model)
+            say(f"    check against every stable grid point ({cfg['n_tune']} tuning samples, "
+                f"model there {t_val:.2f} dB): fewest classical rounds "
+                + (f"{g_need} (rho={g_key[0]:g}, c={g_key[1]:g})" if g_need else
+                   f">{cfg['rounds']} (no grid point reaches it)"))
             out[f"unfolded_K{K}_{sharing}"] = {
                 "nmse_db": u_curve.tolist(), "classical_rounds_needed": need,
+                "best_of_grid_rounds_needed": g_need,
+                "best_of_grid_point": list(g_key) if g_need else None,
                 "cpu_seconds": cpu, "budget": budget}
 
     # -- transfer of the shared model -----------------------------------------------------------

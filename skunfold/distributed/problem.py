@@ -42,7 +42,8 @@ HYPERPARAMETERS = ("rho", "step", "tau", "eta")
 
 
 def default_hyperparameters(blocks, degrees, alpha, rho=1.0, step=None, eta=None):
-    """Classical values: ``step = 1 / max_p(||H_p||^2 + 2 rho d_p)``, ``tau = alpha``, ``eta = rho``.
+    """Classical values: ``step = 1 / max_p(||H_p||^2 + 2 rho d_p)``, ``tau = alpha``,
+    ``eta = rho``.
 
     Parameters
     ----------
@@ -169,8 +170,8 @@ class DistributedLasso(Problem):
         Shapes: ``s, u, neighbour_sum`` ``(batch, agents, n_components)``,
         ``b`` ``(batch, agents, n_rows)``, ``blocks`` ``(agents, n_rows,
         n_components)``, ``degrees`` ``(agents, 1)``; hyperparameters scalars
-        or ``(agents, 1)``, ``tau`` the agent's share ``tau / P``. This is all an agent computes (see
-        :func:`~skunfold.distributed.export_agents`).
+        or ``(agents, 1)``, ``tau`` the agent's share ``tau / P``. This is all an agent
+        computes (see :func:`~skunfold.distributed.export_agents`).
         """
         resid = torch.einsum("bpn,prn->bpr", s, blocks) - b
         g = torch.einsum("bpr,prn->bpn", resid, blocks) + u + rho * (degrees * s - neighbour_sum)
