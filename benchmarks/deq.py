@@ -115,6 +115,8 @@ def accuracy(D, X, S, Xte, Ste, args, log):
     results = {}
     classical = {"ISTA": ISTA(D), "FISTA": FISTA(D)}
     for name, est in classical.items():
+        if args.models is not None and name not in args.models:
+            continue
         est.set_params(n_layers=max(DEPTHS)).fit(Xte[:1])
         staged = list(est.staged_predict(Xte))
         results[name] = {K: nmse_db(Ste, staged[K - 1]) for K in DEPTHS}
@@ -131,6 +133,8 @@ def accuracy(D, X, S, Xte, Ste, args, log):
                                               lr=args.correction_lr),
     }
     for name, params in models.items():
+        if args.models is not None and name not in args.models:
+            continue
         deq = params.get("fixed_point", False)
         est = UnfoldedISTA(D, n_layers=16, fixed_point_max_iter=args.train_iter, **params, **common)
         start = time.process_time()
@@ -176,10 +180,14 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--correction-lr", type=float, default=1e-4)
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="train only these rows (names as printed), skip the memory part")
+    parser.add_argument("--out", default=None, help="prefix of the .txt and .json outputs")
     args = parser.parse_args()
     args.n_train, args.epochs, args.train_iter = ((2000, 5, 50) if args.quick else (8000, 10, 100))
     name = "quick" if args.quick else "full"
-    prefix = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"deq_{name}")
+    prefix = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                      f"deq_{name}")
     lines = []
 
     def log(line):
@@ -193,8 +201,10 @@ def main():
     X, S = X.astype(np.float32), S.astype(np.float32)
     Xtr, Str, Xte, Ste = X[:args.n_train], S[:args.n_train], X[args.n_train:], S[args.n_train:]
     start = time.time()
-    log("## memory (autograd's saved tensors) and time of one training step")
-    memory = memory_and_time(D, Xtr, Str, log, args.repeat)
+    memory = None
+    if args.models is None:
+        log("## memory (autograd's saved tensors) and time of one training step")
+        memory = memory_and_time(D, Xtr, Str, log, args.repeat)
     log(f"## test NMSE (dB) on 1000 samples at K iterations; DEQ models trained with at most "
         f"{args.train_iter} forward iterations (Anderson, tol 1e-4)")
     acc = accuracy(D, Xtr, Str, Xte, Ste, args, log)
