@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..core import HyperparameterIteration, to_numpy, to_tensor
+from ..core import HyperparameterIteration, SampleSource, to_numpy, to_tensor
 from ..core.validation import (
     array_ndim,
     check_complex_array,
@@ -187,7 +187,9 @@ class HybridPrecodingMixin:
         X : array-like of shape (n_samples, n_bands, n_users, n_antennas)
             Channels; also ``(n_samples, n_users, n_antennas)`` (one band) or
             ``(n_samples, n_antennas)`` (one band and one user). Complex
-            channels give complex precoders, real channels real ones.
+            channels give complex precoders, real channels real ones. Or a
+            :class:`~skunfold.core.SampleSource` of channels (fresh ones every
+            epoch; ``supervised=False``).
         y : None
             Ignored: training is unsupervised, on the rate.
 
@@ -198,6 +200,9 @@ class HybridPrecodingMixin:
         """
         super().fit(X)
         if self.net_ is not None:
+            if isinstance(X, SampleSource):  # check on channels of the source, from random_state
+                seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+                X = X.draw(X.n_samples_per_epoch, seed, "the improvement check")[0]
             self._bf_keep_improvement(X)
         return self
 

@@ -65,6 +65,7 @@ from .schedules import (
     Stage,
     get_loss_schedule,
 )
+from .sources import SampleSource, SampleSourceError, StreamData
 from .threads import torch_threads
 from .training import (
     ArrayData,
@@ -101,6 +102,7 @@ __all__ = [
     "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd", "Stage",
     "get_loss_schedule", "LOSS_SCHEDULES",
     "UnfoldingNet", "ArrayData", "BatchSlicer", "Inputs", "StageCosineLR",
+    "SampleSource", "SampleSourceError", "StreamData",
     "TrainingDivergedError", "train_stages", "check_not_diverged", "keep_improvement",
     "EpochLog",
     "PARADIGMS", "OPTIMIZERS", "SHARED_PARAMETERS", "document_parameters", "set_init_parameters",

@@ -1,5 +1,6 @@
 """The estimator life-cycle shared by every unfolded model."""
 
+import collections
 import copy
 
 import numpy as np
@@ -18,6 +19,7 @@ from .problem import apply_to_problem, check_problem, converted_copy, evaluation
 from .robust import adversarial_settings
 from .safeguard import safeguard_settings
 from .schedules import get_loss_schedule
+from .sources import SampleSource, StreamData, draw_checker, first_draw
 from .threads import choose_threads, count_flops, torch_threads
 from .training import ArrayData, fit_module
 from .validation import (
@@ -176,8 +178,10 @@ class UnfoldedEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
-            Observations.
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...), or SampleSource
+            Observations, or a :class:`~skunfold.core.SampleSource` that
+            draws fresh ``(X, y)`` every epoch (then ``y`` and the side
+            information come from it).
         y : array-like of shape (n_samples, ...), default=None
             Targets. ``None`` trains unsupervised on the problem's objective;
             samples whose targets are entirely NaN are unlabeled
@@ -203,14 +207,17 @@ class UnfoldedEstimator(BaseEstimator):
 
     def _fit(self, X, y, side, adaptation):
         self._check_parameters()
+        rng = check_random_state(getattr(self, "random_state", None))
+        module_seed, shuffle_seed, split_seed = (int(s) for s in rng.randint(0, 2**31 - 1, 3))
+        source = X if isinstance(X, SampleSource) else None
+        if source is not None:
+            X, y, side = first_draw(self, source, y, side, adaptation, shuffle_seed)
         X = self.validate_input(X, reset=adaptation is None)
         y = None if y is None else self.validate_target(y, X)
         problem = check_problem(self.build_problem(X, y))
         side = self._validate_side(side, problem, len(X))
         self._side_names = tuple(sorted(side))
         trains = self._trains()
-        rng = check_random_state(getattr(self, "random_state", None))
-        module_seed, shuffle_seed, split_seed = (int(s) for s in rng.randint(0, 2**31 - 1, 3))
         dtype = compute_dtype(X.dtype, exact=not trains, override=problem.dtype)
         device = resolve_device(getattr(self, "device", "auto"))
         with torch_threads(getattr(self, "n_threads", None) or 1):  # a few samples: one thread
@@ -230,6 +237,9 @@ class UnfoldedEstimator(BaseEstimator):
                 self._module, self.net_, self.history_ = module.eval(), None, None
             else:
                 data = ArrayData(X, y, side)
+                if source is not None:
+                    data = StreamData(source, data, draw_checker(self, problem),
+                                      (shuffle_seed, split_seed))
                 self.net_ = self._train(module, data, device, dtype, shuffle_seed, split_seed,
                                         adaptation)
                 self.history_ = self.net_.history
@@ -427,9 +437,13 @@ class UnfoldedEstimator(BaseEstimator):
         estimate : ndarray of shape (n_samples, ...)
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
-        n_layers = self._check_depth(n_layers, module)
-        with self._inference_mode(module, X.shape):
-            yield from run_layers_staged(module, X, side, n_layers)
+        stages = run_layers_staged(module, X, side, self._check_depth(n_layers, module))
+        while True:  # the mode (no autograd, threads) is set per layer, never while suspended
+            with self._inference_mode(module, X.shape):
+                estimate = next(stages, None)
+            if estimate is None:
+                return
+            yield estimate
 
     def _inference_mode(self, module, shape):
         classical = self.net_ is None
@@ -494,13 +508,8 @@ class UnfoldedEstimator(BaseEstimator):
         return tags
 
 
-class _Adaptation:
-    """Options of :func:`adapt`."""
-
-    def __init__(self, epochs, lr, select):
-        self.epochs = epochs
-        self.lr = lr
-        self.select = select
+#: Options of :func:`adapt`.
+_Adaptation = collections.namedtuple("_Adaptation", "epochs lr select")
 
 
 def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_information):

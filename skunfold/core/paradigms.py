@@ -114,7 +114,7 @@ class LearnedHyperparameters(nn.Module):
 
 
 class HyperparameterIteration(Iteration):
-    """``problem.step`` with the layer's learned hyperparameters (paradigm ``"hyperparameters"``)."""
+    """``problem.step`` with the layer's learned hyperparameters (``"hyperparameters"``)."""
 
     def __init__(self, problem, k):
         super().__init__()

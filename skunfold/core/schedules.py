@@ -197,7 +197,8 @@ class Sequential(LossSchedule):
         try:
             fine_tune = tuple(float(f) for f in fine_tune)
         except TypeError:
-            raise ValueError(f"fine_tune must be a tuple of learning-rate factors, got {fine_tune!r}") from None
+            raise ValueError("fine_tune must be a tuple of learning-rate factors, got "
+                             f"{fine_tune!r}") from None
         if any(not (f > 0 and np.isfinite(f)) for f in fine_tune):
             raise ValueError(f"fine_tune factors must be positive, got {fine_tune!r}")
         self.fine_tune = fine_tune

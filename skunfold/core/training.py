@@ -11,15 +11,17 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from skorch.helper import predefined_split
 
-from .ops import to_tensor
+from .data import ArrayData, BatchSlicer, Inputs, StreamSlicer
 from .problem import evaluation_mode
 from .progress import EpochLog
+from .sources import StreamData
 from .validation import caller_stacklevel
 
 __all__ = [
     "ArrayData",
     "Inputs",
     "BatchSlicer",
+    "StreamSlicer",
     "ProblemLoss",
     "UnfoldingNet",
     "TrainingDivergedError",
@@ -36,99 +38,6 @@ class TrainingDivergedError(FloatingPointError):
 
     The estimator that was being fitted is left as it was before ``fit``.
     """
-
-
-class ArrayData:
-    """Training data held as host arrays; batches are sliced, not collated.
-
-    Parameters
-    ----------
-    X : numpy.ndarray
-        Observations, first axis indexes samples (any number of further axes).
-    y : numpy.ndarray or None
-        Targets (``None`` for unsupervised training).
-    side : dict of str to numpy.ndarray, optional
-        Per-sample side information, first axis indexes samples.
-    """
-
-    def __init__(self, X, y=None, side=None):
-        self.X = X
-        self.y = y
-        self.side = dict(side or {})
-
-    def __len__(self):
-        return len(self.X)
-
-    def take(self, index):
-        """The samples at ``index`` (a slice or an index array) as a new :class:`ArrayData`."""
-        return ArrayData(self.X[index], None if self.y is None else self.y[index],
-                         {k: v[index] for k, v in self.side.items()})
-
-
-class Inputs:
-    """A batch of inputs: observations ``x`` and side information ``side`` (tensors)."""
-
-    __slots__ = ("x", "side")
-
-    def __init__(self, x, side=None):
-        self.x = x
-        self.side = side or {}
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, index):
-        return Inputs(self.x[index], {k: v[index] for k, v in self.side.items()})
-
-
-class BatchSlicer:
-    """Mini-batch iterator over :class:`ArrayData` that slices arrays directly.
-
-    skorch's default ``DataLoader`` fetches samples one by one and collates
-    them, which costs 20-30% of a training step for the small dense problems of
-    deep unfolding. This iterator draws one permutation per epoch, gathers each
-    batch with a single fancy-indexing call, converts it to the network's
-    dtype and moves only that batch to the device, so no full copy of the
-    dataset is ever made on the device. It yields ``(Inputs, y)`` pairs.
-
-    Parameters
-    ----------
-    dataset : ArrayData
-    batch_size : int
-    shuffle : bool, default=False
-    device : str or torch.device, default="cpu"
-    dtype : torch.dtype, default=torch.float32
-    rng : numpy.random.Generator or None
-        Source of the shuffling permutations.
-    """
-
-    def __init__(self, dataset, batch_size, shuffle=False, device="cpu", dtype=torch.float32,
-                 rng=None):
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.device = device
-        self.dtype = dtype
-        self.rng = rng if rng is not None else np.random.default_rng(0)
-
-    def __len__(self):
-        n = len(self.dataset)
-        return (n + self.batch_size - 1) // self.batch_size
-
-    def _to(self, arr):
-        return to_tensor(arr, self.dtype, self.device)
-
-    def __iter__(self):
-        data = self.dataset
-        n = len(data)
-        bs = self.batch_size
-        order = self.rng.permutation(n) if self.shuffle else None
-        for start in range(0, n, bs):
-            stop = min(start + bs, n)
-            sl = slice(start, stop) if order is None else np.sort(order[start:stop])
-            xb = Inputs(self._to(data.X[sl]), {k: self._to(v[sl]) for k, v in data.side.items()})
-            yb = None if data.y is None else self._to(data.y[sl])
-            yield xb, yb
 
 
 class ProblemLoss(torch.nn.Module):
@@ -212,6 +121,11 @@ class UnfoldingNet(NeuralNet):
                 group["lr"] = group["lr"] * scale
         return True
 
+    def on_epoch_end(self, net, **kwargs):
+        """Record the stage of the loss schedule beside the epoch's losses in ``history``."""
+        super().on_epoch_end(net, **kwargs)
+        self.history.record("stage", getattr(self, "stage_name_", "training"))
+
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
             if param.requires_grad:
@@ -219,16 +133,18 @@ class UnfoldingNet(NeuralNet):
 
     # -- data -----------------------------------------------------------------------------
     def get_dataset(self, X, y=None):
-        if isinstance(X, ArrayData):
+        if isinstance(X, (ArrayData, StreamData)):
             return X
         return ArrayData(X, y)
 
     def get_iterator(self, dataset, training=False):
-        if not isinstance(dataset, ArrayData):
+        if not isinstance(dataset, (ArrayData, StreamData)):
             return super().get_iterator(dataset, training=training)
         if not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(self.seed)
         bs = self.batch_size if self.batch_size != -1 else len(dataset)
+        if isinstance(dataset, StreamData):
+            return StreamSlicer(dataset, bs, device=self.device, dtype=self.dtype, rng=self._rng)
         return BatchSlicer(dataset, bs, shuffle=training, device=self.device, dtype=self.dtype,
                            rng=self._rng)
 
@@ -465,7 +381,10 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     ----------
     module : UnfoldedModule
         The untrained (or warm-started) module; trained in place.
-    data : ArrayData
+    data : ArrayData or StreamData
+        Training data; a stream (a fit from a
+        :class:`~skunfold.core.SampleSource`) draws fresh samples every epoch
+        and its own validation set.
     schedule : LossSchedule
     n_layers, max_epochs : int
     lr : float
@@ -496,11 +415,16 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     -------
     net : UnfoldingNet
     """
-    valid = None
+    valid, stream = None, isinstance(data, StreamData)
     if early_stopping:
-        data, valid = _split(data, validation_fraction, seeds[1])
-    ys = [d.y for d in (data, valid) if d is not None and d.y is not None]
+        if stream:
+            valid = data.validation_set(validation_fraction)
+        else:
+            data, valid = _split(data, validation_fraction, seeds[1])
+    reference = data.reference if stream else data
+    ys = [d.y for d in (reference, valid) if d is not None and d.y is not None]
     semi = any(np.issubdtype(y.dtype, np.floating) and bool(np.isnan(y).any()) for y in ys)
+    semi = None if stream and not semi else semi  # a later draw may hold unlabeled rows
     callbacks = []
     if valid is not None:
         callbacks.append(("early_stopping", EarlyStopping(
@@ -531,7 +455,7 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
 
     train_stages(net, data, stages, selection=selected, log=log if verbose else None)
     if stages:
-        check_not_diverged(net, initial, data, n_layers)
+        check_not_diverged(net, initial, reference, n_layers)
         if valid is not None:
             keep_improvement(net, initial, valid, n_layers)
     if verbose:

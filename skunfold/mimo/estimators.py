@@ -416,8 +416,9 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Received pilot vectors.
+        X : array-like of shape (n_samples, n_features) or SampleSource
+            Received pilot vectors, or a :class:`~skunfold.core.SampleSource`
+            of ``(X, y)`` (synthetic pilots, fresh every epoch).
         y : array-like of shape (n_samples, n_users) or (n_samples,)
             Transmitted pilot symbols (required: DeepSIC has no unsupervised
             objective).

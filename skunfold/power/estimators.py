@@ -114,7 +114,9 @@ class PowerAllocationMixin:
         ----------
         X : array-like of shape (n_samples, M, M) or (n_samples, M * M)
             Channel realisations (amplitude gains, ``X[b, j, i]`` from
-            transmitter ``j`` to receiver ``i``).
+            transmitter ``j`` to receiver ``i``), or a
+            :class:`~skunfold.core.SampleSource` of them (fresh channels every
+            epoch; ``supervised=False``).
         y : None
             Ignored (training maximises the sum rate; there are no labels).
 

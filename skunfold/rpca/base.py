@@ -200,8 +200,10 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
-            One matrix or a stack of matrices.
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2), or SampleSource
+            One matrix or a stack of matrices, or a
+            :class:`~skunfold.core.SampleSource` of ``(X, low_rank)`` (fresh
+            instances every epoch).
         y : array-like of the shape of X, default=None
             The low-rank ground truth; ``None`` trains unsupervised on
             objective (24); instances that are entirely NaN are unlabeled

@@ -1,0 +1,268 @@
+"""Training from a SampleSource: fresh samples every epoch, a fixed held-out validation set."""
+
+import pickle
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skunfold.core import (
+    Problem,
+    SampleSource,
+    SampleSourceError,
+    Sequential,
+    UnfoldedRegressor,
+)
+from skunfold.datasets import make_sparse_recovery
+from skunfold.metrics import nmse_db
+from skunfold.sparse import UnfoldedISTA
+
+M, N = 20, 40
+
+
+@pytest.fixture(scope="module")
+def dictionary():
+    return make_sparse_recovery(1, M, N, random_state=0)[2]
+
+
+def _sampler(D):
+    return partial(make_sparse_recovery, n_measurements=M, n_components=N, dictionary=D)
+
+
+class Recorder:
+    """A sampler that records the seeds and sizes it was asked for."""
+
+    def __init__(self, D):
+        self.D, self.calls = D, []
+
+    def __call__(self, n_samples, random_state=None):
+        self.calls.append((n_samples, random_state))
+        return make_sparse_recovery(n_samples, M, N, dictionary=self.D, random_state=random_state)
+
+
+class Fixed:
+    """A sampler that ignores random_state and returns the same arrays every time."""
+
+    def __init__(self, X, S):
+        self.X, self.S = X, S
+
+    def __call__(self, n_samples, random_state=None):
+        assert n_samples == len(self.X)
+        return self.X, self.S
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.module_.named_parameters()}
+
+
+def _model(D, **kwargs):
+    options = dict(n_layers=4, dictionary=D, weights="analytic", max_epochs=4, batch_size=32,
+                   random_state=0)
+    return UnfoldedISTA(**{**options, **kwargs})
+
+
+def test_same_random_state_same_fit(dictionary):
+    source = SampleSource(_sampler(dictionary), n_samples_per_epoch=128)
+    a = _params(_model(dictionary).fit(source))
+    b = _params(_model(dictionary).fit(source))
+    c = _params(_model(dictionary, random_state=1).fit(source))
+    for name in a:
+        assert_array_equal(a[name].numpy(), b[name].numpy())
+    assert any(not torch.equal(a[name], c[name]) for name in a)
+
+
+def test_fresh_samples_every_epoch_and_a_separate_validation_stream(dictionary):
+    recorder = Recorder(dictionary)
+    source = SampleSource(recorder, n_samples_per_epoch=96, validation=50)
+    model = _model(dictionary, max_epochs=5, early_stopping=True, n_iter_no_change=100)
+    model.fit(source)
+    sizes = [n for n, _ in recorder.calls]
+    seeds = [s for _, s in recorder.calls]
+    # epoch 0 is drawn first (it sizes the problem), then the validation set, then epochs 1..4
+    assert sizes == [96, 50, 96, 96, 96, 96]
+    assert len(set(seeds)) == len(seeds)  # every training draw is new; validation has its own
+    assert source.n_draws_ == 5 == len(model.history_)
+    valid_seed = seeds[1]
+    train_X = np.concatenate([make_sparse_recovery(96, M, N, dictionary=dictionary,
+                                                   random_state=s)[0]
+                              for s in seeds[:1] + seeds[2:]])
+    valid_X = make_sparse_recovery(50, M, N, dictionary=dictionary, random_state=valid_seed)[0]
+    valid_X = valid_X[np.abs(valid_X).sum(axis=1) > 0]  # codes with no atom give x = 0 anywhere
+    assert not (valid_X[:, None, :] == train_X[None, :, :]).all(axis=2).any()
+    # the validation losses of the history are those of the fixed set: refit, same figures
+    again = _model(dictionary, max_epochs=5, early_stopping=True, n_iter_no_change=100)
+    again.fit(SampleSource(Recorder(dictionary), n_samples_per_epoch=96, validation=50))
+    assert_allclose(model.history_[:, "valid_loss"], again.history_[:, "valid_loss"])
+
+
+def test_source_of_one_array_equals_fit_on_the_array(dictionary):
+    X, S, _ = make_sparse_recovery(160, M, N, dictionary=dictionary, random_state=3)
+    on_array = _params(_model(dictionary, max_epochs=3).fit(X, S))
+    from_source = _params(_model(dictionary, max_epochs=3).fit(
+        SampleSource(Fixed(X, S), n_samples_per_epoch=len(X))))
+    for name in on_array:
+        assert_array_equal(on_array[name].numpy(), from_source[name].numpy())
+
+
+@pytest.mark.parametrize("schedule", ["end_to_end", "multi_iteration", "sequential",
+                                      "sequential+end_to_end",
+                                      Sequential(epochs_per_stage=1, fine_tune=(0.2, 0.02))])
+def test_every_loss_schedule_draws_once_per_epoch(dictionary, schedule):
+    source = SampleSource(_sampler(dictionary), n_samples_per_epoch=64)
+    model = _model(dictionary, loss_schedule=schedule, max_epochs=8).fit(source)
+    assert source.n_draws_ == len(model.history_) >= 4
+
+
+def test_training_from_a_source_learns(dictionary):
+    X_test, S_test, _ = make_sparse_recovery(300, M, N, dictionary=dictionary, random_state=99)
+    classical = _model(dictionary, paradigm="classical").fit(X_test)
+    classical = nmse_db(S_test, classical.predict(X_test))
+    source = SampleSource(_sampler(dictionary), n_samples_per_epoch=256)
+    model = _model(dictionary, max_epochs=15, loss_schedule="sequential").fit(source)
+    assert nmse_db(S_test, model.predict(X_test)) < classical - 3.0
+
+
+def test_unsupervised_source_and_given_validation_arrays(dictionary):
+    X_val, S_val, _ = make_sparse_recovery(40, M, N, dictionary=dictionary, random_state=7)
+    source = SampleSource(_sampler(dictionary), n_samples_per_epoch=64, supervised=False,
+                          validation=(X_val, S_val))
+    model = _model(dictionary, max_epochs=3, early_stopping=True, lr=1e-2).fit(source)
+    assert len(model.history_) >= 1
+    assert np.isfinite(model.history_[-1, "valid_loss"])
+
+
+def test_estimator_pickles_after_a_fit_from_a_source(dictionary):
+    source = SampleSource(_sampler(dictionary), n_samples_per_epoch=64)
+    model = _model(dictionary, max_epochs=1).fit(source)
+    X = make_sparse_recovery(5, M, N, dictionary=dictionary, random_state=1)[0]
+    assert_allclose(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+class Shift(Problem):
+    """min_s 0.5 ||s - x||^2 + side term: s_{k+1} = s - step (s - x - offset)."""
+
+    side_information = ("offset",)
+
+    def __init__(self):
+        self.hyperparameters = {"step": 0.3}
+
+    def initial_state(self, x, offset):
+        return torch.zeros_like(x)
+
+    def step(self, s, x, step, offset):
+        return s - step * (s - x - offset)
+
+    def objective(self, s, x, offset):
+        return 0.5 * ((s - x - offset) ** 2).sum(dim=1)
+
+
+def _shift_sampler(n_samples, random_state=None):
+    rng = np.random.default_rng(random_state)
+    X = rng.normal(size=(n_samples, 3))
+    offset = rng.normal(size=(n_samples, 3))
+    return X, X + offset, {"offset": offset}
+
+
+def test_users_problem_with_side_information_from_a_source():
+    model = UnfoldedRegressor(Shift(), n_layers=3, paradigm="hyperparameters", max_epochs=10,
+                              lr=0.05, random_state=0)
+    model.fit(SampleSource(_shift_sampler, n_samples_per_epoch=64))
+    X, y, side = _shift_sampler(50, random_state=123)
+    untrained = UnfoldedRegressor(Shift(), n_layers=3, paradigm="classical").fit(X, y, **side)
+    error = np.mean((model.predict(X, **side) - y) ** 2)
+    assert error < 0.5 * np.mean((untrained.predict(X, **side) - y) ** 2)
+
+
+# -- bad sources ----------------------------------------------------------------------------
+class Faulty:
+    """Good samples for the first ``good`` draws, then ``fault``."""
+
+    def __init__(self, D, good, fault):
+        self.D, self.good, self.fault, self.n = D, good, fault, 0
+
+    def __call__(self, n_samples, random_state=None):
+        self.n += 1
+        X, S, _ = make_sparse_recovery(n_samples, M, N, dictionary=self.D,
+                                       random_state=random_state)
+        if self.n <= self.good:
+            return X, S
+        if self.fault == "raise":
+            raise RuntimeError("simulator crashed")
+        if self.fault == "nan":
+            X = X.copy()
+            X[0, 0] = np.nan
+        if self.fault == "shape":
+            X = X[:, :-1]
+        if self.fault == "count":
+            X, S = X[:-1], S[:-1]
+        if self.fault == "no_target":
+            return X
+        if self.fault == "not_arrays":
+            return "samples"
+        return X, S
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("raise", "raised RuntimeError: simulator crashed"),
+    ("nan", "NaN"),
+    ("shape", "features"),
+    ("count", "samples for epoch 2"),
+    ("no_target", "other outputs"),
+    ("not_arrays", "samples"),
+])
+def test_bad_source_is_reported_and_leaves_the_fitted_estimator(dictionary, fault, message):
+    X = make_sparse_recovery(20, M, N, dictionary=dictionary, random_state=1)[0]
+    model = _model(dictionary, max_epochs=2).fit(SampleSource(_sampler(dictionary), 64))
+    before, prediction = _params(model), model.predict(X)
+    with pytest.raises(SampleSourceError, match=message):
+        model.set_params(max_epochs=4).fit(SampleSource(Faulty(dictionary, 2, fault), 64))
+    assert_array_equal(model.predict(X), prediction)
+    for name, value in _params(model).items():
+        assert torch.equal(value, before[name])
+
+
+def test_a_source_failing_on_its_first_draw(dictionary):
+    with pytest.raises(SampleSourceError, match="epoch 0"):
+        _model(dictionary).fit(SampleSource(Faulty(dictionary, 0, "nan"), 64))
+    with pytest.raises(SampleSourceError, match="simulator crashed"):
+        _model(dictionary).fit(SampleSource(Faulty(dictionary, 0, "raise"), 64))
+
+
+def test_source_arguments_are_checked(dictionary):
+    with pytest.raises(TypeError, match="callable"):
+        SampleSource(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="n_samples_per_epoch"):
+        SampleSource(_sampler(dictionary), n_samples_per_epoch=0)
+    with pytest.raises(ValueError, match="validation"):
+        SampleSource(_sampler(dictionary), validation=0.1)
+    source = SampleSource(_sampler(dictionary), 64)
+    S = np.zeros((64, N))
+    with pytest.raises(ValueError, match="takes no y"):
+        _model(dictionary).fit(source, S)
+
+
+def test_lista_from_a_source_on_a_previously_unseen_depth_is_fitted(dictionary):
+    # the first draw sizes an estimator that learns its dictionary-shaped weights
+    model = UnfoldedISTA(n_layers=3, dictionary=dictionary, paradigm="objective", max_epochs=1,
+                         random_state=0)
+    model.fit(SampleSource(_sampler(dictionary), n_samples_per_epoch=64))
+    assert model.n_features_in_ == M
+    assert model.predict(np.zeros((2, M))).shape == (2, N)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_source_on_gpu(dictionary):
+    source = SampleSource(_sampler(dictionary), n_samples_per_epoch=64)
+    model = _model(dictionary, device="cuda", max_epochs=2).fit(source)
+    assert source.n_draws_ == 2
+    assert model.predict(np.zeros((2, M))).shape == (2, N)
+
+
+def test_a_partly_consumed_staged_predict_leaves_autograd_on(dictionary):
+    model = _model(dictionary, paradigm="classical").fit(np.zeros((4, M)))
+    stages = model.staged_predict(np.ones((3, M)))
+    next(stages)
+    assert torch.is_grad_enabled()  # the caller's autograd mode, while the generator is paused
+    del stages
