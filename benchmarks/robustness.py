@@ -16,11 +16,14 @@ trained / set up on ``x = H s + e`` at 40 dB SNR and tested at equal depth K on
   through its safeguard).
 
 Each learned model is reported without and with the safeguard (``delta=0.05``,
-``rule="ema"``, ``theta=0.5``, fixed-point residual of ISTA -- of AMP for
-LAMP, ALISTA's own analytic iteration for ALISTA, as ``safeguard=True`` sets
-them). The target of issue 11: with the safeguard, no learned model is worse
-than its classical solver (ISTA; AMP for LAMP) at equal depth by more than
-1 dB on any mismatched setting, while losing at most 1 dB in distribution.
+``rule="ema"``, ``theta=0.5``), as ``safeguard=True`` sets it: the fixed-point
+residual of the classical iteration the model unfolds -- ISTA for LISTA, AMP
+for LAMP, ALISTA's analytic iteration (analytic ``W``, threshold
+``alpha / L``, support selection) for ALISTA and for HyperLISTA (through the
+family's ``safeguard_problem`` hook, on HyperLISTA's states). The target of
+issue 11: with the safeguard, no learned model is worse than its classical
+solver (ISTA; AMP for LAMP) at equal depth by more than 1 dB on any mismatched
+setting, while losing at most 1 dB in distribution.
 
 Usage::
 
@@ -48,13 +51,12 @@ from skunfold.sparse import (  # noqa: E402
     FISTA,
     ISTA,
     HyperLISTA,
-    SparseCoding,
     UnfoldedAMP,
     UnfoldedISTA,
 )
 
 torch.set_num_threads(1)
-ALPHA = 0.1          # the l1 weight of ISTA / FISTA and of the ISTA map the safeguard uses
+ALPHA = 0.1          # the l1 weight of ISTA / FISTA and of the classical maps of the safeguard
 SNR = 40.0
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -148,18 +150,14 @@ def train_models(D, X, S, cfg, log):
     return models, classical, budgets
 
 
-def guards(D, models):
+def guards(models):
     """The safeguard of each learned model, with the default settings of ``safeguard=True``.
 
-    Its classical map is the model's own (ISTA for LISTA, ALISTA's analytic
-    iteration with support selection for ALISTA, AMP for LAMP), as
-    ``safeguard=True`` sets it; HyperLISTA, whose own iteration is the
-    classical one, is guarded by the ISTA map through the core's
-    :class:`~skunfold.core.Safeguard` (``reference=``).
+    Its classical map is the one the model unfolds (ISTA for LISTA, AMP for
+    LAMP, ALISTA's analytic iteration with support selection for ALISTA and,
+    through :meth:`HyperLISTAProblem.safeguard_problem`, for HyperLISTA).
     """
-    ista = SparseCoding(D, ALPHA)
-    return {name: Safeguard(reference=ista if name == "HyperLISTA" else None)
-            for name in models}
+    return {name: Safeguard() for name in models}
 
 
 def evaluate(models, classical, guard, data, cfg, log):
@@ -240,7 +238,7 @@ def main():
     X, S, D = make_sparse_recovery(cfg["n_train"], cfg["m"], cfg["n"], snr_db=SNR,
                                    random_state=0)
     models, classical, budgets = train_models(D, X, S, cfg, log)
-    guard = guards(D, models)
+    guard = guards(models)
     rows = evaluate(models, classical, guard, settings(D, cfg), cfg, log)
     targets = check_targets(rows, models)
     lines.append(f"Robustness study: m={cfg['m']}, n={cfg['n']}, p=0.1, K={cfg['K']}, "

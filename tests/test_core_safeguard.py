@@ -13,8 +13,10 @@ from skunfold.core import (
     UnfoldedRegressor,
     pgd_perturbation,
 )
+from skunfold.core.safeguard import guard_problem
 from skunfold.datasets import make_sparse_recovery
-from skunfold.sparse import ISTA, UnfoldedAMP, UnfoldedISTA
+from skunfold.metrics import nmse_db
+from skunfold.sparse import ISTA, AnalyticGuard, HyperLISTA, UnfoldedAMP, UnfoldedISTA
 
 
 class Averaging(Problem):
@@ -242,3 +244,54 @@ def test_robust_training_trains_on_perturbed_inputs(sparse):
     assert not np.allclose(clean.predict(X), robust.predict(X))
     assert robust.module_.adversarial.radius == 0.05
     assert clean.module_.adversarial is None
+
+
+@pytest.fixture(scope="module")
+def larger_sparse():
+    X, S, D = make_sparse_recovery(n_samples=400, n_measurements=40, n_components=80,
+                                   snr_db=40, random_state=0)
+    return X, S, D
+
+
+def test_hyperlista_is_guarded_by_alista_classical_iteration(larger_sparse):
+    X, S, D = larger_sparse
+    Xt, St = X[300:], S[300:]
+    plain = HyperLISTA(D, n_layers=12, c_threshold=0.02, c_momentum=0.0).fit(X[:300])
+    guarded = HyperLISTA(D, n_layers=12, c_threshold=0.02, c_momentum=0.0,
+                         safeguard=True).fit(X[:300])
+    assert isinstance(guard_problem(guarded.module_.problem), AnalyticGuard)
+    # in distribution the safeguard costs at most 1 dB (it was > 10 dB with the ISTA map,
+    # whose fixed point, the biased LASSO solution, HyperLISTA's iterates pass)
+    loss = nmse_db(St, guarded.predict(Xt)) - nmse_db(St, plain.predict(Xt))
+    assert loss < 1.0
+    report = guarded.safeguard_report(Xt)
+    assert report.shape == (12,) and report[0] < 0.1
+
+
+def test_broken_hyperlista_falls_back_to_the_analytic_iteration(larger_sparse):
+    X, S, D = larger_sparse
+    Xt = X[300:]
+    # the classical iteration of the guard: an untrained ALISTA run past its single layer
+    alista = UnfoldedISTA(D, n_layers=1, weights="analytic", support_selection=True,
+                          max_epochs=0, safeguard=True).fit(X[:300], S[:300])
+    reference = alista.iterate(Xt, n_layers=1500)
+    np.testing.assert_allclose(alista.iterate(Xt, n_layers=1000), reference, atol=1e-5)
+    # a threshold that zeroes everything: every learned update is rejected
+    dead = HyperLISTA(D, n_layers=4, c_threshold=1e4, c_momentum=0.0,
+                      safeguard=True).fit(X[:300])
+    assert np.all(dead.safeguard_report(Xt, n_layers=20) == 1.0)
+    np.testing.assert_allclose(dead.iterate(Xt, n_layers=1500), reference, atol=1e-5)
+    # a diverging momentum: the unguarded model blows up, the guarded one stays finite and
+    # ends at a fixed point of the classical map
+    wild = HyperLISTA(D, n_layers=4, c_threshold=0.0, c_momentum=0.5).fit(X[:300])
+    assert not np.abs(wild.iterate(Xt, n_layers=30)).max() < 1e3
+    wild.set_params(safeguard=True).fit(X[:300])
+    assert wild.safeguard_report(Xt)[0] == 1.0
+    final = wild.iterate(Xt, n_layers=1500)
+    assert np.all(np.isfinite(final))
+    module = wild.module_
+    guard = guard_problem(module.problem)
+    s = torch.as_tensor(final, dtype=module.dtype)
+    x = torch.as_tensor(Xt, dtype=module.dtype)
+    step = guard.step((s, s, None), x, **guard.layer_hyperparameters(1500))[0]
+    assert float((step - s).abs().max()) < 1e-4

@@ -34,6 +34,24 @@ learned layers do. Past the learned layers of an untied model the run
 continues with classical updates (reported as fallbacks), so a safeguarded
 model runs at any depth and converges to the classical solution.
 
+The classical map ``T`` is, in this order: the ``reference`` problem given to
+:class:`Safeguard`; the problem returned by the module's problem's
+``safeguard_problem()`` method, when its family defines one (the public hook,
+see :func:`guard_problem`); the module's problem itself (its ``step`` with its
+classical hyperparameters: ISTA for LISTA, ALISTA's analytic iteration for
+ALISTA, AMP for LAMP). A family defines the hook when its own iteration is not
+a classical, convergent map (HyperLISTA: thresholds, momentum and support
+selection computed from the iterate) or when its state carries more than the
+classical iteration's (the guard map must take and return the module's states:
+what ``T`` does not use, it passes on, so a fallback leaves a consistent state
+for the next learned layer).
+
+The safeguard can only keep the accuracy of the fixed point of ``T``: near
+that fixed point, an update that gets closer to the ground truth but away from
+the fixed point raises the residual and is rejected. Its classical
+hyperparameters (e.g. the LASSO weight ``alpha`` of the sparse family) should
+make that fixed point a good estimate.
+
 The reference ``mu`` is carried by the run (:class:`SafeguardedRun`, one per
 batch), outside the problem's state. The safeguard is an inference tool:
 ``fit`` trains the learned layers without it (its accept/reject choices are
@@ -49,8 +67,8 @@ from .paradigms import classical_parameters
 from .problem import converted_copy
 from .validation import check_int, check_option, check_real
 
-__all__ = ["Safeguard", "SafeguardedRun", "SafeguardMixin", "safeguard_settings", "RULES",
-           "RESIDUALS"]
+__all__ = ["Safeguard", "SafeguardedRun", "SafeguardMixin", "safeguard_settings", "guard_problem",
+           "RULES", "RESIDUALS"]
 
 RULES = ("ema", "recent", "geometric")
 RESIDUALS = ("fixed_point", "objective")
@@ -78,9 +96,9 @@ class Safeguard:
         ``"objective"`` needs a problem that minimises a non-negative objective.
     reference : Problem, optional
         The problem whose classical step is ``T`` and whose objective is the
-        ``"objective"`` residual; ``None``: the module's own problem. It must
-        take the module's states (e.g. plain ISTA as the reference of
-        HyperLISTA's iteration).
+        ``"objective"`` residual; ``None``: :func:`guard_problem` of the
+        module's problem (its family's guard map, or the problem itself). It
+        must take and return the module's states.
 
     Attributes
     ----------
@@ -133,7 +151,7 @@ class Safeguard:
     def reference_problem(self, module, like):
         """The reference problem with its tensors in the dtype and on the device of ``like``."""
         if self.reference is None:
-            return module.problem
+            return guard_problem(module.problem)
         key = (like.dtype, like.device)
         if key not in self._converted:
             self._converted = {key: converted_copy(
@@ -147,6 +165,24 @@ class Safeguard:
         run = SafeguardedRun(self, module, x, side, state)
         self.last_run = run
         return run
+
+
+def guard_problem(problem):
+    """The problem whose classical step ``T`` guards the learned layers of a module on ``problem``.
+
+    The public hook of the families: a problem may define
+    ``safeguard_problem()``, returning a :class:`~skunfold.core.Problem` whose
+    ``step`` (with its ``layer_hyperparameters(k)`` and
+    ``objective_parameters``) is the classical iteration that guards the
+    model, and whose ``readout`` and ``objective`` are those of the problem.
+    It must take and return the states of ``problem`` (passing on what it
+    does not use) and hold no learned parameter: it is called on the
+    module's (already moved and cast) problem at the start of every
+    safeguarded batch, so it should be cheap (share the problem's tensors).
+    Without the hook, ``T`` is the problem's own step.
+    """
+    hook = getattr(problem, "safeguard_problem", None)
+    return problem if hook is None else hook()
 
 
 def _select(accept, y, fallback):

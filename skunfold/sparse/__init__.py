@@ -35,6 +35,7 @@ from .estimators import (
     UnfoldedISTA,
 )
 from .problem import (
+    AnalyticGuard,
     HyperLISTAProblem,
     SparseCoding,
     analytic_weights,
@@ -49,6 +50,7 @@ __all__ = [
     "FISTA",
     "ISTA",
     "AMPProblem",
+    "AnalyticGuard",
     "DictionaryEstimatedWarning",
     "HyperLISTA",
     "HyperLISTAProblem",

@@ -282,7 +282,7 @@ class FISTA(ISTA):
 
 
 @document_parameters
-class HyperLISTA(SparseCoderMixin, UnfoldedEstimator):
+class HyperLISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     """HyperLISTA: ALISTA with momentum and instance-adaptive thresholds, 3 hyperparameters.
 
     Each layer computes ``z = s + W^T (x - H s) + beta (s - s_prev)`` with ALISTA's
@@ -292,6 +292,11 @@ class HyperLISTA(SparseCoderMixin, UnfoldedEstimator):
     Nothing is learned by back-propagation: tune the three constants with
     :class:`~sklearn.model_selection.GridSearchCV` (``fit`` only prepares ``W``
     and ``H^+``), e.g. with ``scoring=skunfold.metrics.nmse_scorer``.
+
+    With ``safeguard=True`` a layer's update is kept only where it lowers the
+    fixed-point residual of ALISTA's classical analytic iteration (threshold
+    ``alpha / L``, support selection; see
+    :class:`~skunfold.sparse.AnalyticGuard`), which is used instead elsewhere.
 
     Parameters
     ----------
@@ -307,7 +312,8 @@ class HyperLISTA(SparseCoderMixin, UnfoldedEstimator):
     c_support : float, default=0.05
         Support-selection constant.
     alpha : float, default=0.1
-        l1 weight of the objective reported by :meth:`objective`.
+        l1 weight of the objective reported by :meth:`objective` (and of the
+        classical iteration of the safeguard).
     %(training_parameters)s
 
     Attributes
@@ -347,7 +353,9 @@ class HyperLISTA(SparseCoderMixin, UnfoldedEstimator):
     parameter_constraints = {"c_threshold": real(0), "c_momentum": real(0), "c_support": real(0)}
 
     def __init__(self, dictionary=None, *, n_layers=16, c_threshold=0.01, c_momentum=0.005,
-                 c_support=0.05, alpha=0.1, device="auto", n_threads=None):
+                 c_support=0.05, alpha=0.1, safeguard=False, safeguard_delta=0.05,
+                 safeguard_rule="ema", safeguard_theta=0.5, safeguard_residual="fixed_point",
+                 device="auto", n_threads=None):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):

@@ -16,6 +16,7 @@ from ..core import Problem, soft_threshold
 __all__ = [
     "SparseCoding",
     "HyperLISTAProblem",
+    "AnalyticGuard",
     "support_selected_threshold",
     "analytic_weights",
     "lipschitz_constant",
@@ -256,7 +257,56 @@ class HyperLISTAProblem(SparseCoding):
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
         return None
 
+    def safeguard_problem(self):
+        """The classical map guarding HyperLISTA (core safeguard hook): :class:`AnalyticGuard`.
+
+        HyperLISTA's own iteration computes its threshold, momentum and
+        support from the iterate, so it is no classical, convergent map; the
+        classical iteration it unfolds is ALISTA's analytic one.
+        """
+        return AnalyticGuard(self)
+
     @classmethod
     def _from(cls, other, dictionary, weights):
         h = other.hyperparameters
         return cls(dictionary, h["c_threshold"], h["c_momentum"], h["c_support"], other.alpha)
+
+
+class AnalyticGuard(Problem):
+    """ALISTA's classical iteration on HyperLISTA's states: the map of HyperLISTA's safeguard.
+
+    ``s <- eta_{alpha/L}(s + W^T (x - H s) / L)`` with HyperLISTA's analytic
+    ``W``, the LASSO threshold ``alpha / L`` and ALISTA's support selection
+    (``p_k = min(1.2 (k + 1), 13)`` percent bypass the shrinkage), i.e. the
+    iteration an untrained ALISTA (``UnfoldedISTA(weights="analytic",
+    support_selection=True)``) computes. It takes HyperLISTA's state
+    ``(s, s_prev, ||H^+ x||_1)`` and returns ``(T(s), s, ||H^+ x||_1)``: after
+    a fallback, the next learned layer's momentum ``beta (s_k+1 - s_k)``
+    is the classical step's, as after one of its own layers. It shares the
+    tensors of the HyperLISTA problem it guards (no copy, any dtype/device).
+
+    Parameters
+    ----------
+    problem : HyperLISTAProblem
+    """
+
+    def __init__(self, problem):
+        self.guarded = problem
+
+    def layer_hyperparameters(self, k):
+        p = self.guarded
+        step, cap = DEFAULT_SUPPORT_SELECTION
+        return {"step": 1.0 / p.lipschitz, "threshold": p.alpha / p.lipschitz,
+                "support": min(step * (k + 1), cap) / 100.0}
+
+    def step(self, state, x, step, threshold, support):
+        p = self.guarded
+        s, _, *rest = state
+        z = s + step * (x - s @ p.D) @ p.W
+        return (p.shrink(z, threshold, support), s, *rest)
+
+    def readout(self, state):
+        return state[0]
+
+    def objective(self, estimate, x):
+        return self.guarded.objective(estimate, x)
