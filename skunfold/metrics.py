@@ -37,8 +37,8 @@ def nmse(y_true, y_pred):
     Examples
     --------
     >>> from skunfold.metrics import nmse
-    >>> nmse([[1.0, 0.0]], [[0.9, 0.0]])
-    0.01...
+    >>> round(nmse([[1.0, 0.0]], [[0.9, 0.0]]), 6)
+    0.01
     """
     y_true, y_pred = _pair(y_true, y_pred, allow_nd=True)
     den = float(np.sum(np.square(y_true, dtype=np.float64)))
