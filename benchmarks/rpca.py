@@ -26,6 +26,11 @@ Usage::
     python benchmarks/rpca.py --quick --json rpca.json
     python benchmarks/rpca.py --n 1000 --settings matched --paradigms hyperparameters \
         --n-train 24 --epochs 12 --batch-size 2     # LRPCA's size on a CPU, ~10 minutes
+    python benchmarks/rpca.py --speed-only          # the speed part alone at n = 1000, ~1 minute
+
+``--speed-only`` trains the K = 10 model briefly on small matrices (the
+learned hyperparameters are size-free; the time per instance does not depend
+on their values) and runs the classical solver on one test instance only.
 
 Times are wall-clock seconds with one torch thread.
 """
@@ -84,6 +89,18 @@ def best_time(fn, repeat=15):
     return min(times)
 
 
+def best_times(fns, repeat=15):
+    """Best time of each of ``fns``, run in turn in every round (side by side: a machine whose
+    speed drifts during the run affects them alike)."""
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: min(ts) for name, ts in times.items()}
+
+
 def run_setting(name, psi, n, data, paradigms, budget, seed):
     X_all, L_all, X_test, L_test = data
     rows = {}
@@ -124,17 +141,19 @@ def print_table(title, rows, n):
         print(f"| LRPCA released model (published) | {vals} | |")
 
 
-def speed(rows, X_test, L_test, n, psi):
-    """Trained K=10 model vs the classical solver to the same error vs one truncated SVD."""
-    est = rows["hyperparameters"]["model"]
-    x1 = X_test[:1]
-    target = rows["hyperparameters"]["errors"][K]
-    conv = np.asarray(rows["classical"]["converged"])
-    reach = np.nonzero(conv <= target)[0]
+def speed(est, x1, target, conv, n, psi, repeat=15):
+    """Trained K=10 model vs the classical solver to the same error vs one truncated SVD.
+
+    ``x1``: one instance ``(1, n, n)``; ``target``: the trained model's error;
+    ``conv``: the classical solver's error after 0, 1, ... iterations.
+    """
+    from scipy.sparse.linalg import svds
+
+    reach = np.nonzero(np.asarray(conv) <= target)[0]
     k_same = int(reach[0]) if reach.size else None
-    t_model = best_time(lambda: est.predict(x1.astype(np.float32)))
+    x32 = x1.astype(np.float32)  # every solver computes in float32
     module = est.module_
-    xt = torch.as_tensor(x1, dtype=torch.float32)
+    xt = torch.as_tensor(x32)
 
     def final_state():  # the K layers on the torch module, without the readout
         state = module.initial_state(xt)
@@ -143,37 +162,70 @@ def speed(rows, X_test, L_test, n, psi):
         return state
 
     with torch.no_grad():
-        t_module = best_time(final_state)
-        t_svd = best_time(lambda: truncated_svd(xt, RANK))
-        t_lowrank = best_time(lambda: torch.svd_lowrank(xt[0], q=RANK + 5, niter=2))
+        state0, state = module.initial_state(xt), final_state()
+        fns = {"predict": lambda: est.predict(x32), "module": final_state,
+               "init": lambda: module.initial_state(xt),
+               "layer": lambda: module.step(K // 2, state0, xt),
+               "readout": lambda: module.readout(state),
+               "truncated_svd": lambda: truncated_svd(xt, RANK),
+               "svds": lambda: svds(x32[0], k=RANK),
+               "svd_lowrank": lambda: torch.svd_lowrank(xt[0], q=RANK + 5, niter=2)}
+        t = best_times(fns, repeat)
         t_full = best_time(lambda: torch.linalg.svd(xt[0]), repeat=2)
-    try:
-        from scipy.sparse.linalg import svds
-        t_svds = best_time(lambda: svds(x1[0].astype(np.float32), k=RANK), repeat=3)
-    except ImportError:  # pragma: no cover
-        t_svds = float("nan")
     out = {"n": n, "target_error": target, "classical_iterations_to_target": k_same,
-           "t_model_predict": t_model, "t_model_module": t_module,
-           "t_truncated_svd": t_svd, "t_svd_lowrank": t_lowrank, "t_svds": t_svds,
-           "t_full_svd": t_full}
-    print(f"\nSpeed at n = {n} (one instance, one thread, best of 15):")
-    print(f"  trained K=10 model: {1e3 * t_model:.1f} ms (predict), {1e3 * t_module:.1f} ms "
+           "t_model_predict": t["predict"], "t_model_module": t["module"],
+           "t_init": t["init"], "t_layer": t["layer"], "t_readout": t["readout"],
+           "t_truncated_svd": t["truncated_svd"], "t_svd_lowrank": t["svd_lowrank"],
+           "t_svds": t["svds"], "t_full_svd": t_full,
+           "ratio_module_svds": t["module"] / t["svds"],
+           "ratio_predict_svds": t["predict"] / t["svds"]}
+    ms = {name: 1e3 * v for name, v in t.items()}
+    print(f"\nSpeed at n = {n} (one instance, float32, one thread, best of {repeat}, all timed "
+          "side by side in turn):")
+    print(f"  trained K={K} model: {ms['predict']:.1f} ms (predict), {ms['module']:.1f} ms "
           f"(torch module), error {target:.1e}")
+    print(f"    of which: initialisation (one truncated SVD) {ms['init']:.1f} ms, one layer "
+          f"{ms['layer']:.2f} ms (x {K} = {K * ms['layer']:.1f} ms), readout {ms['readout']:.1f} "
+          f"ms, predict's validation and conversions "
+          f"{ms['predict'] - ms['module'] - ms['readout']:.1f} ms")
     if k_same is None:
-        print(f"  classical solver: does not reach {target:.1e} within 500 iterations")
+        print(f"  classical solver: does not reach {target:.1e} within {len(conv) - 1} iterations")
     else:
-        x32 = x1.astype(np.float32)  # the classical solver computes in X's dtype
         classical = RobustPCA(rank=RANK, n_layers=max(k_same, 1), psi=psi).fit(x32)
         t_cl = best_time(lambda: classical.predict(x32), repeat=5)
         out["t_classical_to_target"] = t_cl
         print(f"  classical solver to the same error: {k_same} iterations, {1e3 * t_cl:.1f} ms "
-              f"({t_cl / t_model:.1f}x the trained model)")
-    print(f"  one rank-{RANK} truncated SVD: {1e3 * t_svd:.1f} ms (skunfold's randomized, as in "
-          f"the model), {1e3 * t_lowrank:.1f} ms (torch.svd_lowrank), {1e3 * t_svds:.1f} ms "
-          f"(scipy svds); full SVD {1e3 * t_full:.1f} ms")
-    print(f"  trained model / truncated SVD: {t_module / t_svd:.1f} (skunfold's), "
-          f"{t_module / t_svds:.2f} (scipy svds), {t_module / t_full:.2f} (full SVD)")
+              f"({t_cl / t['predict']:.1f}x the trained model)")
+    print(f"  one rank-{RANK} truncated SVD: {ms['svds']:.1f} ms (scipy svds), "
+          f"{ms['truncated_svd']:.1f} ms (skunfold's randomized, as in the model), "
+          f"{ms['svd_lowrank']:.1f} ms (torch.svd_lowrank); full SVD {1e3 * t_full:.1f} ms")
+    print(f"  trained model / scipy svds: {t['module'] / t['svds']:.2f} (torch module), "
+          f"{t['predict'] / t['svds']:.2f} (predict); / skunfold's truncated SVD: "
+          f"{t['module'] / t['truncated_svd']:.2f}; / full SVD: {t['module'] / t_full:.3f}")
     return out
+
+
+def speed_only(n, seed, json_path):
+    """The speed part alone: a briefly trained model (size-free) timed at size ``n``."""
+    t0 = time.perf_counter()
+    n_small = min(n, 100)
+    X, L, _ = make_rpca(16, (n_small, n_small), rank=RANK, outlier_fraction=ALPHA,
+                        random_state=seed)
+    est = LearnedRPCA(rank=RANK, n_layers=K, paradigm="hyperparameters", max_epochs=8,
+                      batch_size=2, random_state=seed).fit(X, L)
+    x1, l1, _ = make_rpca(1, (n, n), rank=RANK, outlier_fraction=ALPHA,
+                          random_state=seed + 1000)
+    target = rel_errors(est.predict(x1), l1)[0]
+    classical = RobustPCA(rank=RANK, n_layers=500).fit(x1)
+    conv = per_layer(classical, x1, l1, 500)
+    print(f"== speed only (n = {n}, r = {RANK}, {ALPHA:.0%} outliers, K = {K}): model trained "
+          f"{time.perf_counter() - t0:.0f} s on 16 matrices of {n_small} x {n_small}; errors on "
+          "one test instance")
+    out = speed(est, x1, target, conv, n, None)
+    print(f"\nTotal wall time {time.perf_counter() - t0:.0f} s")
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump({"speed": out}, fh, indent=1, default=float)
 
 
 def main():
@@ -189,9 +241,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="override max_epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="override batch_size")
     parser.add_argument("--json", default=None, help="write the per-layer errors to this file")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the speed part, with a briefly trained model (~1 minute)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     n = args.n or (200 if args.quick else 1000)
+    if args.speed_only:
+        return speed_only(n, args.seed, args.json)
     budget = {p: tuple(o if o is not None else d for o, d in
                        zip((args.n_train, args.epochs, args.batch_size), b))
               for p, b in BUDGET["quick" if n <= 400 else "full"].items()}
@@ -213,7 +269,9 @@ def main():
         results[setting] = {name: {k: v for k, v in row.items() if k != "model"}
                             for name, row in rows.items()}
         if setting == "matched" and "hyperparameters" in rows:
-            results["speed"] = speed(rows, X_test, L_test, n, psi)
+            results["speed"] = speed(rows["hyperparameters"]["model"], X_test[:1],
+                                     rows["hyperparameters"]["errors"][K],
+                                     rows["classical"]["converged"], n, psi)
             est = rows["hyperparameters"]["model"]
             print("\nLearned hyperparameters (matched): relative thresholds",
                   np.array2string(est.thresholds_, precision=4),

@@ -113,6 +113,60 @@ def test_truncated_svd_matches_full_svd():
     np.testing.assert_array_equal(U.numpy(), U3.numpy())  # deterministic
 
 
+def _reference_lrpca_step(X, L, R, eta_L, eta_R, zeta):
+    """LRPCA's layer written out plainly (numpy, float64), with ``zeta`` relative to rms(X)."""
+    theta = zeta * np.sqrt(np.mean(X * X))
+    E = X - L @ R.T
+    Y = np.sign(E) * np.maximum(np.abs(E) - theta, 0.0)
+    G = X - L @ R.T - Y
+    L_new = L + eta_L * G @ R @ np.linalg.inv(R.T @ R)
+    R_new = R + eta_R * G.T @ L @ np.linalg.inv(L.T @ L)
+    return L_new, R_new, Y
+
+
+@pytest.mark.parametrize("shape", [(30, 24), (400, 360)])  # batched; blocked (3 blocks)
+def test_optimised_layer_equals_reference_step(shape):
+    from skunfold.rpca import RobustPCAProblem
+
+    X, _, _ = make_rpca(2, shape, rank=3, outlier_fraction=0.1, random_state=3)
+    X[1] *= 7.0  # instances of different scales: per-instance thresholds
+    x = torch.tensor(X)
+    problem = RobustPCAProblem(rank=3)
+    eta_L, eta_R, zeta, zeta0 = 0.8, 0.6, 0.4, 2.0
+    with torch.no_grad():
+        state = problem.initial_state(x, init_threshold=zeta0)
+        L0, R0 = state[0].numpy(), state[1].numpy()
+        # the initialisation: Y_0 = T(X), factors of the (randomized) truncated SVD of X - Y_0
+        for i in range(2):
+            theta0 = zeta0 * np.sqrt(np.mean(X[i] * X[i]))
+            Y0 = np.sign(X[i]) * np.maximum(np.abs(X[i]) - theta0, 0.0)
+            U, S, V = (t[0].numpy() for t in truncated_svd(torch.tensor(X[i] - Y0)[None], 3))
+            best = (U * S) @ V.T
+            np.testing.assert_allclose(L0[i] @ R0[i].T, best, atol=1e-12 * np.abs(best).max())
+            np.testing.assert_allclose(problem.readout(state)[i, 1].numpy(), Y0, atol=1e-12)
+        new = problem.step(state, x, step_L=eta_L, step_R=eta_R, threshold=zeta)
+        out = problem.readout(new).numpy()
+    # with autograd on, the step takes the plain path (kept for training): same values
+    L_grad = state[0].clone().requires_grad_(True)
+    plain = problem.step((L_grad,) + state[1:], x, step_L=eta_L, step_R=eta_R,
+                         threshold=zeta)
+    for i in range(2):
+        L_ref, R_ref, Y_ref = _reference_lrpca_step(X[i], L0[i], R0[i], eta_L, eta_R, zeta)
+        tol = 1e-10 * np.abs(X[i]).max()
+        np.testing.assert_allclose(new[0][i].numpy(), L_ref, rtol=1e-9, atol=tol)
+        np.testing.assert_allclose(new[1][i].numpy(), R_ref, rtol=1e-9, atol=tol)
+        np.testing.assert_allclose(out[i, 0], L_ref @ R_ref.T, rtol=1e-9, atol=tol)
+        np.testing.assert_allclose(out[i, 1], Y_ref, atol=tol)
+        np.testing.assert_allclose(plain[0][i].detach().numpy(), L_ref, rtol=1e-9, atol=tol)
+        np.testing.assert_allclose(plain[1][i].detach().numpy(), R_ref, rtol=1e-9, atol=tol)
+    # float32 agrees to float32 round-off
+    with torch.no_grad():
+        s32 = problem.initial_state(x.float(), init_threshold=zeta0)
+        n32 = problem.step(s32, x.float(), step_L=eta_L, step_R=eta_R, threshold=zeta)
+    V32 = problem.readout(n32)[:, 0].double().numpy()
+    np.testing.assert_allclose(V32, out[:, 0], atol=2e-5 * np.abs(out[:, 0]).max())
+
+
 # -- the classical solver -------------------------------------------------------------
 def test_robust_pca_converges():
     X, L, S = make_rpca(3, (60, 50), rank=2, outlier_fraction=0.05, random_state=0)

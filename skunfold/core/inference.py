@@ -80,18 +80,44 @@ def batches(module, X, side):
         yield parts[0], dict(zip(side, parts[1:])), rows
 
 
-def _to_output(readouts, X):
-    out = torch.cat(readouts)
+def _storages(tensors):
+    return {t.untyped_storage().data_ptr() for t in tensors if torch.is_tensor(t)}
+
+
+def _owned_tensors(module):
+    """The tensors a module holds: parameters, buffers and the problem's tensor attributes."""
+    held = list(module.parameters()) + list(module.buffers())
+    for value in vars(getattr(module, "problem", None) or object()).values():
+        held += list(value.values()) if isinstance(value, dict) else [value]
+    return held
+
+
+def _to_output(readouts, X, inputs=None, module=None):
+    """The readouts of the chunks of ``X`` as one numpy array in the precision of ``X``.
+
+    The readouts are concatenated into a new array, except that a single
+    chunk's readout of a finished run (``inputs`` given: the chunk's
+    tensors) is returned without a copy (a large readout costs as much to
+    copy as a layer to compute) when it shares no memory with ``inputs`` (a
+    readout may return the observation itself, which shares the caller's
+    array) nor with the tensors of ``module``. Staged runs always copy: their
+    states live on.
+    """
+    out = readouts[0]
+    if inputs is None or len(readouts) > 1 or (out.untyped_storage().data_ptr() in _storages(
+            list(inputs) + _owned_tensors(module))):
+        out = torch.cat(readouts)
     in_dtype = X.dtype if X.dtype.kind in "fc" else np.dtype(np.float64)
     return to_numpy(out, output_dtype(in_dtype, out.is_complex()))
 
 
 def run_layers(module, X, side, n_layers):
     """The readout after ``n_layers`` layers (``0``: of the initial state), as a numpy array."""
-    outs, n_iter, residual, fallback = [], [], [], []
+    outs, n_iter, residual, fallback, inputs = [], [], [], [], []
     guard = getattr(module, "safeguard", None)
     for x, s, rows in batches(module, X, side):
         outs.append(module.readout(module.final_state(x, n_layers, s))[:rows])
+        inputs += [x, *s.values()]
         if guard is not None:
             fallback.append(_fallback([guard.last_run], [rows], n_layers))
         info = module.fixed_point is not None and module.fixed_point.last_forward
@@ -104,7 +130,7 @@ def run_layers(module, X, side, n_layers):
         warn_not_converged(residual, module.fixed_point.tol, "samples of X")
     if guard is not None:
         guard.last_fallback = np.concatenate(fallback)
-    return _to_output(outs, X)
+    return _to_output(outs, X, inputs, module)
 
 
 def _fallback(runs, rows, n_layers):
