@@ -6,7 +6,9 @@ Three parts, each printed as a table (and saved as JSON and plots):
    channels, the SED channel with CSI uncertainty (the model-based detector gets
    ``H * (1 + sqrt(0.1) n)``, redrawn every 500 symbols) and the SED channel
    behind non-linear receivers (``tanh(0.5 y)``; one-bit quantisation, with 8
-   antennas); DeepSIC learns from 500 pilots per block;
+   antennas); DeepSIC learns from 500 pilots per block; on the SED channel
+   also **DeepSIC (synthetic pilots)**, trained on fresh samples of the channel
+   and noise variance estimated from those 500 pilots (a ``SampleSource``);
 2. the time-varying SED channel at 12 dB: SER per block of DeepSIC retrained
    on each block's pilots, DeepSIC adapted with ``partial_fit``, DeepSIC
    trained once, and soft IC with the true channel of every block;
@@ -16,6 +18,8 @@ Usage::
 
     python benchmarks/mimo.py --quick        # a few minutes on 2 cores
     python benchmarks/mimo.py                # full: 0-14 dB, 100 blocks (long)
+    python benchmarks/mimo.py --scenarios sed --skip tracking throughput \
+        --n-test 200000 --tag _sed             # the SED part only (as committed)
 
 One torch thread is used (``OMP_NUM_THREADS=1``), as the project's machines
 are shared.
@@ -23,6 +27,7 @@ are shared.
 
 import argparse
 import copy
+import functools
 import json
 import os
 import sys
@@ -33,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from skunfold.core import SampleSource  # noqa: E402
 from skunfold.datasets import make_mimo, make_mimo_stream  # noqa: E402
 from skunfold.metrics import symbol_error_rate  # noqa: E402
 from skunfold.mimo import (  # noqa: E402
@@ -52,6 +58,39 @@ BPSK = {"constellation": "bpsk"}
 
 def deepsic(seed):
     return DeepSICClassifier(constellation="bpsk", random_state=seed, device="cpu")
+
+
+#: Synthetic-pilot DeepSIC: fresh samples per epoch, in mini-batches of 500, 200 epochs per layer.
+SYNTHETIC = {"n_samples_per_epoch": 5000, "batch_size": 500, "max_epochs": 1000}
+
+
+def _label_indices(sampler, n_samples, random_state=None):
+    X, y, _ = sampler(n_samples, random_state=random_state)
+    return X, (y + 1) // 2
+
+
+def synthetic_pilot_deepsic(Xp, yp, seed):
+    """DeepSIC trained on synthetic pilots of the channel estimated from the real ones.
+
+    The channel and noise variance are the least-squares estimates of soft IC
+    (LS CSI) from the pilots ``(Xp, yp)``; every epoch draws
+    ``SYNTHETIC["n_samples_per_epoch"]`` fresh samples of that model, and early
+    stopping watches the cross-entropy on the real pilots. Returns
+    ``(detector, predict)``, ``predict(X)`` giving BPSK symbols.
+    """
+    ls = SoftICDetector(device="cpu").fit(Xp, yp)
+    sampler = functools.partial(make_mimo, snr_db=-10.0 * np.log10(ls.noise_var_),
+                                channel=ls.channel_)
+    # Labels as class indices 0/1 with constellation=None: fit(SampleSource) encodes the labels
+    # of its first draw twice (once in first_draw, again in fit), so only labels that equal their
+    # own index survive; predictions are mapped back to -1/+1.
+    source = SampleSource(functools.partial(_label_indices, sampler),
+                          n_samples_per_epoch=SYNTHETIC["n_samples_per_epoch"],
+                          validation=(Xp, (yp + 1) // 2))
+    det = DeepSICClassifier(batch_size=SYNTHETIC["batch_size"],
+                            max_epochs=SYNTHETIC["max_epochs"], random_state=seed,
+                            device="cpu").fit(source)
+    return det, lambda X: 2 * det.predict(X) - 1
 
 
 def noisy_soft_ic_ser(X, y, H, nv, rng, block=500):
@@ -93,7 +132,17 @@ def ser_point(scenario, snr, n_test, seed):
     det = deepsic(seed).fit(Xp, yp)
     out["DeepSIC fit s"] = time.perf_counter() - t0
     out["DeepSIC"] = symbol_error_rate(yt, det.predict(Xt))
+    if scenario == "sed":
+        t0 = time.perf_counter()
+        _, predict = synthetic_pilot_deepsic(Xp, yp, seed)
+        out["DeepSIC (synthetic pilots) fit s"] = time.perf_counter() - t0
+        out["DeepSIC (synthetic pilots)"] = symbol_error_rate(yt, predict(Xt))
     return out
+
+
+def _shown(key):
+    """Whether a result column is a symbol error rate (not the SNR or a fit time)."""
+    return key != "snr_db" and not key.endswith(" fit s")
 
 
 def run_ser(snrs, scenarios, n_test, n_channels):
@@ -109,7 +158,7 @@ def run_ser(snrs, scenarios, n_test, n_channels):
             rows.append(row)
             print(f"  [{scenario:8s}] {snr:5.1f} dB  "
                   + "  ".join(f"{k}={v:.2e}" for k, v in row.items()
-                              if k not in ("snr_db", "DeepSIC fit s")), flush=True)
+                              if _shown(k)), flush=True)
         results[scenario] = rows
     if "sed" in results:  # split the CSI-uncertainty columns into their own table
         csi_cols = ["SoftIC", "SoftIC (noisy CSI)", "LMMSE", "DeepSIC",
@@ -184,15 +233,21 @@ def _timed(fn, X):
 
 def print_tables(res):
     for scenario, rows in res["ser"].items():
-        cols = [k for k in rows[0] if k not in ("snr_db", "DeepSIC fit s")]
-        print(f"\nSER vs SNR, scenario {scenario!r} (DeepSIC: {N_PILOTS} pilots)")
+        cols = [k for k in rows[0] if _shown(k)]
+        n_test = res.get("n_test")
+        print(f"\nSER vs SNR, scenario {scenario!r} (DeepSIC: {N_PILOTS} pilots"
+              + (f"; {n_test} test vectors, {4 * n_test} decisions" if n_test else "") + ")")
         ref = "SoftIC (noisy CSI)" if scenario == "csi" else "SoftIC"
-        print("| SNR dB | " + " | ".join(cols) + f" | DeepSIC/{ref} | DeepSIC/LMMSE |")
-        print("|---" * (len(cols) + 3) + "|")
+        synth = "DeepSIC (synthetic pilots)"
+        extra = [synth] if synth in cols else []
+        print("| SNR dB | " + " | ".join(cols) + f" | DeepSIC/{ref} | DeepSIC/LMMSE |"
+              + "".join(f" {c}/{ref} |" for c in extra))
+        print("|---" * (len(cols) + 3 + len(extra)) + "|")
         for r in rows:
             print(f"| {r['snr_db']:g} | " + " | ".join(f"{r[c]:.2e}" for c in cols)
                   + f" | {_ratio(r['DeepSIC'], r[ref])} | "
-                  + f"{_ratio(r['DeepSIC'], r['LMMSE'])} |")
+                  + f"{_ratio(r['DeepSIC'], r['LMMSE'])} |"
+                  + "".join(f" {_ratio(r[c], r[ref])} |" for c in extra))
     tr = res.get("tracking")
     if tr:
         print(f"\nTime-varying SED channel, {tr['snr_db']:g} dB, {tr['n_frames']} blocks of "
@@ -237,7 +292,7 @@ def plot(res, out_dir, tag=""):
             rows = res["ser"][s]
             snr = [r["snr_db"] for r in rows]
             for k in rows[0]:
-                if k in ("snr_db", "DeepSIC fit s"):
+                if not _shown(k):
                     continue
                 vals = np.maximum([r[k] for r in rows], 1e-6)
                 ax.semilogy(snr, vals, marker="o", label=k, lw=2.5 if k == "DeepSIC" else 1.2)
@@ -280,6 +335,8 @@ def main(argv=None):
                         help="retrain DeepSIC from scratch on every k-th block only")
     parser.add_argument("--n-channels", type=int, help="override the Gaussian channel draws")
     parser.add_argument("--n-data", type=int, help="override the data symbols per block")
+    parser.add_argument("--n-test", type=int,
+                        help="override the test vectors per SER point (4 decisions each)")
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -297,7 +354,8 @@ def main(argv=None):
     retrain_every = args.retrain_every or retrain_every
     n_channels = args.n_channels or n_channels
     n_data = args.n_data or n_data
-    res = {"quick": args.quick, "torch_threads": torch.get_num_threads()}
+    n_test = args.n_test or n_test
+    res = {"quick": args.quick, "torch_threads": torch.get_num_threads(), "n_test": n_test}
     t0 = time.time()
     if "ser" not in args.skip:
         print("SER vs SNR ...", flush=True)
