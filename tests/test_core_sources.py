@@ -266,3 +266,16 @@ def test_a_partly_consumed_staged_predict_leaves_autograd_on(dictionary):
     next(stages)
     assert torch.is_grad_enabled()  # the caller's autograd mode, while the generator is paused
     del stages
+
+
+def test_classifier_from_a_source_of_labels():
+    from skunfold.datasets import make_mimo
+    from skunfold.mimo import DeepSICClassifier
+
+    _, _, H = make_mimo(1, channel="gaussian", snr_db=12.0, random_state=0)
+    sampler = partial(make_mimo, channel=H, snr_db=12.0)
+    model = DeepSICClassifier(n_layers=2, max_epochs=30, random_state=0)
+    model.fit(SampleSource(sampler, n_samples_per_epoch=256))
+    X, y, _ = make_mimo(500, channel=H, snr_db=12.0, random_state=9)
+    assert set(np.unique(model.predict(X))) <= {-1, 1}
+    assert np.mean(model.predict(X) == y) > 0.75  # chance: 0.5 (labels encoded once)

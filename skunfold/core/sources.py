@@ -238,7 +238,12 @@ def validate_draw(check, arrays, what):
 
 
 def first_draw(estimator, source, y, side, adaptation, entropy):
-    """``(X, y, side)`` of the first epoch of a fit from ``source``, ``X`` and ``y`` validated."""
+    """``(X, y, side)`` of the first epoch of a fit from ``source``, checked and as drawn.
+
+    The arrays are returned as the sampler made them (``fit`` validates them,
+    e.g. encodes class labels, once); the check here only names the draw in
+    the message of a validation error.
+    """
     name = type(estimator).__name__
     if y is not None or side:
         raise ValueError(f"{name}.fit(source) takes no y or side information: a SampleSource's "
@@ -248,9 +253,11 @@ def first_draw(estimator, source, y, side, adaptation, entropy):
     what = "epoch 0"
     X, y, side = source.draw(source.n_samples_per_epoch, training_seed(entropy, 0), what)
 
-    def check(X, y, side):
-        X = estimator.validate_input(X, reset=True)
-        return X, None if y is None else estimator.validate_target(y, X), side
+    def check(X, y, side):  # errors named after the draw; ``fit`` validates the raw arrays
+        checked = estimator.validate_input(X, reset=True)
+        if y is not None:
+            estimator.validate_target(y, checked)
+        return X, y, side
     return validate_draw(check, (X, y, side), what)
 
 
