@@ -78,6 +78,7 @@ LEARNED = {
     "LISTA-CPSS": dict(paradigm="objective", coupling="cp", support_selection=True, alpha=0.4),
     "ALISTA": dict(paradigm="hyperparameters", weights="analytic", support_selection=True,
                    alpha=0.4),
+    "ALISTA-noSS": dict(paradigm="hyperparameters", weights="analytic", alpha=0.4),
 }
 
 
@@ -220,7 +221,8 @@ def recipe_curve(seed=0, max_cpu=120.0):
 
 
 #: The papers' learning rates: Adam 5e-4 (ALISTA: our default on its log-step and log-threshold).
-PROTOCOL_LR = {"LISTA": 5e-4, "LISTA-CP": 5e-4, "LISTA-CPSS": 5e-4, "ALISTA": None}
+PROTOCOL_LR = {"LISTA": 5e-4, "LISTA-CP": 5e-4, "LISTA-CPSS": 5e-4, "ALISTA": None,
+               "ALISTA-noSS": None}
 
 
 def protocol_settings(device, epochs_per_stage=None, quick=False):
@@ -250,8 +252,32 @@ def stage_curve(est, normaliser):
     return out
 
 
-def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0):
-    """Train each model from a sample source with the papers' stage-wise recipe."""
+def init_from_alista(est, alista, X, S):
+    """Fit ``est`` (LISTA-CP / -CPSS) untrained, then set layer k to ALISTA's trained layer k.
+
+    ALISTA's layer is ``s + gamma_k (x - s D) W`` with the analytic ``W``; the
+    LISTA-CP layer ``s + (x - s D) W_k`` equals it with ``W_k = gamma_k W``
+    and the same threshold. ``est`` is returned with ``warm_start=True``, so
+    its next ``fit`` trains from there.
+    """
+    epochs = est.max_epochs
+    est.set_params(max_epochs=0).fit(X, S)
+    source, target = alista.module_, est.module_
+    with torch.no_grad():
+        for k, layer in enumerate(target.iterations):
+            values = source.iterations[k].hyperparameters(source.problem, k)
+            layer.W.copy_(values["step"] * source.problem.W.to(layer.W))
+            layer.theta.copy_(values["threshold"].to(layer.theta))
+    return est.set_params(max_epochs=epochs, warm_start=True)
+
+
+def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0,
+                 alista_init=False):
+    """Train each model from a sample source with the papers' stage-wise recipe.
+
+    With ``alista_init``, ALISTA is trained first and LISTA-CP / -CPSS start
+    from it (:func:`init_from_alista`).
+    """
     settings = protocol_settings(device, epochs_per_stage, quick)
     _, _, D = make_sparse_recovery(1, M, N, P, random_state=seed)
     Xv, Sv, _ = make_sparse_recovery(1000, M, N, P, snr_db=snr, dictionary=D, random_state=seed + 1)
@@ -260,9 +286,14 @@ def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0
     sampler = partial(make_sparse_recovery, n_measurements=M, n_components=N, sparsity=P,
                       snr_db=snr, dictionary=D)
     print(f"protocol on {device}: {settings}", flush=True)
-    rows = {}
+    rows, trained = {}, {}
+    if alista_init:  # LISTA-CPSS starts from ALISTA (with support selection), LISTA-CP from
+        # ALISTA without it; both fine-tune their matrices at a tenth of the papers' lr
+        first = ["ALISTA"] if "LISTA-CPSS" in models else []
+        first += ["ALISTA-noSS"] if "LISTA-CP" in models else []
+        models = first + [m for m in models if m not in first]
     for name in models:
-        patience = settings["patience_alista" if name == "ALISTA" else "patience"]
+        patience = settings["patience_alista" if name.startswith("ALISTA") else "patience"]
         schedule = Sequential(epochs_per_stage=settings["epochs_per_stage"], fine_tune=(0.2, 0.02))
         source = SampleSource(sampler, n_samples_per_epoch=settings["n_samples_per_epoch"],
                               validation=(Xv, Sv))
@@ -270,7 +301,12 @@ def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0
                            lr=PROTOCOL_LR[name], early_stopping=True, n_iter_no_change=patience,
                            device=device, random_state=seed, **LEARNED[name])
         t0, w0 = time.process_time(), time.perf_counter()
+        if alista_init and name in ("LISTA-CP", "LISTA-CPSS"):
+            base = trained["ALISTA" if name == "LISTA-CPSS" else "ALISTA-noSS"]
+            est = init_from_alista(est.set_params(lr=PROTOCOL_LR[name] / 10), base, Xv, Sv)
+            name = f"{name} (ALISTA init)"
         est.fit(source)
+        trained[name] = est
         cpu, wall = time.process_time() - t0, time.perf_counter() - w0
         per_layer = [nmse_db(St, s) for s in est.staged_predict(Xt)]
         errors = np.sum((est.predict(Xt) - St) ** 2, axis=1, dtype=np.float64)
@@ -317,12 +353,15 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda (--protocol)")
     parser.add_argument("--epochs-per-stage", type=int, default=None,
                         help="cap of every stage (--protocol; default 8 on cpu, 100 on cuda)")
+    parser.add_argument("--alista-init", action="store_true",
+                        help="--protocol: start LISTA-CP / -CPSS from a trained ALISTA")
     args = parser.parse_args()
     results = {}
     if args.protocol:
         snr = None if not args.snr or args.snr[0] == "inf" else float(args.snr[0])
         models = args.models or ["ALISTA", "LISTA-CPSS", "LISTA-CP", "LISTA"]
-        rows = run_protocol(models, snr, args.device, args.epochs_per_stage, args.quick)
+        rows = run_protocol(models, snr, args.device, args.epochs_per_stage, args.quick,
+                            alista_init=args.alista_init)
         print_table(snr, {k: dict(v, cpu_s=v["cpu_s"]) for k, v in rows.items()})
         results["protocol"] = rows
     elif args.recipe:
