@@ -31,14 +31,13 @@ import argparse
 import json
 import os
 import time
+from functools import partial
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.model_selection import GridSearchCV, PredefinedSplit  # noqa: E402
-
-from functools import partial  # noqa: E402
 
 from skunfold.core import (  # noqa: E402
     MultiIteration,
@@ -79,6 +78,9 @@ LEARNED = {
     "ALISTA": dict(paradigm="hyperparameters", weights="analytic", support_selection=True,
                    alpha=0.4),
     "ALISTA-noSS": dict(paradigm="hyperparameters", weights="analytic", alpha=0.4),
+    # support selection up to 16% (80 of 500 entries) instead of the papers' 13%
+    "ALISTA-SS16": dict(paradigm="hyperparameters", weights="analytic",
+                        support_selection=(1.2, 16.0), alpha=0.4),
 }
 
 
@@ -188,8 +190,8 @@ def print_table(snr, rows):
     print(head)
     print("-" * len(head))
     for name, r in rows.items():
-        pub = PUBLISHED.get(name, {}).get(snr)
-        tgt = TARGETS.get(name, {}).get(snr)
+        pub = PUBLISHED.get(name.split(" (")[0], {}).get(snr)
+        tgt = TARGETS.get(name.split(" (")[0], {}).get(snr)
         vals = " ".join(f"{r['per_layer'][k - 1]:6.1f}" for k in ks)
         print(f"{name:<11} {vals}    {fmt(pub)}   {fmt(tgt)}  {r['cpu_s']:6.1f}")
     if snr in ORACLE:
@@ -222,7 +224,7 @@ def recipe_curve(seed=0, max_cpu=120.0):
 
 #: The papers' learning rates: Adam 5e-4 (ALISTA: our default on its log-step and log-threshold).
 PROTOCOL_LR = {"LISTA": 5e-4, "LISTA-CP": 5e-4, "LISTA-CPSS": 5e-4, "ALISTA": None,
-               "ALISTA-noSS": None}
+               "ALISTA-noSS": None, "ALISTA-SS16": None}
 
 
 def protocol_settings(device, epochs_per_stage=None, quick=False):
@@ -252,31 +254,17 @@ def stage_curve(est, normaliser):
     return out
 
 
-def init_from_alista(est, alista, X, S):
-    """Fit ``est`` (LISTA-CP / -CPSS) untrained, then set layer k to ALISTA's trained layer k.
-
-    ALISTA's layer is ``s + gamma_k (x - s D) W`` with the analytic ``W``; the
-    LISTA-CP layer ``s + (x - s D) W_k`` equals it with ``W_k = gamma_k W``
-    and the same threshold. ``est`` is returned with ``warm_start=True``, so
-    its next ``fit`` trains from there.
-    """
-    epochs = est.max_epochs
-    est.set_params(max_epochs=0).fit(X, S)
-    source, target = alista.module_, est.module_
-    with torch.no_grad():
-        for k, layer in enumerate(target.iterations):
-            values = source.iterations[k].hyperparameters(source.problem, k)
-            layer.W.copy_(values["step"] * source.problem.W.to(layer.W))
-            layer.theta.copy_(values["threshold"].to(layer.theta))
-    return est.set_params(max_epochs=epochs, warm_start=True)
-
-
 def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0,
-                 alista_init=False):
+                 alista_init=False, refine="stagewise", refine_lr=None):
     """Train each model from a sample source with the papers' stage-wise recipe.
 
-    With ``alista_init``, ALISTA is trained first and LISTA-CP / -CPSS start
-    from it (:func:`init_from_alista`).
+    With ``alista_init``, LISTA-CP / -CPSS are fitted with
+    ``init=UnfoldedISTA(paradigm="hyperparameters", weights="analytic", ...)``:
+    an ALISTA (with support selection for -CPSS) trained by the same recipe,
+    whose layer k is LISTA-CP's starting layer k; the matrices are then
+    refined at ``refine_lr`` (default a tenth of the papers' lr) either by the
+    same stage-wise recipe or end to end (``refine="end_to_end"``: the loss
+    of layer K, at most ``16 cap`` epochs with the same patience).
     """
     settings = protocol_settings(device, epochs_per_stage, quick)
     _, _, D = make_sparse_recovery(1, M, N, P, random_state=seed)
@@ -286,12 +274,7 @@ def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0
     sampler = partial(make_sparse_recovery, n_measurements=M, n_components=N, sparsity=P,
                       snr_db=snr, dictionary=D)
     print(f"protocol on {device}: {settings}", flush=True)
-    rows, trained = {}, {}
-    if alista_init:  # LISTA-CPSS starts from ALISTA (with support selection), LISTA-CP from
-        # ALISTA without it; both fine-tune their matrices at a tenth of the papers' lr
-        first = ["ALISTA"] if "LISTA-CPSS" in models else []
-        first += ["ALISTA-noSS"] if "LISTA-CP" in models else []
-        models = first + [m for m in models if m not in first]
+    rows = {}
     for name in models:
         patience = settings["patience_alista" if name.startswith("ALISTA") else "patience"]
         schedule = Sequential(epochs_per_stage=settings["epochs_per_stage"], fine_tune=(0.2, 0.02))
@@ -300,13 +283,19 @@ def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0
         est = UnfoldedISTA(D, n_layers=K, loss_schedule=schedule, batch_size=64,
                            lr=PROTOCOL_LR[name], early_stopping=True, n_iter_no_change=patience,
                            device=device, random_state=seed, **LEARNED[name])
-        t0, w0 = time.process_time(), time.perf_counter()
+        start = None
         if alista_init and name in ("LISTA-CP", "LISTA-CPSS"):
-            base = trained["ALISTA" if name == "LISTA-CPSS" else "ALISTA-noSS"]
-            est = init_from_alista(est.set_params(lr=PROTOCOL_LR[name] / 10), base, Xv, Sv)
-            name = f"{name} (ALISTA init)"
+            start = UnfoldedISTA(D, n_layers=K, loss_schedule=schedule, batch_size=64,
+                                 early_stopping=True, n_iter_no_change=settings["patience_alista"],
+                                 device=device, random_state=seed,
+                                 **LEARNED["ALISTA" if name == "LISTA-CPSS" else "ALISTA-noSS"])
+            est.set_params(init=start, lr=refine_lr or PROTOCOL_LR[name] / 10)
+            if refine == "end_to_end":
+                est.set_params(loss_schedule="end_to_end",
+                               max_epochs=16 * settings["epochs_per_stage"])
+            name = f"{name} (ALISTA init, {refine.replace('_', ' ')})"
+        t0, w0 = time.process_time(), time.perf_counter()
         est.fit(source)
-        trained[name] = est
         cpu, wall = time.process_time() - t0, time.perf_counter() - w0
         per_layer = [nmse_db(St, s) for s in est.staged_predict(Xt)]
         errors = np.sum((est.predict(Xt) - St) ** 2, axis=1, dtype=np.float64)
@@ -320,13 +309,24 @@ def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0
                         worst[10:].sum() / np.sum(St.astype(np.float64) ** 2))),
                     worst10_nonzeros=[int(v) for v in (St != 0).sum(axis=1)[
                         np.argsort(errors)[::-1][:10]]])
-        steps = source.n_draws_ * settings["n_samples_per_epoch"] // 64
+        if start is not None:  # the ALISTA it started from, and the refinement's epochs
+            init = est.init_estimator_
+            tail["start"] = dict(test_nmse_db=nmse_db(St, init.predict(Xt)),
+                                 valid_nmse_db=nmse_db(Sv, init.predict(Xv)),
+                                 epochs=len(init.history_), refine_epochs=len(est.history_))
+            print(f"      started from ALISTA: test {tail['start']['test_nmse_db']:.1f} dB, "
+                  f"validation {tail['start']['valid_nmse_db']:.1f} dB after "
+                  f"{len(init.history_)} epochs; refined for {len(est.history_)} epochs",
+                  flush=True)
+        epochs = sum(len(e.history_) for e in (est, est.init_estimator_ if start else None)
+                     if e is not None)
+        steps = epochs * settings["n_samples_per_epoch"] // 64
         curve = stage_curve(est, float(np.mean(Sv.astype(np.float64) ** 2)))
         rows[name] = dict(per_layer=per_layer, cpu_s=cpu, wall_s=wall, steps=steps,
-                          epochs=source.n_draws_, curve=curve, settings=settings,
+                          epochs=epochs, curve=curve, settings=settings,
                           lr=effective_lr(est), patience=patience, **tail)
         print(f"  {name:<11} K=16 NMSE {per_layer[-1]:7.1f} dB   ({cpu:7.1f} s CPU, {wall:7.1f} s "
-              f"wall, {steps} steps of 64 in {source.n_draws_} epochs, lr={effective_lr(est):g})",
+              f"wall, {steps} steps of 64 in {epochs} epochs, lr={effective_lr(est):g})",
               flush=True)
         print(f"      validation set: {tail['valid_nmse_db']:.1f} dB; test set: median per-sample "
               f"NMSE {tail['median_sample_nmse_db']:.1f} dB, the 10 worst of 1000 samples hold "
@@ -355,13 +355,18 @@ def main():
                         help="cap of every stage (--protocol; default 8 on cpu, 100 on cuda)")
     parser.add_argument("--alista-init", action="store_true",
                         help="--protocol: start LISTA-CP / -CPSS from a trained ALISTA")
+    parser.add_argument("--refine", default="stagewise", choices=["stagewise", "end_to_end"],
+                        help="--alista-init: how the matrices are refined from the start")
+    parser.add_argument("--refine-lr", type=float, default=None,
+                        help="--alista-init: lr of the refinement (default: papers' lr / 10)")
     args = parser.parse_args()
     results = {}
     if args.protocol:
         snr = None if not args.snr or args.snr[0] == "inf" else float(args.snr[0])
         models = args.models or ["ALISTA", "LISTA-CPSS", "LISTA-CP", "LISTA"]
         rows = run_protocol(models, snr, args.device, args.epochs_per_stage, args.quick,
-                            alista_init=args.alista_init)
+                            alista_init=args.alista_init, refine=args.refine,
+                            refine_lr=args.refine_lr)
         print_table(snr, {k: dict(v, cpu_s=v["cpu_s"]) for k, v in rows.items()})
         results["protocol"] = rows
     elif args.recipe:

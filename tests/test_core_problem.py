@@ -421,3 +421,33 @@ def test_variable_input_shape_lets_a_model_change_size():
     with pytest.raises(ValueError, match="X has 6 features, but UnfoldedRegressor is expecting 3"):
         UnfoldedRegressor(MatrixSmoothing(), n_layers=2, max_epochs=1).fit(
             rng.normal(size=(32, 3, 4))).predict(rng.normal(size=(5, 6, 7)))
+
+
+class StartsFromHalfStep(UnfoldedRegressor):
+    """A preset overriding the ``initialize_module`` hook: every layer starts at half the step."""
+
+    def initialize_module(self, module, X, y=None, **side_information):
+        self.init_calls_ = getattr(self, "init_calls_", 0) + 1
+        self.init_saw_ = (np.shape(X), None if y is None else np.shape(y))
+        with torch.no_grad():
+            for layer in module.iterations:
+                layer.hyperparameters.raw["step"] -= np.log(2.0)
+
+
+def test_initialize_module_hook_sets_the_start_of_a_fresh_fit_only(nnls):
+    A, X, S = nnls["A"], nnls["X"], nnls["S"]
+    base = dict(paradigm="hyperparameters", n_layers=3, max_epochs=0, random_state=0)
+    plain = UnfoldedRegressor(NonNegativeLeastSquares(A), **base).fit(X, S)
+    est = StartsFromHalfStep(NonNegativeLeastSquares(A), **base).fit(X, S)
+    assert est.init_calls_ == 1 and est.init_saw_ == (X.shape, S.shape)
+    step = 1.0 / np.linalg.norm(A, 2) ** 2
+    for model, expected in ((plain, step), (est, step / 2)):
+        values = [float(layer.hyperparameters(model.module_.problem, k)["step"])
+                  for k, layer in enumerate(model.module_.iterations)]
+        assert_allclose(values, expected, rtol=1e-5)
+    # a warm start continues from the fitted parameters: the hook is not called again
+    est.set_params(warm_start=True).fit(X, S)
+    assert est.init_calls_ == 1
+    # nor for a classical solver, which has nothing to start
+    classical = StartsFromHalfStep(NonNegativeLeastSquares(A), paradigm="classical").fit(X)
+    assert not hasattr(classical, "init_calls_")

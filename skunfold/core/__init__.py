@@ -24,8 +24,9 @@ name). The core does the rest:
   checks, soft thresholding and dtype handling shared by the families.
 """
 
+from .adaptation import adapt
 from .equilibrium import FixedPoint, equilibrium_state, fixed_point_iteration
-from .estimator import UnfoldedEstimator, adapt, run_transactional
+from .estimator import UnfoldedEstimator, run_transactional
 from .inference import inference_mode, run_layers, run_layers_staged
 from .module import UnfoldedModule, cast_module, module_device, module_dtype
 from .ops import compute_dtype, output_dtype, soft_threshold, to_numpy, to_tensor

@@ -1,6 +1,5 @@
 """The estimator life-cycle shared by every unfolded model."""
 
-import collections
 import copy
 
 import numpy as np
@@ -28,12 +27,11 @@ from .validation import (
     check_int,
     check_option,
     check_parameters,
-    check_real,
     integer,
     resolve_device,
 )
 
-__all__ = ["UnfoldedEstimator", "run_transactional", "adapt"]
+__all__ = ["UnfoldedEstimator", "run_transactional"]
 
 #: Samples of the training data used to size the networks and measure the work of a layer.
 _SAMPLE_ROWS = 8
@@ -118,6 +116,15 @@ class UnfoldedEstimator(BaseEstimator):
         from the data or check sizes. Presets must implement it.
         """
         raise TypeError(f"{type(self).__name__} must implement build_problem(X, y)")
+
+    def initialize_module(self, module, X, y=None, **side_information):
+        """Set the untrained module's parameters before training (default: leave them).
+
+        Called by a training ``fit`` that starts afresh (not a warm start or
+        an adaptation) with the new module and ``fit``'s own arguments (``X``
+        may be a :class:`~skunfold.core.SampleSource`): the place to start
+        from another trained model, as LISTA-CP from ALISTA.
+        """
 
     def validate_input(self, X, *, reset):
         """Validate ``X``: a 2-D array ``(n_samples, n_features)`` or n-d ``(n_samples, ...)``.
@@ -207,6 +214,7 @@ class UnfoldedEstimator(BaseEstimator):
 
     def _fit(self, X, y, side, adaptation):
         self._check_parameters()
+        arguments = (X, y, side)
         rng = check_random_state(getattr(self, "random_state", None))
         module_seed, shuffle_seed, split_seed = (int(s) for s in rng.randint(0, 2**31 - 1, 3))
         source = X if isinstance(X, SampleSource) else None
@@ -223,11 +231,13 @@ class UnfoldedEstimator(BaseEstimator):
         with torch_threads(getattr(self, "n_threads", None) or 1):  # a few samples: one thread
             module, flops = self._build_module(problem, X, side, dtype, module_seed)
         previous = self._previous_module(adaptation)
-        if previous is not None and not self._load_parameters(module, previous) \
-                and adaptation is not None:
-            raise ValueError(f"{type(self).__name__} cannot continue training on these data: "
-                             "they need another architecture than the fitted model's (other "
-                             "sizes or labels); fit it on them instead")
+        if previous is None or not self._load_parameters(module, previous):
+            if adaptation is not None:
+                raise ValueError(f"{type(self).__name__} cannot continue training on these "
+                                 "data: they need another architecture than the fitted model's "
+                                 "(other sizes or labels); fit it on them instead")
+            if trains:
+                self.initialize_module(module, arguments[0], arguments[1], **arguments[2])
         self._layer_flops = flops
         batch = getattr(self, "batch_size", 64)
         batch = len(X) if batch == -1 else min(batch, len(X))
@@ -506,42 +516,3 @@ class UnfoldedEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
-
-
-#: Options of :func:`adapt`.
-_Adaptation = collections.namedtuple("_Adaptation", "epochs lr select")
-
-
-def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_information):
-    """Continue training a fitted estimator on new data, from its current parameters.
-
-    The problem is rebuilt from the new data (e.g. a channel re-estimated from
-    new pilots), the learned parameters are kept, and ``epochs`` epochs of
-    every stage of the estimator's loss schedule are run (no early stopping).
-    Like ``fit`` it is transactional: if it raises, the estimator is left as it
-    was. This is the online adaptation of DeepSIC's ``partial_fit``.
-
-    Parameters
-    ----------
-    estimator : UnfoldedEstimator
-        A fitted estimator.
-    X, y : array-like
-        New training data.
-    epochs : int
-        Epochs per stage.
-    lr : float, optional
-        Learning rate (default: the estimator's).
-    select : callable, optional
-        ``select(module) -> iterable of parameters`` restricting what is
-        trained; stages that would train none of them are skipped.
-    **side_information : array-like
-
-    Returns
-    -------
-    estimator : UnfoldedEstimator
-    """
-    check_is_fitted(estimator)
-    epochs = check_int(epochs, "epochs", min_value=1)
-    lr = check_real(lr, "lr", min_value=0, strict_min=True, allow_none=True)
-    return run_transactional(estimator, estimator._fit, X, y, side_information,
-                             _Adaptation(epochs, lr, select))

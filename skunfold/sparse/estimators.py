@@ -6,6 +6,9 @@ docstring, and the sparse coder's data handling (the dictionary, targets,
 ``transform``, ``predict`` on another dictionary).
 """
 
+import torch
+from sklearn.base import clone
+
 from ..core import (
     SafeguardMixin,
     UnfoldedEstimator,
@@ -25,6 +28,15 @@ def _check_tied(value, name):
     if value not in (None, True, False):
         raise TypeError(f"{name} must be None or a bool, got {value!r}")
     return value
+
+
+def _check_init(value, name):
+    if isinstance(value, str) and value in ("ista", "alista"):
+        return value
+    if isinstance(value, UnfoldedISTA) and value.paradigm == "hyperparameters":
+        return value
+    raise ValueError(f"{name} must be 'ista', 'alista' or an UnfoldedISTA with "
+                     f"paradigm='hyperparameters', got {value!r}")
 
 
 @document_parameters(lr="""
@@ -94,6 +106,20 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     hidden_layer_sizes : tuple of int, default=(32,)
         Hidden sizes of the correction network (``"correction"``); for
         ``"dnn"``, the first entry is the width of the elementwise network.
+    init : {"ista", "alista"} or UnfoldedISTA, default="ista"
+        Where LISTA-CP's trainable layers start (``paradigm="objective"``,
+        ``coupling="cp"``, untied). ``"ista"``: every layer is ISTA's.
+        ``"alista"``: ``fit`` first trains an ALISTA with the same depth,
+        support selection, momentum and training parameters (its own default
+        ``lr``) on the same data, then starts layer ``k`` at ALISTA's trained
+        layer ``k`` (``W_k = gamma_k W``, ALISTA's threshold), so the
+        untrained model computes what the ALISTA computes; training then
+        refines the matrices (a small ``lr``, e.g. 5e-5, suits it). An
+        unfitted ``UnfoldedISTA`` with ``paradigm="hyperparameters"`` is the
+        model to start from with its own training parameters (a clone is
+        fitted with this estimator's dictionary and depth). If the refinement
+        does not improve the validation loss of the start, ``early_stopping``
+        keeps the start. The trained model is ``init_estimator_``.
     %(training_parameters)s
     Attributes
     ----------
@@ -120,6 +146,9 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     backward_n_iter_ : ndarray of shape (n_steps,)
         With ``fixed_point=True``: iterations of every training step's
         backward solve.
+    init_estimator_ : UnfoldedISTA or None
+        The trained ALISTA the layers started from (``init="alista"``);
+        ``None`` otherwise.
 
     See Also
     --------
@@ -160,13 +189,14 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
         "momentum": check_bool,
         "tied": _check_tied,
         "hidden_layer_sizes": lambda v, name: check_layer_sizes(v, name),
+        "init": lambda v, name: _check_init(v, name),
     }
     default_lr = {"hyperparameters": 5e-2, None: 1e-3}
 
     def __init__(self, dictionary=None, *, n_layers=16, paradigm="hyperparameters", alpha=0.1,
                  weights="dictionary", coupling=None, support_selection=False, momentum=False,
-                 tied=None, hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50,
-                 lr=None, lr_schedule="constant",
+                 tied=None, hidden_layer_sizes=(32,), init="ista", loss_schedule="end_to_end",
+                 max_epochs=50, lr=None, lr_schedule="constant",
                  max_grad_norm=None, batch_size=64, optimizer="adam",
                  unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, fixed_point=False, fixed_point_tol=1e-4,
@@ -178,6 +208,14 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
+        self.init_estimator_ = None
+        starts_from_alista = not (isinstance(self.init, str) and self.init == "ista")
+        if starts_from_alista and not (self.paradigm == "objective" and self.coupling == "cp"
+                                       and not self.tied and not self.fixed_point):
+            raise ValueError("init starts LISTA-CP from an ALISTA: it needs "
+                             "paradigm='objective', coupling='cp' and untied layers, got "
+                             f"paradigm={self.paradigm!r}, coupling={self.coupling!r}, "
+                             f"tied={self.tied!r}, fixed_point={self.fixed_point!r}")
         support = check_support_selection(self.support_selection)
         if support is not None and self.paradigm == "dnn":
             raise ValueError("support_selection is not available with paradigm='dnn' "
@@ -192,6 +230,28 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
                 **problem.hyperparameter_constraints,
                 "step": ("interval", 0.0, 2.0 / problem.lipschitz)}
         return problem
+
+    def initialize_module(self, module, X, y=None, **side_information):
+        """With ``init="alista"``: train an ALISTA on the same data and start from it."""
+        if isinstance(self.init, str) and self.init == "ista":
+            return
+        if isinstance(self.init, str):
+            alista = clone(self).set_params(
+                dictionary=self.dictionary_, paradigm="hyperparameters", weights="analytic",
+                coupling=None, init="ista", lr=None, warm_start=False)
+        else:
+            alista = clone(self.init).set_params(dictionary=self.dictionary_,
+                                                 n_layers=self.n_layers, warm_start=False)
+        alista.fit(X, y, **side_information)
+        trained = alista.module_
+        with torch.no_grad():
+            for k, layer in enumerate(module.iterations):
+                values = trained.iterations[k].hyperparameters(trained.problem, k)
+                layer.W.copy_(values["step"] * trained.problem.W.to(layer.W))
+                layer.theta.copy_(values["threshold"].to(layer.theta))
+                if layer.beta is not None:
+                    layer.beta.copy_(values["momentum"].to(layer.beta))
+        self.init_estimator_ = alista
 
 
 @document_parameters
