@@ -424,9 +424,9 @@ def test_variable_input_shape_lets_a_model_change_size():
 
 
 class StartsFromHalfStep(UnfoldedRegressor):
-    """A preset overriding the ``initialize_module`` hook: every layer starts at half the step."""
+    """A preset overriding the ``initialize_parameters`` hook: every layer starts at half the step."""
 
-    def initialize_module(self, module, X, y=None, **side_information):
+    def initialize_parameters(self, module, X, y=None, **side_information):
         self.init_calls_ = getattr(self, "init_calls_", 0) + 1
         self.init_saw_ = (np.shape(X), None if y is None else np.shape(y))
         with torch.no_grad():
@@ -434,7 +434,7 @@ class StartsFromHalfStep(UnfoldedRegressor):
                 layer.hyperparameters.raw["step"] -= np.log(2.0)
 
 
-def test_initialize_module_hook_sets_the_start_of_a_fresh_fit_only(nnls):
+def test_initialize_parameters_hook_sets_the_start_of_a_fresh_fit_only(nnls):
     A, X, S = nnls["A"], nnls["X"], nnls["S"]
     base = dict(paradigm="hyperparameters", n_layers=3, max_epochs=0, random_state=0)
     plain = UnfoldedRegressor(NonNegativeLeastSquares(A), **base).fit(X, S)
@@ -442,7 +442,7 @@ def test_initialize_module_hook_sets_the_start_of_a_fresh_fit_only(nnls):
     assert est.init_calls_ == 1 and est.init_saw_ == (X.shape, S.shape)
     step = 1.0 / np.linalg.norm(A, 2) ** 2
     for model, expected in ((plain, step), (est, step / 2)):
-        values = [float(layer.hyperparameters(model.module_.problem, k)["step"])
+        values = [float(layer.hyperparameters(model.module_.problem, k)["step"].detach())
                   for k, layer in enumerate(model.module_.iterations)]
         assert_allclose(values, expected, rtol=1e-5)
     # a warm start continues from the fitted parameters: the hook is not called again

@@ -117,7 +117,7 @@ class UnfoldedEstimator(BaseEstimator):
         """
         raise TypeError(f"{type(self).__name__} must implement build_problem(X, y)")
 
-    def initialize_module(self, module, X, y=None, **side_information):
+    def initialize_parameters(self, module, X, y=None, **side_information):
         """Set the untrained module's parameters before training (default: leave them).
 
         Called by a training ``fit`` that starts afresh (not a warm start or
@@ -237,7 +237,7 @@ class UnfoldedEstimator(BaseEstimator):
                                  "data: they need another architecture than the fitted model's "
                                  "(other sizes or labels); fit it on them instead")
             if trains:
-                self.initialize_module(module, arguments[0], arguments[1], **arguments[2])
+                self.initialize_parameters(module, arguments[0], arguments[1], **arguments[2])
         self._layer_flops = flops
         batch = getattr(self, "batch_size", 64)
         batch = len(X) if batch == -1 else min(batch, len(X))

@@ -231,7 +231,7 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
                 "step": ("interval", 0.0, 2.0 / problem.lipschitz)}
         return problem
 
-    def initialize_module(self, module, X, y=None, **side_information):
+    def initialize_parameters(self, module, X, y=None, **side_information):
         """With ``init="alista"``: train an ALISTA on the same data and start from it."""
         if isinstance(self.init, str) and self.init == "ista":
             return
