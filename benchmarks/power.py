@@ -45,7 +45,7 @@ import torch  # noqa: E402
 
 from skunfold.datasets import make_interference_network  # noqa: E402
 from skunfold.metrics import sum_rate  # noqa: E402
-from skunfold.power import DEFAULT_NOISE_VAR, UnfoldedWMMSE, WMMSE  # noqa: E402
+from skunfold.power import DEFAULT_NOISE_VAR, WMMSE, UnfoldedWMMSE  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -11,9 +11,9 @@ Usage::
     python benchmarks/sparse_recovery.py --quick          # a few minutes on 2 CPU cores
     python benchmarks/sparse_recovery.py                  # full CPU budget (tens of minutes)
     python benchmarks/sparse_recovery.py --snr inf 20 --models ALISTA LISTA-CPSS
-    python benchmarks/sparse_recovery.py --recipe         # NMSE vs training time of the default recipe
+    python benchmarks/sparse_recovery.py --recipe     # NMSE vs training time, default recipe
     python benchmarks/sparse_recovery.py --protocol --models ALISTA LISTA   # the papers' protocol
-    python benchmarks/sparse_recovery.py --protocol --device cuda           # ... at the papers' size
+    python benchmarks/sparse_recovery.py --protocol --device cuda   # ... at the papers' size
 
 ``--protocol`` trains on fresh samples every step (a ``SampleSource``) with the
 papers' stage-wise recipe: layer t alone at lr, then layers 1..t at lr x 0.2
@@ -53,7 +53,8 @@ torch.set_num_threads(1)
 
 M, N, P, K = 250, 500, 0.1, 16
 
-#: Published K = 16 figures (docs/published_results.rst): noiseless / 40 / 30 / 20 dB. None = not published.
+#: Published K = 16 figures (docs/published_results.rst): noiseless / 40 / 30 / 20 dB.
+#: None = not published.
 PUBLISHED = {
     "ISTA": {None: -6.2, 40: -6.2, 30: -6.2, 20: -6.1},
     "FISTA": {None: -10.9, 40: -10.9, 30: -10.8, 20: -10.5},
@@ -104,7 +105,10 @@ def budgets(quick):
 
 
 def tune_lambda(cls, D, X, S):
-    """Pick the l1 weight of a classical solver on a validation set (as in the published setting: lambda tuned)."""
+    """Pick the l1 weight of a classical solver on a validation set.
+
+    As in the published setting: lambda tuned.
+    """
     best = None
     for alpha in (0.05, 0.1, 0.2, 0.3, 0.4, 0.6):
         est = cls(D, n_layers=K, alpha=alpha).fit(X)
@@ -122,7 +126,8 @@ def effective_lr(est):
 
 
 def run_setting(snr, models, quick, seed=0):
-    X, S, D = make_sparse_recovery(budgets(quick)["n_train"], M, N, P, snr_db=snr, random_state=seed)
+    X, S, D = make_sparse_recovery(budgets(quick)["n_train"], M, N, P, snr_db=snr,
+                                   random_state=seed)
     Xv, Sv, _ = make_sparse_recovery(1000, M, N, P, snr_db=snr, dictionary=D, random_state=seed + 1)
     Xt, St, _ = make_sparse_recovery(1000, M, N, P, snr_db=snr, dictionary=D, random_state=seed + 2)
     X, S = X.astype(np.float32), S.astype(np.float32)
@@ -204,7 +209,8 @@ def recipe_curve(seed=0, max_cpu=120.0):
     Xt, St, _ = make_sparse_recovery(1000, M, N, P, dictionary=D, random_state=seed + 2)
     X, S, Xt = X.astype(np.float32), S.astype(np.float32), Xt.astype(np.float32)
     print("\nDefault recipe: UnfoldedISTA(paradigm='hyperparameters', weights='analytic', "
-          "support_selection=True, loss_schedule='sequential') -- lr default (5e-2 on log-step and log-threshold), batch 64")
+          "support_selection=True, loss_schedule='sequential') -- lr default "
+          "(5e-2 on log-step and log-threshold), batch 64")
     print(f"{'training samples':>16} {'max_epochs':>10} {'CPU s':>8} {'NMSE K=16 (dB)':>15}")
     out = []
     for n_train, epochs in [(1000, 16), (2000, 16), (4000, 16), (8000, 16), (16000, 16),

@@ -33,7 +33,7 @@ import numpy as np
 
 from skunfold.datasets import make_interference_network
 from skunfold.metrics import sum_rate
-from skunfold.power import DEFAULT_NOISE_VAR, UnfoldedWMMSE, WMMSE
+from skunfold.power import DEFAULT_NOISE_VAR, WMMSE, UnfoldedWMMSE
 
 PAPER = os.environ.get("SKUNFOLD_PAPER_SIZE", "0") == "1"
 if PAPER:

@@ -13,7 +13,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("core", "datasets", "metrics", "sparse", "rpca", "mimo", "power", "beamforming", "distributed")
+_SUBPACKAGES = (
+    "core", "datasets", "metrics", "sparse", "rpca", "mimo", "power", "beamforming",
+    "distributed",
+)
 
 __all__ = [*_SUBPACKAGES, "__version__"]
 

@@ -16,7 +16,9 @@ def _pair(y_true, y_pred, allow_nd=False):
                          input_name="y_pred")
     check_consistent_length(y_true, y_pred)
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred have different shapes: {y_true.shape} vs {y_pred.shape}")
+        raise ValueError(
+            f"y_true and y_pred have different shapes: {y_true.shape} vs {y_pred.shape}"
+        )
     return y_true, y_pred
 
 
@@ -100,7 +102,9 @@ def symbol_error_rate(y_true, y_pred):
     y_pred = np.asarray(y_pred)
     check_consistent_length(y_true, y_pred)
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred have different shapes: {y_true.shape} vs {y_pred.shape}")
+        raise ValueError(
+            f"y_true and y_pred have different shapes: {y_true.shape} vs {y_pred.shape}"
+        )
     if y_true.size == 0:
         raise ValueError("symbol_error_rate of an empty set is undefined")
     return float(np.mean(y_true != y_pred))

@@ -157,7 +157,10 @@ def test_lamp_matrices_tied_untied_and_scaled(amp_data):
     X, S, D = amp_data["X"][:100], amp_data["S"][:100], amp_data["D"]
     untied = UnfoldedAMP(D, n_layers=4, max_epochs=0).fit(X, S)
     tied = UnfoldedAMP(D, n_layers=4, tied=True, max_epochs=0).fit(X, S)
-    names = lambda est: [n for n, _ in est.module_.named_parameters() if n.endswith(".B")]
+
+    def names(est):
+        return [n for n, _ in est.module_.named_parameters() if n.endswith(".B")]
+
     assert len(names(untied)) == 4 and len(names(tied)) == 1
     # per-layer shrinkage parameters either way: 2 per layer
     assert sum(p.numel() for n, p in tied.module_.named_parameters() if "raw" in n) == 8

@@ -249,7 +249,7 @@ def test_diverged_fit_keeps_the_fitted_model(nnls):
 # -- maximisation, side information, structured inputs ---------------------------------------
 
 class WeightedDenoising(Problem):
-    """Maximise -sum_i w_i (x_i - s_i)^2 / 2 by gradient ascent; w is per-sample side information."""
+    """Maximise -sum_i w_i (x_i - s_i)^2 / 2 by gradient ascent; w: per-sample side information."""
 
     maximize = True
     side_information = ("weights",)
@@ -424,7 +424,7 @@ def test_variable_input_shape_lets_a_model_change_size():
 
 
 class StartsFromHalfStep(UnfoldedRegressor):
-    """A preset overriding the ``initialize_parameters`` hook: every layer starts at half the step."""
+    """A preset overriding the ``initialize_parameters`` hook: layers start at half the step."""
 
     def initialize_parameters(self, module, X, y=None, **side_information):
         self.init_calls_ = getattr(self, "init_calls_", 0) + 1

@@ -22,11 +22,11 @@ from skunfold.datasets import make_interference_network
 from skunfold.metrics import sum_rate
 from skunfold.power import (
     DEFAULT_NOISE_VAR,
+    WMMSE,
     GraphConvolutionPair,
     PowerAllocation,
     UnfoldedWMMSE,
     UWMMSELayer,
-    WMMSE,
     shift_scale,
 )
 

@@ -1,4 +1,4 @@
-"""Training the unfolded sparse coders: gains over ISTA, schedules, supervision modes, warm start."""
+"""Training the unfolded sparse coders: gains over ISTA, schedules, supervision, warm start."""
 
 import warnings
 

@@ -1,4 +1,4 @@
-"""Bad input and invalid parameters: clear errors that name the culprit; failed fits change nothing."""
+"""Bad input and invalid parameters: clear errors naming the culprit; failed fits change nothing."""
 
 import numpy as np
 import pytest
@@ -285,7 +285,8 @@ def test_finite_but_exploded_loss_is_reported_as_divergence(small):
     before = est.predict(X)
     # Adam at lr=3 keeps the loss finite (9.3) but far above the untrained model's (0.06)
     est.set_params(lr=3.0, max_epochs=2)
-    with pytest.raises(TrainingDivergedError, match="worse than the untrained model.* by more than 10x"):
+    with pytest.raises(TrainingDivergedError,
+                       match="worse than the untrained model.* by more than 10x"):
         est.fit(X, S)
     assert_array_equal(est.predict(X), before)
 

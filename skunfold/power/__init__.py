@@ -16,7 +16,7 @@ the mean sum rate.
   Chowdhury et al. 2021) or learned per-layer scalars.
 """
 
-from .estimators import UnfoldedWMMSE, WMMSE
+from .estimators import WMMSE, UnfoldedWMMSE
 from .iterations import GraphConvolutionPair, UWMMSELayer, power_layers
 from .problem import DEFAULT_NOISE_VAR, PowerAllocation, shift_scale
 
