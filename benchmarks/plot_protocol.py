@@ -46,8 +46,8 @@ def layer_points(row):
 def extrapolate(runs, target):
     """Fit NMSE = a + b log2(steps) through a model's runs; the steps at ``target``.
 
-    Returns ``(slope in dB per doubling, steps at the target)``, or ``None``
-    with fewer than two budgets or a curve that does not fall.
+    Returns ``(slope in dB per doubling, intercept, steps at the target)``, or
+    ``None`` with fewer than two budgets or a curve that does not fall.
     """
     x = np.log2([r[0] for r in runs])
     y = np.array([r[1] for r in runs])
@@ -56,7 +56,7 @@ def extrapolate(runs, target):
     slope, intercept = np.polyfit(x, y, 1)
     if slope >= 0:
         return None
-    return float(slope), float(2 ** ((target - intercept) / slope))
+    return float(slope), float(intercept), float(2 ** ((target - intercept) / slope))
 
 
 def budget_panel(ax, budgets):
@@ -71,12 +71,12 @@ def budget_panel(ax, budgets):
         line, = ax.plot([r[0] for r in runs], [r[1] for r in runs], marker="o", label=name)
         fit = extrapolate(runs, TARGETS[name])
         if fit is not None:
-            slope, steps = fit
+            slope, intercept, steps = fit
             rate = runs[-1][2] / runs[-1][0]
             out[name] = dict(db_per_doubling=slope, steps_at_target=steps,
                              cpu_hours_at_target=steps * rate / 3600, runs=runs)
             xs = np.geomspace(runs[0][0], max(steps, runs[-1][0]), 50)
-            ax.plot(xs, runs[-1][1] + slope * np.log2(xs / runs[-1][0]), linestyle=":",
+            ax.plot(xs, intercept + slope * np.log2(xs), linestyle=":",
                     color=line.get_color(), linewidth=1)
             ax.annotate(f"{steps / 1e6:.2g}M steps, {steps * rate / 3600:.0f} CPU h",
                         (steps, TARGETS[name]), fontsize=7, textcoords="offset points",
