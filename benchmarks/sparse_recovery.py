@@ -105,10 +105,7 @@ def budgets(quick):
 
 
 def tune_lambda(cls, D, X, S):
-    """Pick the l1 weight of a classical solver on a validation set.
-
-    As in the published setting: lambda tuned.
-    """
+    """Pick a classical solver's l1 weight on a validation set (the papers tune lambda)."""
     best = None
     for alpha in (0.05, 0.1, 0.2, 0.3, 0.4, 0.6):
         est = cls(D, n_layers=K, alpha=alpha).fit(X)

@@ -9,16 +9,20 @@ from sklearn.utils.validation import check_array, check_consistent_length
 __all__ = ["nmse", "nmse_db", "nmse_scorer", "symbol_error_rate", "ser_scorer", "sum_rate"]
 
 
-def _pair(y_true, y_pred, allow_nd=False):
-    y_true = check_array(y_true, ensure_2d=False, allow_nd=allow_nd, dtype="numeric",
-                         input_name="y_true")
-    y_pred = check_array(y_pred, ensure_2d=False, allow_nd=allow_nd, dtype="numeric",
-                         input_name="y_pred")
+def _same_shape(y_true, y_pred):
     check_consistent_length(y_true, y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"y_true and y_pred have different shapes: {y_true.shape} vs {y_pred.shape}"
         )
+
+
+def _pair(y_true, y_pred, allow_nd=False):
+    y_true = check_array(y_true, ensure_2d=False, allow_nd=allow_nd, dtype="numeric",
+                         input_name="y_true")
+    y_pred = check_array(y_pred, ensure_2d=False, allow_nd=allow_nd, dtype="numeric",
+                         input_name="y_pred")
+    _same_shape(y_true, y_pred)
     return y_true, y_pred
 
 
@@ -100,11 +104,7 @@ def symbol_error_rate(y_true, y_pred):
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
-    check_consistent_length(y_true, y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred have different shapes: {y_true.shape} vs {y_pred.shape}"
-        )
+    _same_shape(y_true, y_pred)
     if y_true.size == 0:
         raise ValueError("symbol_error_rate of an empty set is undefined")
     return float(np.mean(y_true != y_pred))
