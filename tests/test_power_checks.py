@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import validate_data
 
-from skunfold.core.validation import array_ndim
+from skunfold.core.constraints import array_ndim
 from skunfold.power import WMMSE, UnfoldedWMMSE
 
 _SMALL = dict(n_layers=2, max_epochs=2, random_state=0, device="cpu", n_threads=1)

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..core import HyperparameterIteration, SampleSource, to_numpy, to_tensor
-from ..core.validation import (
+from ..core.constraints import (
     array_ndim,
     check_complex_array,
     check_input_ndim,

@@ -2,34 +2,52 @@
 
 A solver is described once, as a :class:`Problem` (initial state, one
 iteration, objective, readout; hyperparameters and objective parameters by
-name). The core does the rest:
+name). The core does the rest: the survey's paradigms turn it into layers, a
+loss schedule trains them, and :class:`UnfoldedRegressor` (or a family's
+preset, built on :class:`UnfoldedEstimator`) wraps it as an estimator.
 
-* :mod:`~skunfold.core.paradigms` -- how each of the survey's paradigms turns
-  the problem into layers (:func:`build_layers`);
-* :class:`UnfoldedModule` -- ``K`` layers whose forward returns every iterate;
-* :mod:`~skunfold.core.schedules` -- the loss schedules :class:`EndToEnd` (L1),
-  :class:`MultiIteration` (L2), :class:`Sequential` (L3) and
-  :class:`SequentialEndToEnd`, with string aliases;
-* :mod:`~skunfold.core.training` -- the skorch net, the stage loop and the
-  divergence check;
-* :mod:`~skunfold.core.equilibrium` -- deep equilibrium mode (``fixed_point=True``):
-  a tied iteration run to its fixed point, differentiated implicitly;
-* :mod:`~skunfold.core.safeguard` -- safeguarded inference (``safeguard=True``):
-  learned updates kept only when they make progress on the classical map;
-  :mod:`~skunfold.core.robust` -- robust (adversarial) training;
-* :class:`UnfoldedEstimator` -- the estimator life-cycle (validation, training
-  parameters, devices and threads, transactional fit, warm start, inference),
-  and :class:`UnfoldedRegressor`, the estimator of a user's own problem;
-* :mod:`~skunfold.core.validation` and :mod:`~skunfold.core.ops` -- parameter
-  checks, soft thresholding and dtype handling shared by the families.
+The public contract has two halves.
+
+**Using** -- what a user of the estimators calls or passes:
+
+* estimators: :class:`UnfoldedEstimator`, :class:`UnfoldedRegressor`, and
+  :func:`adapt` (continued training on new data);
+* the solver description: :class:`Problem`, and :data:`PARADIGMS`, the
+  paradigm words shared by every estimator;
+* training data: :class:`SampleSource` (fresh samples every epoch);
+* loss schedules: :class:`LossSchedule`, :class:`EndToEnd` (L1),
+  :class:`MultiIteration` (L2), :class:`Sequential` (L3),
+  :class:`SequentialEndToEnd`;
+* option objects, one estimator parameter each: :class:`FixedPoint`,
+  :class:`Safeguard`, :class:`Adversarial`, :class:`EarlyStopping`,
+  :class:`Optimizer`;
+* errors: :class:`TrainingDivergedError`, :class:`SampleSourceError`;
+* :mod:`~skunfold.core.constraints`: the checks of parameters and data.
+
+**Extending** -- what a family or a user's own solver is written with:
+
+* :class:`Param` and :func:`set_init_parameters`: a preset's parameter rows
+  and ``__init__``;
+* iteration modules: :class:`Iteration` (the base), :class:`ClassicalIteration`,
+  :class:`HyperparameterIteration`, :class:`ObjectiveIteration`,
+  :class:`CorrectionIteration`, :class:`DNNIteration`,
+  :class:`LearnedHyperparameters`, :class:`StateMLP`, :func:`mlp` and
+  :func:`build_layers` (the generic modules of a paradigm);
+* :class:`UnfoldedModule`: the ``K`` layers as one torch module;
+* numerics: :func:`soft_threshold`, :func:`to_tensor`, :func:`to_numpy`,
+  :func:`fixed_point_iteration`, :func:`pgd_perturbation`.
+
+Everything else in the core's modules is internal: families use only the
+names above (``tests/test_architecture.py`` checks it).
 """
 
+from . import constraints
 from .adaptation import adapt
-from .equilibrium import FixedPoint, equilibrium_state, fixed_point_iteration
-from .estimator import UnfoldedEstimator, run_transactional
-from .inference import inference_mode, run_layers, run_layers_staged
-from .module import UnfoldedModule, cast_module, module_device, module_dtype
-from .ops import compute_dtype, output_dtype, soft_threshold, to_numpy, to_tensor
+from .equilibrium import FixedPoint, fixed_point_iteration
+from .estimator import UnfoldedEstimator
+from .module import UnfoldedModule
+from .ops import soft_threshold, to_numpy, to_tensor
+from .options import EarlyStopping, Optimizer
 from .paradigms import (
     ClassicalIteration,
     CorrectionIteration,
@@ -39,74 +57,31 @@ from .paradigms import (
     LearnedHyperparameters,
     ObjectiveIteration,
     StateMLP,
-    build_initial,
     build_layers,
-    classical_parameters,
     mlp,
 )
-from .parameters import (
-    OPTIMIZERS,
-    PARADIGMS,
-    SHARED_PARAMETERS,
-    document_parameters,
-    set_init_parameters,
-)
-from .problem import CONSTRAINTS, Problem, check_problem
-from .progress import EpochLog
+from .parameters import PARADIGMS, Param, set_init_parameters
+from .problem import Problem
 from .regressor import UnfoldedRegressor
-from .robust import AdversarialTraining, pgd_perturbation
-from .safeguard import Safeguard, SafeguardedRun, SafeguardMixin
-from .schedules import (
-    LOSS_SCHEDULES,
-    EndToEnd,
-    LossSchedule,
-    MultiIteration,
-    Sequential,
-    SequentialEndToEnd,
-    Stage,
-    get_loss_schedule,
-)
-from .sources import SampleSource, SampleSourceError, StreamData
-from .threads import torch_threads
-from .training import (
-    ArrayData,
-    BatchSlicer,
-    Inputs,
-    StageCosineLR,
-    TrainingDivergedError,
-    UnfoldingNet,
-    check_not_diverged,
-    keep_improvement,
-    train_stages,
-)
-from .validation import (
-    caller_stacklevel,
-    check_bool,
-    check_int,
-    check_layer_sizes,
-    check_option,
-    check_real,
-    resolve_device,
-)
+from .robust import Adversarial, pgd_perturbation
+from .safeguard import Safeguard
+from .schedules import EndToEnd, LossSchedule, MultiIteration, Sequential, SequentialEndToEnd
+from .sources import SampleSource, SampleSourceError
+from .training import TrainingDivergedError
 
-__all__ = [
-    "Problem", "CONSTRAINTS", "check_problem",
-    "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "run_transactional",
-    "run_layers", "run_layers_staged", "inference_mode",
-    "FixedPoint", "fixed_point_iteration", "equilibrium_state", "caller_stacklevel",
-    "Safeguard", "SafeguardedRun", "SafeguardMixin", "AdversarialTraining", "pgd_perturbation",
-    "UnfoldedModule", "cast_module", "module_device", "module_dtype",
-    "Iteration", "ClassicalIteration", "LearnedHyperparameters", "HyperparameterIteration",
-    "ObjectiveIteration", "CorrectionIteration", "DNNIteration", "StateMLP", "mlp",
-    "build_layers", "build_initial",
-    "classical_parameters",
-    "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd", "Stage",
-    "get_loss_schedule", "LOSS_SCHEDULES",
-    "UnfoldingNet", "ArrayData", "BatchSlicer", "Inputs", "StageCosineLR",
-    "SampleSource", "SampleSourceError", "StreamData",
-    "TrainingDivergedError", "train_stages", "check_not_diverged", "keep_improvement",
-    "EpochLog",
-    "PARADIGMS", "OPTIMIZERS", "SHARED_PARAMETERS", "document_parameters", "set_init_parameters",
-    "soft_threshold", "compute_dtype", "output_dtype", "to_tensor", "to_numpy", "torch_threads",
-    "check_int", "check_real", "check_option", "check_bool", "check_layer_sizes", "resolve_device",
+#: Using: what a user of the estimators calls or passes.
+USING = [
+    "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "Problem", "PARADIGMS", "SampleSource",
+    "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd",
+    "FixedPoint", "Safeguard", "Adversarial", "EarlyStopping", "Optimizer",
+    "TrainingDivergedError", "SampleSourceError", "constraints",
 ]
+#: Extending: what a family or a user's solver is written with.
+EXTENDING = [
+    "Param", "set_init_parameters", "Iteration", "ClassicalIteration",
+    "HyperparameterIteration", "ObjectiveIteration", "CorrectionIteration", "DNNIteration",
+    "LearnedHyperparameters", "StateMLP", "mlp", "build_layers", "UnfoldedModule",
+    "soft_threshold", "to_tensor", "to_numpy", "fixed_point_iteration", "pgd_perturbation",
+]
+
+__all__ = USING + EXTENDING

@@ -4,8 +4,8 @@ import collections
 
 from sklearn.utils.validation import check_is_fitted
 
+from .constraints import check_int, check_real
 from .estimator import run_transactional
-from .validation import check_int, check_real
 
 __all__ = ["adapt"]
 

@@ -28,29 +28,31 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .validation import caller_stacklevel
+from .constraints import caller_stacklevel, integer, options, real
+from .options import OptionGroup
 
-__all__ = ["FixedPoint", "fixed_point_iteration", "equilibrium_state", "fixed_point_settings",
-           "record_fixed_point", "warn_not_converged"]
-
-SOLVERS = ("anderson", "picard")
-BACKWARDS = ("implicit", "jacobian_free")
+__all__ = ["FixedPoint", "fixed_point_iteration", "equilibrium_state", "warn_not_converged"]
 
 
-class FixedPoint:
-    """Settings and diagnostics of the deep equilibrium mode of a module.
+
+class FixedPoint(OptionGroup):
+    """Deep equilibrium mode (``fixed_point=FixedPoint(...)``): its settings and diagnostics.
 
     Parameters
     ----------
     tol : float, default=1e-4
-        Relative residual ``||f(z) - z|| / ||f(z)||`` below which a sample
-        has converged (forward and backward solves).
+        Relative residual ``||f(z) - z|| / ||f(z)||`` at which a sample's
+        forward (and backward) solve stops.
     max_iter : int, default=100
-        Most iterations of each solve.
+        Most iterations of each solve; samples that do not reach ``tol`` are
+        named in a ``ConvergenceWarning``.
     solver : {"anderson", "picard"}, default="anderson"
         Anderson acceleration (``memory`` past iterates, regularisation
         ``lam``) or plain iteration.
     backward : {"implicit", "jacobian_free"}, default="implicit"
+        The exact implicit gradient (a second fixed-point solve of
+        vector-Jacobian products) or the Jacobian-free approximation (the
+        gradient of the last iteration only).
     memory : int, default=5
     lam : float, default=1e-4
 
@@ -58,20 +60,35 @@ class FixedPoint:
     ----------
     last_forward : dict
         ``{"n_iter", "residual"}`` per sample of the last forward solve
-        (numpy arrays).
+        (numpy arrays), on the copy a fitted model holds.
     backward_log : list of (int, float)
         Iterations and largest relative residual of every backward solve since
         the list was last cleared.
+
+    Examples
+    --------
+    >>> from skunfold.core import FixedPoint
+    >>> FixedPoint(tol=1e-5, solver="picard")
+    FixedPoint(tol=1e-05, solver='picard')
     """
+
+    _constraints = {
+        "tol": real(0, strict_min=True),
+        "max_iter": integer(1),
+        "solver": options("anderson", "picard"),
+        "backward": options("implicit", "jacobian_free"),
+        "memory": integer(0),
+        "lam": real(0),
+    }
 
     def __init__(self, tol=1e-4, max_iter=100, solver="anderson", backward="implicit",
                  memory=5, lam=1e-4):
-        self.tol = float(tol)
-        self.max_iter = int(max_iter)
+        self.tol = tol
+        self.max_iter = max_iter
         self.solver = solver
         self.backward = backward
-        self.memory = int(memory)
-        self.lam = float(lam)
+        self.memory = memory
+        self.lam = lam
         self.last_forward = None
         self.backward_log = []
 
@@ -294,48 +311,6 @@ def warn_not_converged(residual, tol, what="samples"):
         warnings.warn(
             f"the fixed-point iteration did not reach tol={tol:g} for {len(bad)} of "
             f"{len(residual)} {what} ({shown}; largest relative residual "
-            f"{float(np.nanmax(residual[bad])):.3g}); raise fixed_point_max_iter or "
-            "fixed_point_tol",
+            f"{float(np.nanmax(residual[bad])):.3g}); raise the FixedPoint's "
+            "max_iter or tol",
             ConvergenceWarning, stacklevel=caller_stacklevel())
-
-
-def record_fixed_point(estimator, X, side):
-    """Set ``n_iter_`` and ``backward_n_iter_`` of a fitted deep equilibrium estimator.
-
-    ``n_iter_``: forward iterations of every training sample with the fitted
-    model; ``backward_n_iter_``: iterations of the backward solve of every
-    training step. Warns about the samples and steps that did not converge.
-    """
-    from .inference import inference_mode, run_layers
-
-    module = estimator.module_
-    config = module.fixed_point
-    log, config.backward_log = config.backward_log, []
-    estimator.backward_n_iter_ = np.array([it for it, _ in log], dtype=int)
-    if log:
-        warn_not_converged(np.array([res for _, res in log]), config.tol,
-                           "backward solves of the training steps")
-    with inference_mode(module, n_threads=getattr(estimator, "n_threads", None)):
-        run_layers(module, X, side, module.n_layers)
-    estimator.n_iter_ = config.last_forward["n_iter"]
-
-
-def fixed_point_settings(estimator):
-    """The :class:`FixedPoint` of an estimator with ``fixed_point=True``, else ``None``.
-
-    Checks what deep equilibrium mode needs of the other parameters: tied
-    weights (``tied=False`` is an error) and the end-to-end loss schedule.
-    """
-    if not getattr(estimator, "fixed_point", False):
-        return None
-    if getattr(estimator, "tied", None) is False:
-        raise ValueError("fixed_point=True needs tied weights (one iteration applied until it "
-                         "converges); got tied=False")
-    schedule = getattr(estimator, "loss_schedule", "end_to_end")
-    if schedule not in ("end_to_end", None) and type(schedule).__name__ != "EndToEnd":
-        raise ValueError(f"fixed_point=True trains on the fixed point only: use "
-                         f"loss_schedule='end_to_end', got {schedule!r}")
-    return FixedPoint(tol=getattr(estimator, "fixed_point_tol", 1e-4),
-                      max_iter=getattr(estimator, "fixed_point_max_iter", 100),
-                      solver=getattr(estimator, "fixed_point_solver", "anderson"),
-                      backward=getattr(estimator, "fixed_point_backward", "implicit"))

@@ -45,6 +45,9 @@ class UnfoldedModule(nn.Module):
         When set, runs in eval mode route every layer through it (learned
         updates kept only when they make progress on the classical map, see
         :mod:`skunfold.core.safeguard`), and the module runs at any depth.
+    adversarial : Adversarial or None
+        When set, training replaces every batch by its adversarial
+        perturbation (see :mod:`skunfold.core.robust`).
     """
 
     def __init__(self, problem, iterations, n_layers, initial=None):
@@ -65,6 +68,7 @@ class UnfoldedModule(nn.Module):
         self.dtype = torch.float32
         self.fixed_point = None
         self.safeguard = None
+        self.adversarial = None
         apply_to_problem(self.problem, lambda t: t)  # numpy arrays -> tensors
 
     # -- the problem follows the module ------------------------------------------------
@@ -79,7 +83,7 @@ class UnfoldedModule(nn.Module):
     @property
     def max_layers(self):
         """Deepest network this module can run (unbounded when weights are tied)."""
-        if self.tied or getattr(self, "safeguard", None) is not None:
+        if self.tied or self.safeguard is not None:
             return float("inf")
         return len(self.iterations)
 
@@ -131,7 +135,7 @@ class UnfoldedModule(nn.Module):
 
     def start_safeguard(self, x, side, state):
         """The :class:`~skunfold.core.SafeguardedRun` of a batch; ``None`` if off or training."""
-        guard = getattr(self, "safeguard", None)
+        guard = self.safeguard
         return None if guard is None or self.training else guard.start(self, x, side or {}, state)
 
     def readout(self, state):

@@ -64,12 +64,24 @@ class Iteration(nn.Module):
     def forward(self, problem, k, state, x, side):  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} must define forward(problem, k, state, x, side)")
 
+    def hyperparameter_values(self, problem, k):
+        """The hyperparameters layer ``k`` runs with, by name (learned or classical).
+
+        What ``layer_parameters_`` of a fitted estimator lists. The default is
+        empty (a network in place of the update has none); iteration modules
+        with hyperparameters override it, e.g. to report a learned threshold.
+        """
+        return {}
+
 
 class ClassicalIteration(Iteration):
     """The classical iteration: ``problem.step`` with the problem's own parameters."""
 
     def forward(self, problem, k, state, x, side):
         return problem.step(state, x, **classical_parameters(problem, k), **side)
+
+    def hyperparameter_values(self, problem, k):
+        return {name: fixed_value(v) for name, v in problem.layer_hyperparameters(k).items()}
 
 
 class LearnedHyperparameters(nn.Module):
@@ -124,6 +136,9 @@ class HyperparameterIteration(Iteration):
     def forward(self, problem, k, state, x, side):
         return problem.step(state, x, **self.hyperparameters(problem, k),
                             **problem.objective_parameters, **side)
+
+    def hyperparameter_values(self, problem, k):
+        return self.hyperparameters(problem, k)
 
 
 class ObjectiveIteration(HyperparameterIteration):
@@ -236,6 +251,9 @@ class CorrectionIteration(Iteration):
     def forward(self, problem, k, state, x, side):
         new = self.base(problem, k, state, x, side)
         return problem.apply_correction(new, self.correction(problem, state, x, side))
+
+    def hyperparameter_values(self, problem, k):
+        return self.base.hyperparameter_values(problem, k)
 
 
 class DNNIteration(Iteration):

@@ -1,37 +1,88 @@
-"""The parameters every unfolded estimator shares, declared once: checks and documentation.
+"""The parameters the core reads, declared once: default, check and documentation.
 
-A preset lists these parameters in its ``__init__`` signature (scikit-learn
-requires explicit parameters) with its own defaults, and writes
-``%(training_parameters)s`` where they belong in its docstring; the
-:func:`document_parameters` decorator renders their descriptions there, with
-the defaults read from the signature.
+Every parameter that :class:`~skunfold.core.UnfoldedEstimator` reads is a row
+of :data:`CORE_PARAMETERS` (a :class:`Param`: the core's default, the check
+run by ``fit``, the type and the text of the docstring). A preset
+
+* lists in its ``__init__`` the core parameters it takes, with its own
+  defaults (scikit-learn needs explicit signatures), and declares the
+  features it supports in ``supports`` (``"training"``, ``"fixed_point"``,
+  ``"safeguard"``, ``"adversarial"``, ...); the class is checked when it is
+  defined: a feature's parameters must be in the signature, and a core
+  parameter of a feature the class does not declare must not;
+* adds rows of its own in ``parameter_table`` (merged with its bases');
+* writes ``%(parameters)s`` in the Parameters section of its docstring: the
+  rows of every parameter of the signature that the docstring does not
+  describe itself are rendered there, with the defaults of the signature.
+
+The core reads a parameter through the table (:func:`resolve_parameters`):
+the estimator's value when it takes the parameter, else the core's default.
 """
 
 import inspect
+import re
 import textwrap
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from .constraints import (
+    boolean,
+    check_int,
+    check_layer_sizes,
+    check_real,
+    integer,
+    options,
+    resolve_device,
+)
+from .equilibrium import FixedPoint
+from .options import EarlyStopping, check_optimizer, resolve_option
+from .robust import Adversarial
+from .safeguard import Safeguard
 from .schedules import get_loss_schedule
-from .validation import boolean, check_int, check_real, integer, options, real, resolve_device
 
-__all__ = ["OPTIMIZERS", "PARADIGMS", "SHARED_PARAMETERS", "document_parameters",
-           "set_init_parameters"]
+__all__ = ["Param", "CORE_PARAMETERS", "FEATURES", "PARADIGMS", "resolve_parameters",
+           "render_docstring", "check_declaration", "set_init_parameters", "validate_parameters"]
 
 #: The five paradigms, the same word on every estimator.
 PARADIGMS = ("classical", "hyperparameters", "objective", "correction", "dnn")
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
+_NO_DEFAULT = object()
 
 
-def _check_schedule(value, name):
-    return get_loss_schedule(value)
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its check, type, description and (for the core's rows) default.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(value, name) -> value`` raising ``TypeError``/``ValueError`` with a
+        message naming the parameter (see :mod:`skunfold.core.constraints`); the
+        returned value is what the core uses (e.g. a schedule object for a name).
+    type : str, optional
+        The type line of the docstring.
+    doc : str, optional
+        The description rendered into ``%(parameters)s``; ``None`` when the
+        class's docstring describes the parameter itself.
+    default : object, optional
+        The core's value for estimators that do not take the parameter.
+    """
+
+    check: object
+    type: str = ""
+    doc: str = None
+    default: object = _NO_DEFAULT
+
+
+def _check_paradigm(value, name):
+    return options(*PARADIGMS)(value, name)
+
+
+def _check_tied(value, name):
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{name} must be None, True or False, got {value!r}")
+    return value
 
 
 def _check_batch_size(value, name):
@@ -41,169 +92,189 @@ def _check_batch_size(value, name):
     return bs
 
 
-def _check_optimizer(value, name):
-    if isinstance(value, str):
-        if value in OPTIMIZERS:
-            return OPTIMIZERS[value]
-    elif isinstance(value, type) and issubclass(value, torch.optim.Optimizer):
-        return value
-    raise ValueError(f"{name} must be one of {list(OPTIMIZERS)} or a torch.optim.Optimizer "
-                     f"subclass, got {value!r}")
-
-
-def _check_fraction(value, name):
-    value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
-    if value >= 1:
-        raise ValueError(f"{name} must be < 1, got {value}")
-    return value
-
-
-def _check_open_unit(value, name):
-    value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
-    if value >= 1:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
-    return value
-
-
-def _check_device(value, name):
-    return resolve_device(value)
-
-
-def _check_threads(value, name):
-    return check_int(value, name, min_value=1, allow_none=True)
-
-
 def _check_random_state(value, name):
     if value is None or isinstance(value, np.random.RandomState):
         return value
     return check_int(value, name, min_value=0)
 
 
-# name -> (check, type description, description); "{default}" is not needed: the default is
-# written on the first line from the signature
-SHARED_PARAMETERS = {
-    "loss_schedule": (_check_schedule, "str or LossSchedule", """
+def _check_layer_sizes(value, name):
+    return check_layer_sizes(value, name)
+
+
+def _real_or_none(value, name):
+    return check_real(value, name, min_value=0, strict_min=True, allow_none=True)
+
+
+def _option(cls):
+    return lambda value, name: resolve_option(value, cls, name)
+
+
+CORE_PARAMETERS = {
+    "n_layers": Param(integer(1), "int", default=10),
+    "paradigm": Param(_check_paradigm, "str", default="classical"),
+    "tied": Param(_check_tied, "bool or None", """
+        Share one layer's parameters by all layers (the network then runs at
+        any depth); ``None``: the paradigm's default (tied for
+        ``"correction"``, untied otherwise).""", default=None),
+    "hidden_layer_sizes": Param(_check_layer_sizes, "tuple of int", """
+        Hidden widths of the learned networks of the ``"correction"`` and
+        ``"dnn"`` paradigms.""", default=(32,)),
+    "loss_schedule": Param(lambda v, name: get_loss_schedule(v, name), "str or LossSchedule", """
         How the losses of the iterates are combined (see
-        :mod:`skunfold.core.schedules`): ``"end_to_end"`` (L1, last layer
-        only), ``"multi_iteration"`` (L2, log(1+k) weights), ``"sequential"``
-        (L3, layer by layer with earlier layers frozen),
-        ``"sequential+end_to_end"``, or a
-        :class:`~skunfold.core.LossSchedule` object."""),
-    "max_epochs": (integer(0), "int", """
-        Passes over the training data, shared among the stages of the loss
-        schedule. ``0`` builds the network without training it: initialised
-        from the classical solver, it computes the classical iteration (a
-        baseline at equal depth)."""),
-    "lr": (real(0, strict_min=True, allow_none=True), "float or None", """
+        :class:`~skunfold.core.LossSchedule`): ``"end_to_end"`` (L1, last
+        layer only), ``"multi_iteration"`` (L2, log(1+k) weights),
+        ``"sequential"`` (L3, layer by layer with earlier layers frozen),
+        ``"sequential+end_to_end"``, or a schedule object (e.g.
+        ``Sequential(epochs_per_stage=4, fine_tune=(0.2, 0.02))``, or
+        ``EndToEnd(unsupervised_weight=0.5)`` for the weight of the objective
+        on unlabeled samples).""", default="end_to_end"),
+    "max_epochs": Param(integer(0), "int", """
+        Passes over the training data in the whole schedule: a schedule of
+        several stages shares them among its stages, and a schedule that sets
+        its own epochs per stage stops when they are spent. ``0`` builds the
+        network without training it: initialised from the classical solver,
+        it computes the classical iteration (a baseline at equal depth).""", default=0),
+    "lr": Param(lambda v, name: _real_or_none(v, name), "float or None", """
         Learning rate; ``None`` picks the estimator's default for its
-        paradigm."""),
-    "lr_schedule": (options("constant", "cosine"), '{"constant", "cosine"}', """
-        ``"cosine"`` decays the learning rate along a half cosine within every
-        stage of the loss schedule (see :class:`~skunfold.core.StageCosineLR`),
-        so each stage ends with small, precise steps."""),
-    "max_grad_norm": (real(0, strict_min=True, allow_none=True), "float or None", """
-        Clip the global norm of the gradient to this value before every
-        optimizer step (``None``: no clipping)."""),
-    "batch_size": (_check_batch_size, "int", """
-        Mini-batch size (``-1``: full batch)."""),
-    "optimizer": (_check_optimizer, '{"adam", "adamw", "sgd", "rmsprop"} or '
-                  'torch.optim.Optimizer class', """
-        The optimizer, re-created at the start of every stage."""),
-    "unsupervised_weight": (real(0), "float", """
-        Weight of the objective on the unlabeled samples (targets that are
-        entirely NaN) in semi-supervised training."""),
-    "early_stopping": (boolean(), "bool", """
-        Hold out ``validation_fraction`` of the training data, stop a stage
-        when the validation loss has not improved for ``n_iter_no_change``
-        epochs, and restore the stage's best epoch; if the trained model ends
-        worse on the validation set than the untrained one (the classical
-        solver), the untrained one is kept, with a ``ConvergenceWarning``."""),
-    "validation_fraction": (_check_fraction, "float", """
-        Fraction of the training data held out by ``early_stopping``."""),
-    "n_iter_no_change": (integer(1), "int", """
-        Patience of ``early_stopping``, in epochs."""),
-    "device": (_check_device, "str", """
+        paradigm.""", default=None),
+    "batch_size": Param(_check_batch_size, "int", """
+        Mini-batch size (``-1``: full batch).""", default=64),
+    "optimizer": Param(check_optimizer, 'str, torch.optim.Optimizer class or Optimizer', """
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, a
+        :class:`torch.optim.Optimizer` class, or an
+        :class:`~skunfold.core.Optimizer` that also sets the learning-rate
+        decay within a stage and gradient clipping. The optimizer is
+        re-created at the start of every stage.""", default="adam"),
+    "early_stopping": Param(_option(EarlyStopping), "bool or EarlyStopping", """
+        Hold out a validation set, stop a stage when its loss stops improving
+        and restore the stage's best epoch; keep the untrained model (the
+        classical solver, with a ``ConvergenceWarning``) if training made the
+        validation loss worse. ``True``: ``EarlyStopping()`` (10% held out,
+        patience 10).""", default=False),
+    "fixed_point": Param(_option(FixedPoint), "bool or FixedPoint", """
+        Deep equilibrium mode: run the tied learned iteration to its fixed
+        point instead of ``n_layers`` times, in ``predict`` and in training,
+        where the gradient comes from the implicit function theorem (memory
+        of one layer). Needs tied weights (``tied=None`` then means tied)
+        and the ``"end_to_end"`` schedule. ``True``: ``FixedPoint()``; see
+        :class:`~skunfold.core.FixedPoint` for the tolerance, the solver and
+        the backward pass.""", default=False),
+    "safeguard": Param(_option(Safeguard), "bool or Safeguard", """
+        At inference, keep a learned update only where it lowers the residual
+        of the classical iteration enough, else take the classical update for
+        that sample (Heaton et al., AAAI 2023): the model then runs at any
+        depth and converges to the classical solution. ``True``:
+        ``Safeguard()``; see :class:`~skunfold.core.Safeguard` and
+        :meth:`safeguard_report`.""", default=False),
+    "adversarial": Param(_option(Adversarial), "bool or Adversarial", """
+        Robust training on adversarially perturbed inputs (projected gradient
+        ascent within a relative l2 ball, per batch). ``True``:
+        ``Adversarial()``; see :class:`~skunfold.core.Adversarial`.""",
+        default=False),
+    "warm_start": Param(boolean(), "bool", """
+        Continue from the previous fit's learned parameters when the new
+        network has the same architecture; otherwise start afresh.""", default=False),
+    "random_state": Param(_check_random_state, "int, RandomState instance or None", """
+        The single source of randomness (initialisation, shuffling, the
+        validation split).""", default=None),
+    "device": Param(lambda v, name: resolve_device(v), "str", """
         ``"auto"`` computes on CUDA when PyTorch sees a GPU, else on the CPU;
         also ``"cpu"``, ``"cuda"``, ``"cuda:N"``. A device this machine cannot
-        use is a ``ValueError`` in ``fit``."""),
-    "n_threads": (_check_threads, "int or None", """
+        use is a ``ValueError`` in ``fit``.""", default="auto"),
+    "n_threads": Param(integer(1, allow_none=True), "int or None", """
         Torch CPU threads used by ``fit`` and ``predict``; ``None`` chooses
-        for the work at hand: one thread for small layers (more threads only
-        add synchronisation), otherwise the cores that no other process is
-        using at the time of the call, at most torch's setting. The global
-        setting is restored afterwards."""),
-    "fixed_point": (boolean(), "bool", """
-        Deep equilibrium mode: run the (tied) learned iteration to its fixed
-        point instead of ``n_layers`` times, in ``predict`` and in training,
-        where the gradient comes from the implicit function theorem (memory of
-        one layer, whatever the number of iterations). Needs tied weights
-        (``tied=None`` then means tied) and the ``"end_to_end"`` loss
-        schedule; ``staged_predict`` still yields plain iterations. The
-        learned map must keep a fixed point: bound its step sizes (e.g. the
-        ``("interval", 0, 2 / L)`` constraint of a problem's hyperparameter,
-        which :class:`~skunfold.sparse.UnfoldedISTA` uses in this mode). See
-        :mod:`skunfold.core.equilibrium`."""),
-    "fixed_point_tol": (real(0, strict_min=True), "float", """
-        With ``fixed_point=True``: relative residual
-        ``||f(z) - z|| / ||f(z)||`` at which a sample's forward (and backward)
-        solve stops."""),
-    "fixed_point_max_iter": (integer(1), "int", """
-        With ``fixed_point=True``: most iterations of each fixed-point solve;
-        samples that do not reach ``fixed_point_tol`` are named in a
-        ``ConvergenceWarning``."""),
-    "fixed_point_solver": (options("anderson", "picard"), '{"anderson", "picard"}', """
-        With ``fixed_point=True``: Anderson acceleration (memory 5) or plain
-        iteration."""),
-    "fixed_point_backward": (options("implicit", "jacobian_free"),
-                             '{"implicit", "jacobian_free"}', """
-        With ``fixed_point=True``: the exact implicit gradient (a second
-        fixed-point solve of vector-Jacobian products) or the Jacobian-free
-        approximation (the gradient of the last iteration only)."""),
-    "safeguard": (boolean(), "bool", """
-        At inference, keep a learned update only where it lowers the residual
-        of the classical iteration below ``(1 - safeguard_delta)`` times a
-        running reference, else take the classical update for that sample
-        (Heaton et al., AAAI 2023). The model then runs at any depth and, past
-        its learned layers, converges to the classical solution. ``fit``
-        trains without it; :meth:`safeguard_report` gives the fallback rate
-        per layer. See :mod:`skunfold.core.safeguard`."""),
-    "safeguard_delta": (_check_open_unit, "float", """
-        With ``safeguard=True``: required relative decrease ``delta``, in
-        ``(0, 1)``."""),
-    "safeguard_rule": (options("ema", "recent", "geometric"), '{"ema", "recent", "geometric"}',
-                       """
-        With ``safeguard=True``: update of the reference ``mu`` after an
-        accepted learned step: ``theta r + (1 - theta) mu`` (``"ema"``), the
-        new residual ``r`` (``"recent"``) or ``(1 - delta) mu``
-        (``"geometric"``); ``mu`` starts at the initial state's residual."""),
-    "safeguard_theta": (real(0, 1, strict_min=True), "float", """
-        With ``safeguard=True`` and ``safeguard_rule="ema"``: weight of the
-        new residual, in ``(0, 1]``."""),
-    "safeguard_residual": (options("fixed_point", "objective"), '{"fixed_point", "objective"}',
-                           """
-        With ``safeguard=True``: the progress measure, the fixed-point residual
-        ``||s - T(s)||`` of the classical step ``T`` or the problem's
-        (minimised, non-negative) objective."""),
-    "adversarial_radius": (real(0), "float", """
-        Robust training: train on inputs perturbed adversarially within an
-        l2 ball of radius ``adversarial_radius * ||x||`` per sample, found by
-        ``adversarial_steps`` steps of projected gradient ascent on the
-        training loss of each batch; ``0`` trains on the clean inputs. See
-        :mod:`skunfold.core.robust`."""),
-    "adversarial_steps": (integer(1), "int", """
-        Projected gradient steps per batch of robust training."""),
-    "warm_start": (boolean(), "bool", """
-        Continue from the previous fit's learned parameters when the new
-        network has the same architecture (the same parameters, of the same
-        shapes); otherwise start afresh."""),
-    "random_state": (_check_random_state, "int, RandomState instance or None", """
-        The single source of randomness (initialisation, shuffling, the
-        validation split)."""),
-    "verbose": (integer(0), "int", """
-        ``1`` reports the training stages and epochs with a progress line per
-        epoch and the elapsed time; ``0`` is silent."""),
+        for the work at hand (one thread for small layers, else the cores
+        that no other process is using, at most torch's setting). The global
+        setting is restored afterwards.""", default=None),
+    "verbose": Param(integer(0), "int", """
+        ``1`` reports progress: the training stages and a line per epoch with
+        the elapsed time, or, for a solver that learns nothing, the solver
+        built; ``0`` is silent.""", default=0),
 }
 
+
+#: The features an estimator may declare in ``supports``, and the core parameters each needs.
+FEATURES = {
+    "training": ("paradigm", "loss_schedule", "max_epochs", "lr", "batch_size", "optimizer",
+                 "early_stopping", "warm_start", "random_state"),
+    "fixed_point": ("fixed_point",),
+    "safeguard": ("safeguard",),
+    "adversarial": ("adversarial",),
+    "unsupervised": (),
+    "semi_supervised": (),
+    "complex_input": (),
+    "variable_input_shape": (),
+}
+
+#: Core parameters any estimator may take without a feature (they are read with their defaults).
+_FREE = {"n_layers", "paradigm", "tied", "hidden_layer_sizes", "device", "n_threads", "verbose",
+         "random_state"}
+
+
+def _signature_names(cls):
+    return [p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def parameter_table(cls):
+    """The merged table of a class: the core's rows, then its bases' and its own."""
+    table = dict(CORE_PARAMETERS)
+    for klass in reversed(cls.__mro__):
+        table.update(vars(klass).get("parameter_table", {}))
+    return table
+
+
+def check_declaration(cls):
+    """Raise ``TypeError`` when a class's ``supports`` and ``__init__`` disagree."""
+    if cls.__init__ is object.__init__:
+        return
+    names = set(_signature_names(cls))
+    unknown = set(cls.supports) - set(FEATURES)
+    if unknown:
+        raise TypeError(f"{cls.__name__}.supports names unknown features {sorted(unknown)}; "
+                        f"known: {sorted(FEATURES)}")
+    required = {p for f in cls.supports for p in FEATURES[f]}
+    missing = required - names
+    if missing:
+        raise TypeError(f"{cls.__name__} declares supports={sorted(cls.supports)} but its "
+                        f"__init__ lacks the parameters {sorted(missing)}")
+    stray = (names & set(CORE_PARAMETERS)) - required - _FREE
+    if stray:
+        raise TypeError(f"{cls.__name__} takes the core parameters {sorted(stray)} of features it "
+                        f"does not declare in supports={sorted(cls.supports)}")
+
+
+def validate_parameters(estimator):
+    """Check every parameter of ``estimator`` that has a row; return the checked values.
+
+    Returns a dict holding, for every core parameter, the checked value of
+    the estimator (or the core's default when the estimator does not take
+    it), and the checked values of the estimator's own rows.
+    """
+    table = parameter_table(type(estimator))
+    params = estimator.get_params(deep=False)
+    out = {}
+    for name, row in table.items():
+        if name in params:
+            out[name] = row.check(params[name], name)
+        elif name in CORE_PARAMETERS:
+            out[name] = row.check(row.default, name)
+    return out
+
+
+class _Settings(dict):
+    """A dict with attribute access (the checked parameters of one call)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def resolve_parameters(estimator):
+    """The checked parameters of ``estimator`` (attribute access): see :func:`validate_parameters`."""
+    return _Settings(validate_parameters(estimator))
+
+
+# -- the docstring ---------------------------------------------------------------------
 
 def _format_default(value):
     if isinstance(value, str):
@@ -211,34 +282,28 @@ def _format_default(value):
     return repr(value)
 
 
-def _render(cls, overrides):
+def _described(doc):
+    return set(re.findall(r"^    (\w+) : ", doc, flags=re.M))
+
+
+def render_docstring(cls):
+    """Replace ``%(parameters)s`` in a class docstring by the rows of its undescribed parameters."""
+    doc = cls.__dict__.get("__doc__") or ""
+    marker = "    %(parameters)s\n"
+    if marker not in doc:
+        return
     signature = inspect.signature(cls.__init__)
+    table = parameter_table(cls)
+    described = _described(doc)
     lines = []
-    for name, (_, kind, description) in SHARED_PARAMETERS.items():
-        if name not in signature.parameters:
+    for name in _signature_names(cls):
+        row = table.get(name)
+        if name in described or row is None or row.doc is None:
             continue
         default = signature.parameters[name].default
-        text = overrides.get(name, description)
-        body = textwrap.indent(textwrap.dedent(text).strip(), " " * 8)
-        lines.append(f"    {name} : {kind}, default={_format_default(default)}\n{body}")
-    return "\n".join(lines) + "\n"
-
-
-def document_parameters(cls=None, **overrides):
-    """Class decorator rendering the shared parameters into the docstring.
-
-    The class docstring holds a line ``%(training_parameters)s`` in its
-    Parameters section; it is replaced by the description of every shared
-    parameter the class's ``__init__`` takes, with its default. Keyword
-    arguments replace a description (e.g. ``lr="Learning rate; None: 0.1."``).
-    """
-    def decorate(klass):
-        doc = klass.__doc__ or ""
-        marker = "    %(training_parameters)s\n"
-        if marker in doc:
-            klass.__doc__ = doc.replace(marker, _render(klass, overrides))
-        return klass
-    return decorate if cls is None else decorate(cls)
+        body = textwrap.indent(textwrap.dedent(row.doc).strip(), " " * 8)
+        lines.append(f"    {name} : {row.type}, default={_format_default(default)}\n{body}")
+    cls.__doc__ = doc.replace(marker, "\n".join(lines) + "\n" if lines else "")
 
 
 def set_init_parameters(estimator, values):

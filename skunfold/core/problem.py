@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["Problem", "CONSTRAINTS", "check_problem"]
+__all__ = ["Problem", "CONSTRAINTS", "check_problem", "check_problem_outputs"]
 
 #: How a hyperparameter is kept valid while it is learned (see :class:`Problem`).
 CONSTRAINTS = ("positive", "real", "unit_interval", "fixed")
@@ -391,3 +391,90 @@ def is_finite_number(value):
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+# -- a problem's first call, checked ------------------------------------------------------
+
+def _describe(value):
+    if torch.is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__module__}.{type(value).__name__}"
+
+
+def _call(problem, method, batch, *args, **kwargs):
+    """``problem.method(*args, **kwargs)``, an error it raises annotated with the call."""
+    try:
+        return getattr(problem, method)(*args, **kwargs)
+    except Exception as err:
+        err.add_note(f"(raised by {type(problem).__name__}.{method} on a batch of {batch} "
+                     "samples while fit checked the problem's first call)")
+        raise
+
+
+def _state_parts(state, where, batch):
+    """The tensors of a state (a tensor or a tuple of tensors), checked."""
+    parts = state if isinstance(state, (tuple, list)) else (state,)
+    if not parts:
+        raise TypeError(f"{where} returned an empty {type(state).__name__}; a state is a tensor "
+                        "or a tuple of tensors with the batch along the first axis")
+    for i, part in enumerate(parts):
+        label = where if len(parts) == 1 and part is state else f"{where}[{i}]"
+        if isinstance(part, np.ndarray):
+            raise TypeError(f"{label} is a numpy array; a problem computes with torch: return "
+                            "torch tensors (torch.as_tensor, torch operations) so that the "
+                            "layers can be trained and run on any device")
+        if torch.is_tensor(part) and (part.ndim == 0 or part.shape[0] != batch):
+            raise ValueError(f"{label} is {_describe(part)} for a batch of {batch} samples; "
+                             f"expected a tensor of shape ({batch}, ...), the batch first")
+    return parts
+
+
+def check_problem_outputs(problem, x, side, y=None):
+    """Run a problem's methods once on a small batch and check what they return.
+
+    Called by ``fit`` before the network is built, with a few training
+    samples as tensors: ``initial_state`` and ``step`` must return a tensor or
+    a tuple of tensors with the batch first, ``step`` the same structure and
+    shapes as ``initial_state``; ``readout`` a tensor with the batch first
+    (of the shape of the targets ``y`` when the default loss compares them);
+    ``objective``, when the problem defines it, one value per sample. The
+    messages name the method and the expected shape.
+    """
+    name = type(problem).__name__
+    batch = x.shape[0]
+    initial = {k: fixed_value(v) for k, v in problem.initial_hyperparameters.items()}
+    state = _call(problem, "initial_state", batch, x, **initial, **side)
+    before = _state_parts(state, f"{name}.initial_state(x)", batch)
+    params = {k: fixed_value(v) for k, v in problem.layer_hyperparameters(0).items()}
+    params.update(problem.objective_parameters)
+    new = _call(problem, "step", batch, state, x, **params, **side)
+    after = _state_parts(new, f"{name}.step(state, x, ...)", batch)
+    if len(after) != len(before) or isinstance(new, tuple) != isinstance(state, tuple):
+        raise ValueError(f"{name}.step returned {_describe(new)} where initial_state returned "
+                         f"{_describe(state)}; a step returns a state of the same structure")
+    for i, (a, b) in enumerate(zip(before, after)):
+        if torch.is_tensor(a) and torch.is_tensor(b) and a.shape != b.shape:
+            part = "the state" if len(before) == 1 else f"state[{i}]"
+            raise ValueError(f"{name}.step changed the shape of {part} from {tuple(a.shape)} to "
+                             f"{tuple(b.shape)}; a step keeps the shapes of initial_state's "
+                             "state")
+    estimate = problem.readout(new)
+    if not torch.is_tensor(estimate):
+        raise TypeError(f"{name}.readout(state) returned {_describe(estimate)}; it must return "
+                        f"a torch tensor of shape ({batch}, ...)")
+    if estimate.ndim == 0 or estimate.shape[0] != batch:
+        raise ValueError(f"{name}.readout(state) returned {_describe(estimate)} for a batch of "
+                         f"{batch} samples; expected a tensor of shape ({batch}, ...)")
+    if y is not None and type(problem).loss is Problem.loss and y.is_floating_point() \
+            and estimate.shape != y.shape:
+        raise ValueError(f"{name}.readout(state) gives estimates of shape "
+                         f"{tuple(estimate.shape[1:])} per sample but the targets y have shape "
+                         f"{tuple(y.shape[1:])}; the default loss compares them entry by entry "
+                         "(override Problem.loss for other targets)")
+    if type(problem).objective is not Problem.objective:
+        value = _call(problem, "objective", batch, estimate, x, **side)
+        if not torch.is_tensor(value) or tuple(value.shape) != (batch,):
+            raise ValueError(f"{name}.objective(estimate, x) returned {_describe(value)}; it "
+                             f"must return one value per sample, a tensor of shape ({batch},)")

@@ -2,20 +2,16 @@
 
 import copy
 
-import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 
 from .estimator import UnfoldedEstimator
-from .parameters import document_parameters, set_init_parameters
+from .parameters import set_init_parameters
 from .problem import check_problem
-from .safeguard import SafeguardMixin
 
 __all__ = ["UnfoldedRegressor"]
 
 
-@document_parameters
-class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
+class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
     """Any iterative solver, described as a :class:`~skunfold.core.Problem`, as an estimator.
 
     ``n_layers`` iterations of ``problem.step`` from ``problem.initial_state``
@@ -51,12 +47,7 @@ class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
         Depth ``K``.
     paradigm : {"hyperparameters", "objective", "correction", "dnn", "classical"}, \
             default="hyperparameters"
-    tied : bool or None, default=None
-        Share one layer's parameters by all layers (the network then runs at
-        any depth); ``None``: tied for ``"correction"``, untied otherwise.
-    hidden_layer_sizes : tuple of int, default=(32,)
-        Hidden widths of the generic correction and DNN networks.
-    %(training_parameters)s
+    %(parameters)s
     Attributes
     ----------
     module_ : UnfoldedModule
@@ -69,12 +60,18 @@ class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
         Per-epoch training (and validation) losses.
     n_features_in_ : int
         Size of the second axis of ``X``.
+    layer_parameters_ : dict of str to ndarray
+        The hyperparameters of every layer as plain numbers (column
+        ``"layer"``, then one per hyperparameter): a table for
+        ``pandas.DataFrame``.
+    paradigm_ : str
+        The paradigm fitted (``"classical"`` when nothing was trained).
     n_iter_ : ndarray of shape (n_samples,)
-        With ``fixed_point=True``: forward iterations of every training sample
-        at the end of ``fit`` (``fixed_point_max_iter`` where ``fixed_point_tol`` was
-        not reached).
+        With ``fixed_point``: forward iterations of every training sample
+        at the end of ``fit`` (the ``FixedPoint``'s ``max_iter`` where its
+        ``tol`` was not reached).
     backward_n_iter_ : ndarray of shape (n_steps,)
-        With ``fixed_point=True``: iterations of the backward solve of every
+        With ``fixed_point``: iterations of the backward solve of every
         training step (empty for the Jacobian-free gradient).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
@@ -104,19 +101,20 @@ class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
     [0.5, 0.25, 0.125]
     """
 
+    supports = ("training", "fixed_point", "safeguard", "adversarial", "unsupervised",
+                "semi_supervised", "complex_input")
     default_lr = {"hyperparameters": 1e-2, None: 1e-3}
 
     def __init__(self, problem=None, *, n_layers=10, paradigm="hyperparameters", tied=None,
                  hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
-                 lr_schedule="constant", max_grad_norm=None, batch_size=64, optimizer="adam",
-                 unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, fixed_point=False, fixed_point_tol=1e-4,
-                 fixed_point_max_iter=100, fixed_point_solver="anderson",
-                 fixed_point_backward="implicit",
-                 safeguard=False, safeguard_delta=0.05, safeguard_rule="ema", safeguard_theta=0.5,
-                 safeguard_residual="fixed_point", adversarial_radius=0.0, adversarial_steps=3,
-                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 batch_size=64, optimizer="adam", early_stopping=False, fixed_point=False,
+                 safeguard=False, adversarial=False, device="auto", n_threads=None,
+                 warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
+
+    def accepts_complex(self):
+        """Whether ``X`` may be complex: the problem's ``complex_input``."""
+        return self.problem is not None and bool(self.problem.complex_input)
 
     def build_problem(self, X, y):
         """A copy of ``problem``, prepared on the training data."""
@@ -124,10 +122,13 @@ class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
             raise ValueError("UnfoldedRegressor needs a problem: UnfoldedRegressor(MyProblem(...))")
         problem = copy.deepcopy(check_problem(self.problem))
         prepared = problem.prepare(X, y)
-        return problem if prepared is None else prepared
+        return problem if prepared is None else check_problem(prepared)
 
-    def predict(self, X, **side_information):
-        """The estimate after the last layer.
+    def transform(self, X, **side_information):
+        """The estimate after the last layer, as a representation of ``X`` (for a Pipeline).
+
+        The same values as :meth:`predict`, always of shape ``(n_samples, ...)``
+        (not squeezed to 1-D).
 
         Parameters
         ----------
@@ -137,60 +138,11 @@ class UnfoldedRegressor(SafeguardMixin, RegressorMixin, UnfoldedEstimator):
         Returns
         -------
         estimate : ndarray of shape (n_samples, ...)
-            The problem's readout, in the precision of ``X`` (1-D when the model
-            was fitted on a 1-D ``y``).
         """
-        return self._squeeze(self.iterate(X, **side_information))
+        return self.iterate(X, **side_information)
 
-    def staged_predict(self, X, n_layers=None, **side_information):
-        """Yield the estimate after each layer ``k = 1, ..., n_layers``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        n_layers : int, optional
-            Depth to run (default: the fitted depth).
-        **side_information : array-like of shape (n_samples, ...)
-
-        Yields
-        ------
-        estimate : ndarray of shape (n_samples, ...)
-        """
-        for estimate in self.staged_iterate(X, n_layers, **side_information):
-            yield self._squeeze(estimate)
-
-    def _squeeze(self, estimate):
-        if getattr(self, "_target_1d", False) and estimate.ndim == 2 and estimate.shape[1] == 1:
-            return estimate[:, 0]
-        return estimate
-
-    def score(self, X, y=None, sample_weight=None, **side_information):
-        """R² of the estimate against ``y``; without ``y``, the objective.
-
-        With targets, the coefficient of determination over all output entries
-        (scikit-learn's regressor score). Without (``y=None``, as in a grid
-        search of unsupervised fits), the mean objective: itself when the
-        problem maximises it, its negative otherwise, so higher is better.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        y : array-like of shape (n_samples, ...), default=None
-        sample_weight : array-like of shape (n_samples,), default=None
-        **side_information : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        score : float
-        """
-        estimate = self.iterate(X, **side_information)
-        if y is None:
-            values = self.objective_values(X, estimate, **side_information)
-            mean = float(np.average(values, weights=sample_weight))
-            return mean if self.problem_.maximize else -mean
-        y = np.asarray(y)
-        return float(r2_score(y.reshape(len(y), -1), estimate.reshape(len(estimate), -1),
-                              sample_weight=sample_weight))
+    # one meaning of score for every regressor (the core's): R² with y, the objective without
+    score = UnfoldedEstimator.score
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

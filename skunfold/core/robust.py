@@ -4,25 +4,27 @@ The survey (Shlezinger et al., Sec. III-C, "Gains") notes that learned
 objective parameters admit robust training directly: the unfolded optimizer
 is trained on the worst inputs of a small neighbourhood of each training
 input instead of the inputs themselves (Madry et al., ICLR 2018). With
-``adversarial_radius=eps`` (a shared training parameter), every training
-batch is replaced by
+``adversarial=Adversarial(radius=eps)`` (a shared training parameter), every
+training batch is replaced by
 
     x + delta,  delta = argmax_{||delta_i|| <= eps ||x_i||} loss(model(x + delta), y)
 
-approximated by ``adversarial_steps`` steps of projected gradient ascent
+approximated by ``steps`` steps of projected gradient ascent
 (:func:`pgd_perturbation`) on the batch's training loss -- the loss schedule's
 weighted iterates, supervised, unsupervised or semi-supervised, as the
 training itself. The perturbation is recomputed at every step for the current
-parameters; it costs ``adversarial_steps`` extra forward and backward passes
+parameters; it costs ``steps`` extra forward and backward passes
 per batch. The same attack measures robustness at test time (see
 ``benchmarks/robustness.py``).
 """
 
 import torch
 
-from .training import Inputs
+from .constraints import integer, real
+from .data import Inputs
+from .options import OptionGroup
 
-__all__ = ["AdversarialTraining", "adversarial_settings", "pgd_perturbation"]
+__all__ = ["Adversarial", "pgd_perturbation"]
 
 
 def _norms(t):
@@ -83,20 +85,30 @@ def pgd_perturbation(loss, x, radius, n_steps=3, step_size=None):
     return (x + delta).detach()
 
 
-class AdversarialTraining:
-    """Robust training settings: each training batch replaced by its adversarial perturbation.
+class Adversarial(OptionGroup):
+    """Robust training (``adversarial=Adversarial(...)``): each batch replaced by its attack.
 
     Parameters
     ----------
-    radius : float
-        Relative l2 radius of the perturbations (``> 0``).
-    n_steps : int, default=3
-        Projected gradient steps per batch.
+    radius : float, default=0.05
+        Relative l2 radius of the perturbations: ``||delta_i|| <= radius ||x_i||``
+        (``0`` trains on the clean inputs).
+    steps : int, default=3
+        Projected gradient steps per batch (each costs a forward and a
+        backward pass).
+
+    Examples
+    --------
+    >>> from skunfold.core import Adversarial
+    >>> Adversarial(radius=0.1, steps=2)
+    Adversarial(radius=0.1, steps=2)
     """
 
-    def __init__(self, radius, n_steps=3):
-        self.radius = float(radius)
-        self.n_steps = int(n_steps)
+    _constraints = {"radius": real(0), "steps": integer(1)}
+
+    def __init__(self, radius=0.05, steps=3):
+        self.radius = radius
+        self.steps = steps
 
     def perturb(self, net, batch):
         """The batch ``(inputs, y)`` with its inputs perturbed to increase ``net``'s loss."""
@@ -107,13 +119,5 @@ class AdversarialTraining:
             perturbed = Inputs(x, inputs.side)
             return net.get_loss(net.infer(perturbed), y, X=perturbed)
 
-        return Inputs(pgd_perturbation(loss, inputs.x, self.radius, self.n_steps),
+        return Inputs(pgd_perturbation(loss, inputs.x, self.radius, self.steps),
                       inputs.side), y
-
-
-def adversarial_settings(estimator):
-    """The :class:`AdversarialTraining` of an estimator (``adversarial_radius > 0``), else None."""
-    radius = getattr(estimator, "adversarial_radius", 0.0)
-    if not radius:
-        return None
-    return AdversarialTraining(radius, getattr(estimator, "adversarial_steps", 3))

@@ -63,27 +63,34 @@ is in eval mode.
 import numpy as np
 import torch
 
+from .constraints import check_real, options, real
+from .options import OptionGroup
 from .paradigms import classical_parameters
-from .problem import converted_copy
-from .validation import check_int, check_option, check_real
+from .problem import Problem, converted_copy
 
-__all__ = ["Safeguard", "SafeguardedRun", "SafeguardMixin", "safeguard_settings", "guard_problem",
-           "RULES", "RESIDUALS"]
-
-RULES = ("ema", "recent", "geometric")
-RESIDUALS = ("fixed_point", "objective")
+__all__ = ["Safeguard", "SafeguardedRun", "guard_problem"]
 
 
-def check_delta(value, name):
-    """``delta`` (or ``theta``) strictly inside ``(0, 1)``."""
+def _check_delta(value, name):
+    """``delta`` strictly inside ``(0, 1)``."""
     value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
     if value >= 1:
         raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
     return value
 
 
-class Safeguard:
-    """Settings and report of the safeguard of a module (see the module docstring).
+def _check_reference(value, name):
+    if value is not None and not isinstance(value, Problem):
+        raise TypeError(f"{name} must be None or a skunfold.core.Problem, got "
+                        f"{type(value).__name__}")
+    return value
+
+
+class Safeguard(OptionGroup):
+    """Safeguarded inference (``safeguard=Safeguard(...)``): settings and report.
+
+    See the module :mod:`skunfold.core.safeguard` for the rule. ``fit``
+    trains without it; the fitted model's copy records the fallbacks.
 
     Parameters
     ----------
@@ -125,19 +132,27 @@ class Safeguard:
     >>> x = torch.ones(2, 1)
     >>> float(module(x, n_layers=10)[-1][0, 0])  # the broken model diverges: 1 - (-4)**10
     -1048575.0
-    >>> module.safeguard = Safeguard(delta=0.1)
+    >>> module.safeguard = Safeguard(delta=0.1).validated("safeguard")
     >>> round(float(module(x, n_layers=200)[-1][0, 0]), 4)  # converges to the classical x
     1.0
     >>> module.safeguard.last_run.fallback_rate()[:4]
     array([1., 1., 1., 0.])
     """
 
+    _constraints = {
+        "delta": _check_delta,
+        "theta": real(0, 1, strict_min=True),
+        "rule": options("ema", "recent", "geometric"),
+        "residual": options("fixed_point", "objective"),
+        "reference": _check_reference,
+    }
+
     def __init__(self, delta=0.05, theta=0.5, rule="ema", residual="fixed_point",
                  reference=None):
-        self.delta = check_delta(delta, "delta")
-        self.theta = check_real(theta, "theta", min_value=0, max_value=1, strict_min=True)
-        self.rule = check_option(rule, "rule", RULES)
-        self.residual = check_option(residual, "residual", RESIDUALS)
+        self.delta = delta
+        self.theta = theta
+        self.rule = rule
+        self.residual = residual
         self.reference = reference
         self.last_run = None
         self.last_fallback = None
@@ -221,8 +236,8 @@ class SafeguardedRun:
         self.safeguard, self.module, self.x, self.side = safeguard, module, x, side
         self.problem = safeguard.reference_problem(module, x if not x.is_complex() else x.real)
         if safeguard.residual == "objective" and self.problem.maximize:
-            raise ValueError("safeguard_residual='objective' needs a problem that minimises its "
-                             "objective; use safeguard_residual='fixed_point'")
+            raise ValueError("Safeguard(residual='objective') needs a problem that minimises "
+                             "its objective; use residual='fixed_point'")
         self.mu = self.residual(0, state)
         self.fallback = []
 
@@ -262,68 +277,3 @@ class SafeguardedRun:
     def fallback_rate(self, rows=None):
         """Per layer, the fraction of the (first ``rows``) samples taking the classical update."""
         return np.array([float(f[:rows].double().mean()) for f in self.fallback])
-
-
-def safeguard_settings(estimator, fixed_point=None):
-    """The :class:`Safeguard` of an estimator with ``safeguard=True``, else ``None``.
-
-    Reads ``safeguard_delta``, ``safeguard_theta``, ``safeguard_rule`` and
-    ``safeguard_residual``; the deep equilibrium mode (``fixed_point``) and
-    the safeguard exclude each other.
-    """
-    if not getattr(estimator, "safeguard", False):
-        return None
-    if fixed_point is not None:
-        raise ValueError("safeguard=True and fixed_point=True cannot be combined: the safeguard "
-                         "guards a layer-by-layer run, the deep equilibrium mode solves for the "
-                         "fixed point directly")
-    return Safeguard(delta=getattr(estimator, "safeguard_delta", 0.05),
-                     theta=getattr(estimator, "safeguard_theta", 0.5),
-                     rule=getattr(estimator, "safeguard_rule", "ema"),
-                     residual=getattr(estimator, "safeguard_residual", "fixed_point"))
-
-
-class SafeguardMixin:
-    """The safeguard's report for estimators that offer ``safeguard=True``."""
-
-    def safeguard_report(self, X, n_layers=None, **side_information):
-        """Per layer, the fraction of the samples of ``X`` that took the classical update.
-
-        Runs the fitted, safeguarded model on ``X`` (as :meth:`iterate` does)
-        and records, at every layer, for which samples the learned update was
-        rejected. Layers past the learned ones of an untied model are
-        classical by construction and report ``1.0``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-        n_layers : int, optional
-            Depth to run (default: the fitted depth; more layers than fitted
-            are allowed with the safeguard).
-        **side_information : array-like of shape (n_samples, ...)
-
-        Returns
-        -------
-        fallback_rate : ndarray of shape (n_layers,)
-            In ``[0, 1]``; ``0`` at every layer means the learned model ran
-            unchanged.
-
-        Examples
-        --------
-        >>> from skunfold.datasets import make_sparse_recovery
-        >>> from skunfold.sparse import UnfoldedISTA
-        >>> X, S, D = make_sparse_recovery(n_samples=200, n_measurements=20, n_components=40,
-        ...                                random_state=0)
-        >>> est = UnfoldedISTA(D, n_layers=4, max_epochs=2, safeguard=True,
-        ...                    random_state=0).fit(X, S)
-        >>> est.safeguard_report(X).shape
-        (4,)
-        """
-        guard = getattr(self.module_, "safeguard", None)
-        if guard is None:
-            raise ValueError(f"{type(self).__name__} was fitted with safeguard=False: there is no "
-                             "safeguard to report on; set safeguard=True and fit again")
-        if n_layers is not None:
-            n_layers = check_int(n_layers, "n_layers", min_value=1)
-        self.iterate(X, n_layers, **side_information)
-        return guard.last_fallback.mean(axis=0)

@@ -12,6 +12,9 @@ from numbers import Integral
 
 import numpy as np
 
+from .constraints import check_real
+from .options import OptionGroup
+
 __all__ = [
     "LossSchedule",
     "EndToEnd",
@@ -63,38 +66,45 @@ def _last_only(n):
     return w
 
 
-class LossSchedule:
-    """Base class of loss schedules.
+def _check_weight(value, name="unsupervised_weight"):
+    return check_real(value, name, min_value=0)
+
+
+class LossSchedule(OptionGroup):
+    """Base class of loss schedules: how the losses of the iterates are combined.
 
     A schedule turns ``(n_layers, max_epochs)`` into a list of :class:`Stage`
     objects; the estimator trains the stages one after the other, re-creating
-    the optimizer at the start of every stage.
+    the optimizer at the start of every stage. Every schedule also weighs the
+    two terms of semi-supervised training: on samples whose targets are
+    entirely NaN (unlabeled), the problem's objective counts with
+    ``unsupervised_weight`` beside the supervised loss of the labeled ones.
+
+    A schedule is an option object (``get_params``/``set_params``), so a grid
+    search reaches ``loss_schedule__fine_tune``.
     """
 
     alias = None
+    _constraints = {"unsupervised_weight": _check_weight}
 
     def stages(self, n_layers, max_epochs):  # pragma: no cover - abstract
         """Return the list of training stages."""
         raise TypeError(f"{type(self).__name__} does not define its stages")
 
-    def _params(self):
-        return {}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and repr(self) == repr(other)
-
-    def __hash__(self):
-        return hash(repr(self))
-
 
 class EndToEnd(LossSchedule):
-    """End-to-end training (L1, eq. 17a): only the last iterate's loss counts."""
+    """End-to-end training (L1, eq. 17a): only the last iterate's loss counts.
+
+    Parameters
+    ----------
+    unsupervised_weight : float, default=1.0
+        Weight of the objective on unlabeled samples (semi-supervised training).
+    """
 
     alias = "end_to_end"
+
+    def __init__(self, unsupervised_weight=1.0):
+        self.unsupervised_weight = unsupervised_weight
 
     def stages(self, n_layers, max_epochs):
         return [Stage(n_layers, None, max_epochs, _last_only(n_layers), "end_to_end")]
@@ -110,11 +120,13 @@ class MultiIteration(LossSchedule):
         weights; ``"last"``: only the last layer (then identical to
         :class:`EndToEnd`); an array gives the weights explicitly. Weights are
         normalised to sum to one.
+    unsupervised_weight : float, default=1.0
+        Weight of the objective on unlabeled samples (semi-supervised training).
     """
 
     alias = "multi_iteration"
 
-    def __init__(self, weights="log"):
+    def __init__(self, weights="log", unsupervised_weight=1.0):
         if isinstance(weights, str):
             if weights not in ("log", "uniform", "last"):
                 raise ValueError(
@@ -131,9 +143,7 @@ class MultiIteration(LossSchedule):
                 )
             weights = tuple(float(v) for v in arr)
         self.weights = weights
-
-    def _params(self):
-        return {"weights": self.weights}
+        self.unsupervised_weight = unsupervised_weight
 
     def layer_weights(self, n_layers):
         """The normalised weights for a network of ``n_layers`` layers."""
@@ -174,14 +184,17 @@ class Sequential(LossSchedule):
     Parameters
     ----------
     epochs_per_stage : int, optional
-        Epochs spent on each layer. By default ``ceil(max_epochs / n_layers)``,
-        so the whole schedule costs about as many layer-epochs as end-to-end
-        training with ``max_epochs``.
+        Epochs of every stage (each layer, and each of its fine-tuning
+        passes). By default the estimator's ``max_epochs`` are shared by the
+        stages as evenly as possible (their sum is ``max_epochs``, which must
+        be at least the number of stages).
     fine_tune : tuple of float, default=()
         Learning-rate factors of fine-tuning passes run after each new layer:
         for every factor, layers ``1..k`` are trained together on the loss of
         iterate ``k`` for ``epochs_per_stage`` epochs at ``lr * factor``. The
         original LISTA-CP/SS and ALISTA code uses ``(0.2, 0.02)``.
+    unsupervised_weight : float, default=1.0
+        Weight of the objective on unlabeled samples (semi-supervised training).
 
     Examples
     --------
@@ -192,7 +205,7 @@ class Sequential(LossSchedule):
 
     alias = "sequential"
 
-    def __init__(self, epochs_per_stage=None, fine_tune=()):
+    def __init__(self, epochs_per_stage=None, fine_tune=(), unsupervised_weight=1.0):
         self.epochs_per_stage = _check_epochs(epochs_per_stage, "epochs_per_stage")
         try:
             fine_tune = tuple(float(f) for f in fine_tune)
@@ -202,24 +215,37 @@ class Sequential(LossSchedule):
         if any(not (f > 0 and np.isfinite(f)) for f in fine_tune):
             raise ValueError(f"fine_tune factors must be positive, got {fine_tune!r}")
         self.fine_tune = fine_tune
+        self.unsupervised_weight = unsupervised_weight
 
-    def _params(self):
-        return {"epochs_per_stage": self.epochs_per_stage, "fine_tune": self.fine_tune}
-
-    def _layer_stages(self, k, epochs):
-        out = [Stage(k, (k - 1,), epochs, _last_only(k), f"sequential[{k}]")]
-        for f in self.fine_tune:
-            out.append(Stage(k, None, epochs, _last_only(k), f"fine_tune[{k}]x{f:g}", f))
+    def _layer_stages(self, n_layers, epochs):
+        """The stages of layers ``1..n_layers`` (and their fine-tuning), ``epochs`` in order."""
+        epochs = iter(epochs)
+        out = []
+        for k in range(1, n_layers + 1):
+            out.append(Stage(k, (k - 1,), next(epochs), _last_only(k), f"sequential[{k}]"))
+            for f in self.fine_tune:
+                out.append(Stage(k, None, next(epochs), _last_only(k), f"fine_tune[{k}]x{f:g}",
+                                 f))
         return out
 
-    def _per_stage(self, n_layers, max_epochs):
+    def _sequential_epochs(self, n_layers, budget):
+        n_stages = n_layers * (1 + len(self.fine_tune))
         if self.epochs_per_stage is not None:
-            return self.epochs_per_stage
-        return max(1, math.ceil(max_epochs / n_layers))
+            return [self.epochs_per_stage] * n_stages
+        return split_epochs(budget, n_stages, self)
 
     def stages(self, n_layers, max_epochs):
-        e = self._per_stage(n_layers, max_epochs)
-        return [st for k in range(1, n_layers + 1) for st in self._layer_stages(k, e)]
+        return self._layer_stages(n_layers, self._sequential_epochs(n_layers, max_epochs))
+
+
+def split_epochs(total, n_stages, schedule):
+    """``total`` epochs shared by ``n_stages`` stages as evenly as possible (sum ``total``)."""
+    if total < n_stages:
+        raise ValueError(
+            f"{schedule!r} trains {n_stages} stages one after the other (one per layer and "
+            f"fine-tuning pass): max_epochs={total} cannot give each stage an epoch; use "
+            f"max_epochs >= {n_stages}, or set the schedule's epochs_per_stage")
+    return [total // n_stages + (i < total % n_stages) for i in range(n_stages)]
 
 
 class SequentialEndToEnd(Sequential):
@@ -228,27 +254,26 @@ class SequentialEndToEnd(Sequential):
     Parameters
     ----------
     epochs_per_stage : int, optional
-        Epochs per layer in the sequential phase (default
-        ``ceil(max_epochs / (2 n_layers))``).
+        Epochs per stage of the sequential phase (default: the epochs that the
+        end-to-end phase leaves of ``max_epochs``, shared by its stages).
     end_to_end_epochs : int, optional
         Epochs of the end-to-end phase (default ``ceil(max_epochs / 2)``).
     fine_tune : tuple of float, default=()
         As in :class:`Sequential`.
+    unsupervised_weight : float, default=1.0
+        Weight of the objective on unlabeled samples (semi-supervised training).
     """
 
     alias = "sequential+end_to_end"
 
-    def __init__(self, epochs_per_stage=None, end_to_end_epochs=None, fine_tune=()):
-        super().__init__(epochs_per_stage, fine_tune)
+    def __init__(self, epochs_per_stage=None, end_to_end_epochs=None, fine_tune=(),
+                 unsupervised_weight=1.0):
+        super().__init__(epochs_per_stage, fine_tune, unsupervised_weight)
         self.end_to_end_epochs = _check_epochs(end_to_end_epochs, "end_to_end_epochs")
 
-    def _params(self):
-        return {**super()._params(), "end_to_end_epochs": self.end_to_end_epochs}
-
     def stages(self, n_layers, max_epochs):
-        per_stage = self.epochs_per_stage or max(1, math.ceil(max_epochs / (2 * n_layers)))
         e2e = self.end_to_end_epochs or max(1, math.ceil(max_epochs / 2))
-        seq = [st for k in range(1, n_layers + 1) for st in self._layer_stages(k, per_stage)]
+        seq = self._layer_stages(n_layers, self._sequential_epochs(n_layers, max_epochs - e2e))
         return seq + [Stage(n_layers, None, e2e, _last_only(n_layers), "end_to_end")]
 
 
@@ -257,24 +282,27 @@ LOSS_SCHEDULES = {
 }
 
 
-def get_loss_schedule(schedule):
-    """Return the :class:`LossSchedule` named by ``schedule``.
+def get_loss_schedule(schedule, name="loss_schedule"):
+    """Return the :class:`LossSchedule` named by ``schedule``, checked.
 
     Parameters
     ----------
     schedule : str or LossSchedule
         One of ``"end_to_end"``, ``"multi_iteration"``, ``"sequential"``,
-        ``"sequential+end_to_end"``, or a schedule object (returned as is).
+        ``"sequential+end_to_end"``, or a schedule object (a checked copy is
+        returned).
+    name : str, default="loss_schedule"
+        The parameter's name in error messages.
 
     Returns
     -------
     LossSchedule
     """
     if isinstance(schedule, LossSchedule):
-        return schedule
+        return schedule.validated(name)
     if isinstance(schedule, str) and schedule in LOSS_SCHEDULES:
         return LOSS_SCHEDULES[schedule]()
     raise ValueError(
-        f"loss_schedule must be one of {sorted(LOSS_SCHEDULES)} or a LossSchedule "
+        f"{name} must be one of {sorted(LOSS_SCHEDULES)} or a LossSchedule "
         f"instance, got {schedule!r}"
     )

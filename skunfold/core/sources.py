@@ -23,9 +23,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .data import ArrayData
-
-__all__ = ["SampleSource", "SampleSourceError", "StreamData"]
+__all__ = ["SampleSource", "SampleSourceError", "StreamData", "training_seed", "validate_draw"]
 
 
 class SampleSourceError(ValueError):
@@ -235,36 +233,3 @@ def validate_draw(check, arrays, what):
     except (ValueError, TypeError) as err:
         raise SampleSourceError(f"the sample source returned unusable samples for {what}: "
                                 f"{err}") from err
-
-
-def first_draw(estimator, source, y, side, adaptation, entropy):
-    """``(X, y, side)`` of the first epoch of a fit from ``source``, checked and as drawn.
-
-    The arrays are returned as the sampler made them (``fit`` validates them,
-    e.g. encodes class labels, once); the check here only names the draw in
-    the message of a validation error.
-    """
-    name = type(estimator).__name__
-    if y is not None or side:
-        raise ValueError(f"{name}.fit(source) takes no y or side information: a SampleSource's "
-                         "sampler returns them")
-    if adaptation is not None:
-        raise ValueError("continued training (adapt) takes arrays, not a SampleSource")
-    what = "epoch 0"
-    X, y, side = source.draw(source.n_samples_per_epoch, training_seed(entropy, 0), what)
-
-    def check(X, y, side):  # errors named after the draw; ``fit`` validates the raw arrays
-        checked = estimator.validate_input(X, reset=True)
-        if y is not None:
-            estimator.validate_target(y, checked)
-        return X, y, side
-    return validate_draw(check, (X, y, side), what)
-
-
-def draw_checker(estimator, problem):
-    """``check(X, y, side) -> ArrayData``: the estimator's validation of a later draw."""
-    def check(X, y, side):
-        X = estimator.validate_input(X, reset=False)
-        y = None if y is None else estimator.validate_target(y, X)
-        return ArrayData(X, y, estimator._validate_side(side, problem, len(X)))
-    return check

@@ -8,14 +8,15 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
+from skorch.callbacks import Callback, GradientNormClipping
+from skorch.callbacks import EarlyStopping as PatienceCallback
 from skorch.helper import predefined_split
 
+from .constraints import caller_stacklevel
 from .data import ArrayData, BatchSlicer, Inputs, StreamSlicer
 from .problem import evaluation_mode
 from .progress import EpochLog
 from .sources import StreamData
-from .validation import caller_stacklevel
 
 __all__ = [
     "ArrayData",
@@ -194,7 +195,7 @@ class UnfoldingNet(NeuralNet):
         return total
 
     def train_step(self, batch, **fit_params):
-        adversarial = getattr(self.module_, "adversarial", None)  # robust training (core.robust)
+        adversarial = self.module_.adversarial  # robust training (core.robust)
         if adversarial is not None:
             batch = adversarial.perturb(self, batch)
         step = super().train_step(batch, **fit_params)
@@ -353,6 +354,10 @@ def keep_improvement(net, initial, valid, n_layers):
     return False
 
 
+#: A budget large enough for any schedule's stages, used only to read their structure.
+_STRUCTURE_BUDGET = 1 << 20
+
+
 def _split(data, fraction, seed):
     n = len(data)
     n_valid = int(np.ceil(fraction * n))
@@ -364,10 +369,8 @@ def _split(data, fraction, seed):
 
 
 def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
-               device="cpu", dtype=torch.float32, lr_schedule="constant", max_grad_norm=None,
-               unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
-               n_iter_no_change=10, seeds=(0, 0), verbose=0, name="fit",
-               epochs_per_stage=None, selection=None):
+               device="cpu", dtype=torch.float32, early_stopping=None, seeds=(0, 0), verbose=0,
+               name="fit", epochs_per_stage=None, selection=None):
     """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
 
     The whole training of an estimator: an optional validation split (early
@@ -386,19 +389,15 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         :class:`~skunfold.core.SampleSource`) draws fresh samples every epoch
         and its own validation set.
     schedule : LossSchedule
+        Also gives the weight of the objective on unlabeled samples.
     n_layers, max_epochs : int
     lr : float
-    optimizer : torch.optim.Optimizer class
+    optimizer : Optimizer
+        Validated: ``algorithm`` is a torch optimizer class.
     batch_size : int
     device : str, default="cpu"
     dtype : torch.dtype, default=torch.float32
-    lr_schedule : {"constant", "cosine"}, default="constant"
-    max_grad_norm : float or None, default=None
-        Clip the global gradient norm to this value (``None``: no clipping).
-    unsupervised_weight : float, default=1.0
-    early_stopping : bool, default=False
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
+    early_stopping : EarlyStopping or None, default=None
     seeds : (int, int), default=(0, 0)
         Seeds of the shuffling and of the validation split.
     verbose : int, default=0
@@ -416,38 +415,40 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     net : UnfoldingNet
     """
     valid, stream = None, isinstance(data, StreamData)
-    if early_stopping:
+    if early_stopping is not None:
         if stream:
-            valid = data.validation_set(validation_fraction)
+            valid = data.validation_set(early_stopping.validation_fraction)
         else:
-            data, valid = _split(data, validation_fraction, seeds[1])
+            data, valid = _split(data, early_stopping.validation_fraction, seeds[1])
     reference = data.reference if stream else data
     ys = [d.y for d in (reference, valid) if d is not None and d.y is not None]
     semi = any(np.issubdtype(y.dtype, np.floating) and bool(np.isnan(y).any()) for y in ys)
     semi = None if stream and not semi else semi  # a later draw may hold unlabeled rows
     callbacks = []
     if valid is not None:
-        callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=n_iter_no_change, load_best=True)))
-    if lr_schedule == "cosine":
+        callbacks.append(("early_stopping", PatienceCallback(
+            monitor="valid_loss", patience=early_stopping.n_iter_no_change, load_best=True)))
+    if optimizer.lr_schedule == "cosine":
         callbacks.append(("stage_cosine_lr", StageCosineLR()))
-    if max_grad_norm is not None:
+    if optimizer.max_grad_norm is not None:
         callbacks.append(("gradient_clipping",
-                          GradientNormClipping(gradient_clip_value=max_grad_norm)))
+                          GradientNormClipping(gradient_clip_value=optimizer.max_grad_norm)))
     start = time.perf_counter()
     if verbose:
         callbacks.append(("epoch_log", EpochLog(start, name)))
     initial = copy.deepcopy(module)
     net = UnfoldingNet(
-        module, optimizer=optimizer, lr=lr, batch_size=batch_size, max_epochs=max_epochs,
-        device=device, train_split=predefined_split(valid) if valid is not None else None,
-        callbacks=callbacks, verbose=0, unsupervised_weight=unsupervised_weight,
+        module, optimizer=optimizer.algorithm, lr=lr, batch_size=batch_size,
+        max_epochs=max_epochs, device=device,
+        train_split=predefined_split(valid) if valid is not None else None,
+        callbacks=callbacks, verbose=0, unsupervised_weight=schedule.unsupervised_weight,
         seed=seeds[0], semi_supervised=semi, dtype=dtype)
     net.initialize()
-    epochs = max_epochs if epochs_per_stage is None else epochs_per_stage
-    stages = schedule.stages(n_layers, epochs) if epochs > 0 else []
-    if epochs_per_stage is not None:
-        stages = [st.with_epochs(epochs_per_stage) for st in stages]
+    if epochs_per_stage is None:
+        stages = schedule.stages(n_layers, max_epochs) if max_epochs > 0 else []
+    else:  # continued training: the schedule's stages (any budget gives them), re-timed
+        stages = [st.with_epochs(epochs_per_stage)
+                  for st in schedule.stages(n_layers, _STRUCTURE_BUDGET)]
     selected = None if selection is None else {id(p) for p in selection(net.module_)}
 
     def log(line):

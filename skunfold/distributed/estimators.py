@@ -21,7 +21,7 @@ from ..core import (
     document_parameters,
     set_init_parameters,
 )
-from ..core.validation import array_ndim, check_input_ndim, options, real
+from ..core.constraints import array_ndim, check_input_ndim, options, real
 from ..sparse import DictionaryEstimatedWarning
 from .graph import check_agents, check_graph
 from .problem import HYPERPARAMETERS, DistributedLasso

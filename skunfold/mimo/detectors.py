@@ -20,7 +20,7 @@ from ..core import (
     run_transactional,
     set_init_parameters,
 )
-from ..core.validation import check_parameters, integer, real
+from ..core.constraints import check_parameters, integer, real
 from .constellations import fit_channel_model, get_constellation, real_channel
 from .estimators import MIMOClassifierMixin, StagedDetectorMixin, check_constellation
 from .problem import MIMODetection

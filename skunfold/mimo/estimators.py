@@ -21,7 +21,7 @@ from ..core import (
     document_parameters,
     set_init_parameters,
 )
-from ..core.validation import check_input_ndim, integer, layer_sizes, real
+from ..core.constraints import check_input_ndim, integer, layer_sizes, real
 from .constellations import (
     constellation_from_labels,
     fit_channel_model,

@@ -20,7 +20,7 @@ from ..core import (
     document_parameters,
     set_init_parameters,
 )
-from ..core.validation import array_ndim, check_input_ndim, real
+from ..core.constraints import array_ndim, check_input_ndim, real
 from .iterations import UWMMSELayer
 from .problem import DEFAULT_NOISE_VAR, PowerAllocation
 

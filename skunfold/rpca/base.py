@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ..core import (
     HyperparameterIteration,
 )
-from ..core.validation import array_ndim, check_int, integer, real
+from ..core.constraints import array_ndim, check_int, integer, real
 from .problem import RobustPCAProblem
 
 __all__ = ["IgnoredTargetWarning", "RobustPCAMixin", "SIZE_FREE_PARADIGMS"]

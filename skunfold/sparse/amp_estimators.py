@@ -15,7 +15,7 @@ from ..core import (
     document_parameters,
     set_init_parameters,
 )
-from ..core.validation import options, real
+from ..core.constraints import options, real
 from .amp import SHRINKAGES, AMPProblem
 from .coding import SparseCoderMixin
 

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..core.validation import array_ndim, check_input_ndim, real
+from ..core.constraints import array_ndim, check_input_ndim, real
 from .problem import DEFAULT_SUPPORT_SELECTION
 
 __all__ = ["SparseCoderMixin", "DictionaryEstimatedWarning", "check_support_selection"]

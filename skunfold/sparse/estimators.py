@@ -17,7 +17,7 @@ from ..core import (
     document_parameters,
     set_init_parameters,
 )
-from ..core.validation import options, real
+from ..core.constraints import options, real
 from .coding import DictionaryEstimatedWarning, SparseCoderMixin, check_support_selection
 from .problem import HyperLISTAProblem, SparseCoding
 
