@@ -24,7 +24,8 @@ Usage::
     python benchmarks/amp.py             # larger CPU budget (about 20 CPU minutes)
 
 Times are CPU seconds of this process (``time.process_time``) with one torch
-thread. Results go to ``benchmarks/results/amp_{quick,full}.{txt,json}``.
+thread. Results go to ``benchmarks/results/amp_{quick,full}.{txt,json}`` (``--out PREFIX``
+to write them elsewhere).
 """
 
 import argparse
@@ -39,7 +40,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
-from skunfold.core import MultiIteration, SampleSource, Sequential, TrainingDivergedError
+from skunfold.core import (
+    EarlyStopping,
+    MultiIteration,
+    SampleSource,
+    Sequential,
+    TrainingDivergedError,
+)
 from skunfold.metrics import nmse_db
 from skunfold.sparse import AMP, UnfoldedAMP, UnfoldedISTA, amp_state_evolution
 
@@ -164,7 +171,7 @@ def run_standard(quick, seed=0):
             est, used = fit_with_retry(
                 lambda lr, params=params: UnfoldedAMP(
                     D, n_layers=K, loss_schedule=sched, lr=lr, batch_size=64,
-                    early_stopping=True, n_iter_no_change=lamp["patience"],
+                    early_stopping=EarlyStopping(n_iter_no_change=lamp["patience"]),
                     random_state=seed, **params),
                 (source,), Xv, Sv, lamp["lr"], name)
             steps = source.n_draws_ * lamp["n_samples_per_epoch"] // 64
@@ -279,6 +286,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced budget (minutes)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None,
+                        help="prefix of the .txt and .json outputs "
+                             "(default benchmarks/results/amp_{quick,full})")
     args = parser.parse_args(argv)
     t0 = time.process_time()
     print("standard problem", flush=True)
@@ -289,9 +299,10 @@ def main(argv=None):
     text = report(res, args.quick) + f"\n\ntotal CPU {res['total_cpu_s']:.0f} s\n"
     print("\n" + text)
     tag = "quick" if args.quick else "full"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"amp_{tag}.txt").write_text(text)
-    (RESULTS / f"amp_{tag}.json").write_text(json.dumps(res, indent=1))
+    prefix = pathlib.Path(args.out or RESULTS / f"amp_{tag}")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_name(prefix.name + ".txt").write_text(text)
+    prefix.with_name(prefix.name + ".json").write_text(json.dumps(res, indent=1))
     return 0
 
 

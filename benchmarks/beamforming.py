@@ -47,6 +47,7 @@ import torch  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from skunfold.beamforming import HybridPGA, UnfoldedHybridPGA  # noqa: E402
+from skunfold.core import EarlyStopping  # noqa: E402
 from skunfold.datasets import make_wideband_channels  # noqa: E402
 
 torch.set_num_threads(1)
@@ -86,10 +87,11 @@ def best_time(fn, repeat):
     return min(times)
 
 
-def unfolded(constraint, n_train, epochs, seed, **params):
+def unfolded(constraint, n_train, epochs, seed, patience=10, **params):
+    """The unfolded PGA; early stopping holds out 100 channels, patience ``patience`` epochs."""
+    stopping = EarlyStopping(validation_fraction=100 / (n_train + 100), n_iter_no_change=patience)
     options = dict(n_layers=K, n_rf_chains=L, analog_constraint=constraint, max_epochs=epochs,
-                   batch_size=100, validation_fraction=100 / (n_train + 100), random_state=seed,
-                   n_threads=1)
+                   batch_size=100, early_stopping=stopping, random_state=seed, n_threads=1)
     options.update(params)
     return UnfoldedHybridPGA(**options)
 
@@ -165,7 +167,7 @@ def authors_learning_rate(n_train, seed, report):
     """Adam lr 0.4, 110 epochs, no patience: the reference code's run, with the best epoch kept."""
     H = make_wideband_channels(n_train + 100, B, N, M, complex=False, random_state=seed)
     H_test = make_wideband_channels(100, B, N, M, complex=False, random_state=seed + 1000)
-    est = unfolded(None, n_train, 110, seed, lr=0.4, n_iter_no_change=110)
+    est = unfolded(None, n_train, 110, seed, lr=0.4, patience=110)
     train_s, fell_back = fit_timed(est, H)
     valid = curve(est)
     best = int(np.argmax(valid)) + 1

@@ -126,17 +126,19 @@ def accuracy(D, X, S, Xte, Ste, args, log):
         "unrolled hyperparameters (tied)": dict(paradigm="hyperparameters", tied=True, lr=0.05),
         "unrolled hyperparameters (untied)": dict(paradigm="hyperparameters", lr=0.05),
         "unrolled correction": dict(paradigm="correction", lr=1e-3),
-        "DEQ hyperparameters": dict(paradigm="hyperparameters", fixed_point=True, lr=0.05),
-        "DEQ correction": dict(paradigm="correction", fixed_point=True, lr=args.correction_lr),
-        "DEQ correction, Jacobian-free": dict(paradigm="correction", fixed_point=True,
-                                              fixed_point_backward="jacobian_free",
-                                              lr=args.correction_lr),
+        "DEQ hyperparameters": dict(paradigm="hyperparameters", lr=0.05,
+                                    fixed_point=FixedPoint(max_iter=args.train_iter)),
+        "DEQ correction": dict(paradigm="correction", lr=args.correction_lr,
+                               fixed_point=FixedPoint(max_iter=args.train_iter)),
+        "DEQ correction, Jacobian-free": dict(
+            paradigm="correction", lr=args.correction_lr,
+            fixed_point=FixedPoint(max_iter=args.train_iter, backward="jacobian_free")),
     }
     for name, params in models.items():
         if args.models is not None and name not in args.models:
             continue
-        deq = params.get("fixed_point", False)
-        est = UnfoldedISTA(D, n_layers=16, fixed_point_max_iter=args.train_iter, **params, **common)
+        deq = "fixed_point" in params
+        est = UnfoldedISTA(D, n_layers=16, **params, **common)
         start = time.process_time()
         try:
             with warnings.catch_warnings():
@@ -150,7 +152,7 @@ def accuracy(D, X, S, Xte, Ste, args, log):
         row = {"train_cpu_s": cpu}
         if deq:
             for K in DEPTHS:
-                est.set_params(fixed_point_max_iter=K)
+                est.set_params(fixed_point__max_iter=K)
                 est.module_.fixed_point.max_iter = K
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)

@@ -19,8 +19,9 @@ sparse-recovery problem m = 250, n = 500 (sparsity 0.1, SNR 30 dB) with the
   model;
 * the gap to the centralised scikit-learn ``Lasso`` on the stacked data.
 
-Usage: ``python benchmarks/distributed.py [--quick]``; results are written to
-``benchmarks/results/distributed_{quick,full}.{txt,json}``.
+Usage: ``python benchmarks/distributed.py [--quick] [--out PREFIX]``; results are
+written to ``benchmarks/results/distributed_{quick,full}.{txt,json}`` (or
+``PREFIX.{txt,json}``).
 """
 
 import argparse
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import Lasso
 
+from skunfold.core import Optimizer
 from skunfold.datasets import make_distributed_lasso
 from skunfold.distributed import (
     DistributedADMM,
@@ -77,10 +79,10 @@ def grow(small, n_layers, params, X, S):
                 value.copy_(learned[name.replace(f"iterations.{layer}.",
                                                  f"iterations.{source[layer]}.", 1)])
     return model.set_params(warm_start=True, max_epochs=params["max_epochs"],
-                            lr_schedule="cosine").fit(X, S)
+                            optimizer=Optimizer(lr_schedule="cosine")).fit(X, S)
 
 
-def main(quick):
+def main(quick, out_prefix=None):
     # the classical grid: rho x the step factor c (step = c / max_p(||H_p||^2 + 2 rho d_p));
     # tuned on the first n_tune validation samples, each point stopped once it diverges
     grid = [(r, c) for r in (0.001, 0.003, 0.01, 0.03, 0.1) for c in (1.0, 1.5, 2.0, 2.5)]
@@ -247,14 +249,18 @@ def main(quick):
         f"unfolded K=25 {u25 - ref:+.2f} dB")
     out["lasso_nmse_db"] = ref
     name = "quick" if quick else "full"
-    os.makedirs("benchmarks/results", exist_ok=True)
-    with open(f"benchmarks/results/distributed_{name}.txt", "w") as f:
+    prefix = out_prefix or f"benchmarks/results/distributed_{name}"
+    os.makedirs(os.path.dirname(prefix) or ".", exist_ok=True)
+    with open(f"{prefix}.txt", "w") as f:
         f.write("\n".join(lines) + "\n")
-    with open(f"benchmarks/results/distributed_{name}.json", "w") as f:
+    with open(f"{prefix}.json", "w") as f:
         json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    main(parser.parse_args().quick)
+    parser.add_argument("--out", default=None,
+                        help="output prefix (default: benchmarks/results/distributed_<mode>)")
+    args = parser.parse_args()
+    main(args.quick, args.out)

@@ -12,8 +12,9 @@ topology is a data set; training and test channels share it) the script
 * trains :class:`~skunfold.power.UnfoldedWMMSE` with 4 layers, UWMMSE
   (``paradigm="correction"``) and the per-layer scalars
   (``paradigm="hyperparameters"``), unsupervised on the sum rate (Adam,
-  ``lr=1e-3`` and ``1e-2``, gradient-norm clipping 5, batches of 64, a
-  half-cosine learning-rate decay), and reports their sum rate relative to
+  ``lr=1e-3`` and ``1e-2``, batches of 64, gradient-norm clipping 5 and a
+  half-cosine learning-rate decay: ``optimizer=Optimizer(lr_schedule="cosine",
+  max_grad_norm=5.0)``), and reports their sum rate relative to
   WMMSE on the same channels, the training curve and the CPU time;
 * times inference side by side in one run (one torch thread): ``predict``
   on the 6,400 test channels and one forward pass of a batch of 64, best of
@@ -43,6 +44,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from skunfold.core import Optimizer  # noqa: E402
 from skunfold.datasets import make_interference_network  # noqa: E402
 from skunfold.metrics import sum_rate  # noqa: E402
 from skunfold.power import DEFAULT_NOISE_VAR, WMMSE, UnfoldedWMMSE  # noqa: E402
@@ -82,9 +84,10 @@ def batch_forward_time(est, X, repeat=30):
 
 def train(paradigm, H, steps, seed):
     epochs = max(1, int(round(steps * BATCH / len(H))))
-    est = UnfoldedWMMSE(n_layers=K, paradigm=paradigm, lr=LR[paradigm], lr_schedule="cosine",
-                        max_grad_norm=5.0, batch_size=BATCH, max_epochs=epochs,
-                        random_state=seed, n_threads=1, device="cpu")
+    est = UnfoldedWMMSE(n_layers=K, paradigm=paradigm, lr=LR[paradigm],
+                        optimizer=Optimizer(lr_schedule="cosine", max_grad_norm=5.0),
+                        batch_size=BATCH, max_epochs=epochs, random_state=seed, n_threads=1,
+                        device="cpu")
     start = time.process_time()
     est.fit(H)
     cpu = time.process_time() - start

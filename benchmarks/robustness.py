@@ -31,7 +31,8 @@ Usage::
     python benchmarks/robustness.py --quick   # m=64, n=128, K=10: a few minutes on one core
     python benchmarks/robustness.py           # m=250, n=500, K=16 (small training budgets)
 
-Results go to ``benchmarks/results/robustness_{quick,full}.{txt,json}``.
+Results go to ``benchmarks/results/robustness_{quick,full}.{txt,json}`` (``--out PREFIX`` to
+write them elsewhere).
 """
 
 import argparse
@@ -44,7 +45,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from skunfold.core import Safeguard, pgd_perturbation, to_tensor  # noqa: E402
+from skunfold.core import (  # noqa: E402
+    Adversarial,
+    Optimizer,
+    Safeguard,
+    pgd_perturbation,
+    to_tensor,
+)
 from skunfold.datasets import make_sparse_recovery  # noqa: E402
 from skunfold.metrics import nmse_db  # noqa: E402
 from skunfold.sparse import (  # noqa: E402
@@ -59,6 +66,7 @@ from skunfold.sparse import (  # noqa: E402
 torch.set_num_threads(1)
 ALPHA = 0.1          # the l1 weight of ISTA / FISTA and of the classical maps of the safeguard
 SNR = 40.0
+COSINE = Optimizer(lr_schedule="cosine")  # Adam, cosine-annealed learning rate
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -118,19 +126,19 @@ def train_models(D, X, S, cfg, log):
     common = dict(n_layers=K, random_state=0, batch_size=64)
     specs = {
         "LISTA": lambda: UnfoldedISTA(D, paradigm="objective", alpha=ALPHA, max_epochs=ep,
-                                      lr_schedule="cosine", **common),
+                                      optimizer=COSINE, **common),
         "LISTA-robust": lambda: UnfoldedISTA(
             D, paradigm="objective", alpha=ALPHA, max_epochs=cfg["robust_epochs"],
-            lr_schedule="cosine", adversarial_radius=0.05, adversarial_steps=2, **common),
+            optimizer=COSINE, adversarial=Adversarial(radius=0.05, steps=2), **common),
         # ALISTA's own LASSO weight is a quarter of the shared one: its learned thresholds end
         # below ALPHA / L, so the fixed point of its classical iteration (the guard map) must be
         # less biased than ISTA's at ALPHA for the safeguard to accept its last layers (at
         # ALPHA / 2 it still lost 1.7 dB in distribution, at ALPHA / 4 0.6 dB)
         "ALISTA": lambda: UnfoldedISTA(D, paradigm="hyperparameters", weights="analytic",
                                        support_selection=True, alpha=ALPHA / 4, max_epochs=ep,
-                                       lr_schedule="cosine", **common),
+                                       optimizer=COSINE, **common),
         "LAMP": lambda: UnfoldedAMP(D, paradigm="objective", max_epochs=ep,
-                                    lr_schedule="cosine", **common),
+                                    optimizer=COSINE, **common),
     }
     models, budgets = {}, {}
     for name, make in specs.items():
@@ -231,6 +239,9 @@ def table(rows, models, classical):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small problem, minutes")
+    parser.add_argument("--out", default=None,
+                        help="prefix of the .txt and .json outputs "
+                             "(default benchmarks/results/robustness_{quick,full})")
     args = parser.parse_args()
     cfg = sizes(args.quick)
     start = time.perf_counter()
@@ -262,10 +273,11 @@ def main():
     text = "\n".join(lines)
     print(text)
     tag = "quick" if args.quick else "full"
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"robustness_{tag}.txt"), "w") as f:
+    prefix = args.out or os.path.join(RESULTS, f"robustness_{tag}")
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    with open(prefix + ".txt", "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(RESULTS, f"robustness_{tag}.json"), "w") as f:
+    with open(prefix + ".json", "w") as f:
         json.dump(dict(config=cfg, alpha=ALPHA, snr_db=SNR, budgets=budgets, nmse_db=rows,
                        targets=targets, wall_s=wall), f, indent=1)
 

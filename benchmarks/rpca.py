@@ -37,6 +37,7 @@ Times are wall-clock seconds with one torch thread.
 
 import argparse
 import json
+import math
 import os
 import time
 import warnings
@@ -46,6 +47,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from skunfold.core import SequentialEndToEnd  # noqa: E402
 from skunfold.datasets import make_rpca, perturb_psi  # noqa: E402
 from skunfold.rpca import LearnedRPCA, RobustPCA, truncated_svd  # noqa: E402
 
@@ -65,6 +67,13 @@ BUDGET = {
     "full": {"hyperparameters": (64, 40, 1), "objective": (64, 30, 1),
              "correction": (64, 20, 1), "dnn": (64, 20, 1)},
 }
+
+
+def schedule(epochs):
+    """Sequential training, ``ceil(epochs / (2 K))`` epochs per layer, then ``ceil(epochs / 2)``
+    end to end: the budget of every recorded run (``"sequential+end_to_end"`` now shares
+    ``max_epochs`` exactly among its stages, which is fewer than K at these budgets)."""
+    return SequentialEndToEnd(epochs_per_stage=max(1, math.ceil(epochs / (2 * K))))
 
 
 def rel_errors(V, L):
@@ -112,7 +121,7 @@ def run_setting(name, psi, n, data, paradigms, budget, seed):
     for paradigm in paradigms:
         n_train, epochs, batch = budget[paradigm]
         est = LearnedRPCA(rank=RANK, n_layers=K, paradigm=paradigm, psi=psi, max_epochs=epochs,
-                          batch_size=batch, random_state=seed)
+                          loss_schedule=schedule(epochs), batch_size=batch, random_state=seed)
         t = time.perf_counter()
         est.fit(X_all[:n_train], L_all[:n_train])
         train_s = time.perf_counter() - t
@@ -212,7 +221,7 @@ def speed_only(n, seed, json_path):
     X, L, _ = make_rpca(16, (n_small, n_small), rank=RANK, outlier_fraction=ALPHA,
                         random_state=seed)
     est = LearnedRPCA(rank=RANK, n_layers=K, paradigm="hyperparameters", max_epochs=8,
-                      batch_size=2, random_state=seed).fit(X, L)
+                      loss_schedule=schedule(8), batch_size=2, random_state=seed).fit(X, L)
     x1, l1, _ = make_rpca(1, (n, n), rank=RANK, outlier_fraction=ALPHA,
                           random_state=seed + 1000)
     target = rel_errors(est.predict(x1), l1)[0]
@@ -273,9 +282,10 @@ def main():
                                      rows["hyperparameters"]["errors"][K],
                                      rows["classical"]["converged"], n, psi)
             est = rows["hyperparameters"]["model"]
+            table = est.layer_parameters_
             print("\nLearned hyperparameters (matched): relative thresholds",
                   np.array2string(est.thresholds_, precision=4),
-                  "\n  step sizes eta_L", np.array2string(est.step_sizes_[:, 0], precision=2))
+                  "\n  step sizes eta_L", np.array2string(table["step_L"], precision=2))
     print(f"\nTotal wall time {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:

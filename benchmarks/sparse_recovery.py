@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from sklearn.model_selection import GridSearchCV, PredefinedSplit  # noqa: E402
 
 from skunfold.core import (  # noqa: E402
+    EarlyStopping,
     MultiIteration,
     SampleSource,
     Sequential,
@@ -284,12 +285,14 @@ def run_protocol(models, snr, device, epochs_per_stage=None, quick=False, seed=0
         source = SampleSource(sampler, n_samples_per_epoch=settings["n_samples_per_epoch"],
                               validation=(Xv, Sv))
         est = UnfoldedISTA(D, n_layers=K, loss_schedule=schedule, batch_size=64,
-                           lr=PROTOCOL_LR[name], early_stopping=True, n_iter_no_change=patience,
+                           lr=PROTOCOL_LR[name],
+                           early_stopping=EarlyStopping(n_iter_no_change=patience),
                            device=device, random_state=seed, **LEARNED[name])
         start = None
         if alista_init and name in ("LISTA-CP", "LISTA-CPSS"):
             start = UnfoldedISTA(D, n_layers=K, loss_schedule=schedule, batch_size=64,
-                                 early_stopping=True, n_iter_no_change=settings["patience_alista"],
+                                 early_stopping=EarlyStopping(
+                                     n_iter_no_change=settings["patience_alista"]),
                                  device=device, random_state=seed,
                                  **LEARNED["ALISTA" if name == "LISTA-CPSS" else "ALISTA-noSS"])
             est.set_params(init=start, lr=refine_lr or PROTOCOL_LR[name] / 10)

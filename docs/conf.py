@@ -3,7 +3,10 @@
 Builds offline (no intersphinx): ``python -m sphinx -W --keep-going -b html docs docs/_build/html``.
 The API pages of every importable sub-package of skunfold are written to
 ``docs/generated/api/`` when this file is read, so a new problem family shows
-up in the reference without editing the docs.
+up in the reference without editing the docs. A sub-package that declares its
+public names in groups (``skunfold.core``: ``USING`` and ``EXTENDING``) gets one
+section per group; a module it exports by name (``skunfold.core.constraints``)
+gets a page of its own.
 """
 
 import importlib
@@ -102,12 +105,16 @@ def _api_modules():
     return sorted(found, key=lambda name: (rank.get(name, len(API_ORDER)), name))
 
 
-def _members(module):
+def _public_names(module):
     names = getattr(module, "__all__", None)
     if names is None:
         names = [n for n, obj in vars(module).items()
                  if not n.startswith("_") and getattr(obj, "__module__", "").startswith(
                      module.__name__)]
+    return names
+
+
+def _members(module, names):
     classes, functions, data = [], [], []
     for name in names:
         obj = getattr(module, name)
@@ -118,6 +125,54 @@ def _members(module):
         elif not inspect.ismodule(obj):
             data.append(name)
     return classes, functions, data
+
+
+def _autosummary(heading, items, underline="-"):
+    """An autosummary table of ``items`` (stubs in ``generated/``, from ``_templates``)."""
+    if not items:
+        return []
+    return [heading, underline * len(heading), "", ".. autosummary::", "   :toctree: ..",
+            "   :nosignatures:", ""] + [f"   {item}" for item in items] + [""]
+
+
+def _module_page(modname):
+    """The page of a module exported as a name (e.g. ``skunfold.core.constraints``)."""
+    title = f"``{modname}``"
+    return "\n".join([title, "=" * len(title), "", f".. automodule:: {modname}",
+                      "   :members:", ""])
+
+
+#: The groups of a module that declares its public names in groups (``skunfold.core``:
+#: ``USING`` and ``EXTENDING``), with their headings and introductions.
+API_GROUPS = [
+    ("USING", "Using", "What a user of the estimators calls or passes: the estimators, the "
+     "description of a solver, training data, loss schedules, option objects, errors and the "
+     "checks of parameters and data."),
+    ("EXTENDING", "Extending", "What a problem family or a user's own solver is written with "
+     "(see :doc:`/custom_solver` and :doc:`/contributing`): parameter rows, iteration modules, "
+     "the unfolded module and numerical helpers."),
+]
+
+
+def _members_page(module, names, out, lines, underline):
+    """Append the tables of ``names`` to ``lines``; write the pages of exported modules."""
+    classes, functions, data = _members(module, names)
+    for heading, items in (("Classes", classes), ("Functions", functions),
+                           ("Objects", data)):
+        lines += _autosummary(heading, items, underline)
+    modules = [n for n in names if inspect.ismodule(getattr(module, n))]
+    if modules:
+        lines += ["Modules", underline * len("Modules"), "", ".. toctree::", "   :maxdepth: 1",
+                  ""]
+        for name in modules:
+            modname = getattr(module, name).__name__
+            path = out / "modules" / f"{modname}.rst"
+            path.parent.mkdir(exist_ok=True)
+            text = _module_page(modname)
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+            lines.append(f"   modules/{modname}")
+        lines.append("")
 
 
 def _write_api_pages():
@@ -137,15 +192,15 @@ def _write_api_pages():
         lines = [f".. _api-{name}:", "", title, "=" * len(title), "",
                  f".. automodule:: {modname}", "   :no-members:", "",
                  f".. currentmodule:: {modname}", ""]
-        classes, functions, data = _members(module)
-        # the stubs use _templates/autosummary/{class,function,data}.rst
-        for heading, items in (("Classes", classes), ("Functions", functions),
-                               ("Objects", data)):
-            if not items:
-                continue
-            lines += [heading, "-" * len(heading), "", ".. autosummary::",
-                      "   :toctree: ..", "   :nosignatures:", ""]
-            lines += [f"   {item}" for item in items] + [""]
+        groups = [(getattr(module, attr), heading, intro) for attr, heading, intro in API_GROUPS
+                  if hasattr(module, attr)]
+        if groups:
+            # the stubs use _templates/autosummary/{class,function,data}.rst
+            for names, heading, intro in groups:
+                lines += [heading, "-" * len(heading), "", intro, ""]
+                _members_page(module, names, out, lines, "~")
+        else:
+            _members_page(module, _public_names(module), out, lines, "-")
         text = "\n".join(lines)
         path = out / f"{i:02d}_{name}.rst"
         if not path.exists() or path.read_text() != text:

@@ -102,10 +102,15 @@ for name, params in (("LAMP-soft", {"paradigm": "objective"}),
 # Support-oracle floor and the plot
 # ---------------------------------
 # Least squares on the true support of each sample: no method can do better.
+# ``A`` restricted to a support (about 50 of its 500 columns) is tall and well
+# conditioned, so the normal equations give the least-squares solution to
+# rounding, at a fraction of the cost of the SVD-based ``np.linalg.lstsq``.
 oracle = np.zeros_like(S_test)
 for i, (x, s) in enumerate(zip(X_test, S_test)):
     idx = np.flatnonzero(s)
-    oracle[i, idx] = np.linalg.lstsq(A[:, idx], x, rcond=None)[0]
+    if idx.size:
+        A_s = A[:, idx]
+        oracle[i, idx] = np.linalg.solve(A_s.T @ A_s, A_s.T @ x)
 floor = nmse_db(S_test, oracle)
 
 fig, ax = plt.subplots(figsize=(7, 4.5))

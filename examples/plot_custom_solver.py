@@ -63,7 +63,7 @@ class SpikeDeconvolution(Problem):
 # Data: blurred, noisy spike trains
 # ---------------------------------
 paper = os.environ.get("SKUNFOLD_PAPER_SIZE") == "1"
-n, n_train, max_epochs = (256, 10000, 60) if paper else (64, 800, 15)
+n, n_train, max_epochs = (256, 10000, 60) if paper else (64, 400, 10)
 rng = np.random.default_rng(0)
 t = np.arange(-6, 7)
 kernel = np.exp(-0.5 * t ** 2)
@@ -93,7 +93,8 @@ models = {"classical": UnfoldedRegressor(SpikeDeconvolution(kernel), n_layers=K,
 for paradigm, lr in [("hyperparameters", 3e-2), ("objective", 3e-3)]:
     models[paradigm] = UnfoldedRegressor(SpikeDeconvolution(kernel), n_layers=K,
                                          paradigm=paradigm, lr=lr, max_epochs=max_epochs,
-                                         loss_schedule="multi_iteration", random_state=0)
+                                         batch_size=32, loss_schedule="multi_iteration",
+                                         random_state=0)
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, est in models.items():
@@ -111,15 +112,27 @@ ax.legend()
 fig.tight_layout()
 
 # %%
+# What was learned
+# ----------------
+# ``layer_parameters_`` lists the hyperparameters of every layer as plain
+# numbers (a table for :class:`pandas.DataFrame`): the learned step sizes and
+# thresholds against the classical ``1/L`` and ``lam/L``.
+table = models["hyperparameters"].layer_parameters_
+classical_values = models["classical"].layer_parameters_
+for k, step, threshold in zip(table["layer"], table["step"], table["threshold"]):
+    print(f"layer {k}: step {step / classical_values['step'][k - 1]:5.2f} x 1/L, "
+          f"threshold {threshold / classical_values['threshold'][k - 1]:5.2f} x lam/L")
+
+# %%
 # Choosing the paradigm and the depth by cross-validation
 # -------------------------------------------------------
 # ``paradigm`` and ``n_layers`` are ordinary hyperparameters.
 search = GridSearchCV(
     UnfoldedRegressor(SpikeDeconvolution(kernel), max_epochs=max_epochs // 2, lr=3e-2,
-                      random_state=0),
+                      batch_size=32, random_state=0),
     {"paradigm": ["classical", "hyperparameters"], "n_layers": [4, 8]},
     scoring=nmse_scorer, cv=3)
-search.fit(X[:480], S[:480])
+search.fit(X[:240], S[:240])
 for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
     print(f"{params}: {-score:6.1f} dB")
 print("best:", search.best_params_)

@@ -44,7 +44,7 @@ warnings.simplefilter("ignore", ConvergenceWarning)  # the short test runs below
 common = dict(paradigm="hyperparameters", tied=True, max_epochs=epochs, lr=0.02,
               random_state=0)
 unrolled = UnfoldedISTA(D, n_layers=16, **common).fit(X_train, S_train)
-deq = UnfoldedISTA(D, n_layers=16, fixed_point=True, fixed_point_max_iter=50, **common)
+deq = UnfoldedISTA(D, n_layers=16, fixed_point=FixedPoint(max_iter=50), **common)
 deq.fit(X_train, S_train)
 print(f"DEQ forward iterations per training sample: mean {deq.n_iter_.mean():.0f}, "
       f"max {deq.n_iter_.max()}")

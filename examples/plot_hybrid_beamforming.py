@@ -109,7 +109,9 @@ ax.legend(fontsize=8)
 # Learned step sizes
 # ------------------
 # ``step_sizes_`` holds ``mu_a,k`` (column 0) and ``mu_d,b,k`` (one column per
-# band) of every layer; the classical solver uses 0.5 everywhere.
+# band) of every layer (the columns ``analog_step`` and ``digital_step`` of
+# ``layer_parameters_``, the per-layer table every estimator has); the
+# classical solver uses 0.5 everywhere.
 steps = models["unit_modulus"].step_sizes_
 layers = np.arange(1, K + 1)
 ax2.semilogy(layers, steps[:, 0], "o-", color="C2", label="analog mu_a")

@@ -31,6 +31,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+from skunfold.core import Optimizer
 from skunfold.datasets import make_interference_network
 from skunfold.metrics import sum_rate
 from skunfold.power import DEFAULT_NOISE_VAR, WMMSE, UnfoldedWMMSE
@@ -58,9 +59,12 @@ print(H.shape, H_test.shape)
 # Four layers, unsupervised: the loss is minus the mean sum rate. Each layer
 # has two graph convolutional networks (53 parameters with ``mu``) that
 # correct WMMSE's weights; untrained, the model *is* four WMMSE iterations.
+# Adam clips the gradient norm to 5 (the paper's) and the learning rate
+# decays along a half cosine: an :class:`~skunfold.core.Optimizer`.
 
 start = time.process_time()
-uwmmse = UnfoldedWMMSE(n_layers=4, max_epochs=max_epochs, lr_schedule="cosine",
+uwmmse = UnfoldedWMMSE(n_layers=4, max_epochs=max_epochs,
+                       optimizer=Optimizer(lr_schedule="cosine", max_grad_norm=5.0),
                        random_state=0).fit(H)
 print(f"trained in {time.process_time() - start:.1f} s of CPU "
       f"({max_epochs} epochs of {n_train // 64} batches)")

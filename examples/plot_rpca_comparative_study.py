@@ -31,6 +31,7 @@ rank 5, 10% outliers, ``sigma = 0.05``, ``K = 10`` (a GPU run);
 # %%
 # Data: LRPCA's generator
 # -----------------------
+import math
 import os
 import time
 import warnings
@@ -38,6 +39,7 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
+from skunfold.core import SequentialEndToEnd
 from skunfold.datasets import make_rpca, perturb_psi
 from skunfold.rpca import LearnedRPCA, RobustPCA
 
@@ -47,6 +49,8 @@ if os.environ.get("SKUNFOLD_PAPER_SIZE") == "1":
     n, rank, n_train, max_epochs, batch_size, sigma, K = 1000, 5, 64, 30, 1, 0.05, 10
 else:  # seconds on one core: smaller matrices and six layers
     n, rank, n_train, max_epochs, batch_size, sigma, K = 40, 2, 24, 8, 2, 0.1, 6
+# sequential training, ceil(max_epochs / (2 K)) epochs per layer, then max_epochs / 2 end to end
+schedule = SequentialEndToEnd(epochs_per_stage=math.ceil(max_epochs / (2 * K)))
 
 X_train, L_train, _ = make_rpca(n_train, (n, n), rank=rank, outlier_fraction=0.1, random_state=0)
 X_test, L_test, _ = make_rpca(8, (n, n), rank=rank, outlier_fraction=0.1, random_state=1)
@@ -77,8 +81,8 @@ for setting, psi in [("matched", None),
     for paradigm in paradigms:
         start = time.perf_counter()
         est = LearnedRPCA(rank=rank, n_layers=K, paradigm=paradigm, psi=psi,
-                          max_epochs=max_epochs, batch_size=batch_size, n_channels=4,
-                          random_state=0)
+                          max_epochs=max_epochs, loss_schedule=schedule,
+                          batch_size=batch_size, n_channels=4, random_state=0)
         est.fit(X_train, L_train)
         curves[paradigm] = per_layer(est)
         print(f"{setting:>10} {paradigm:>15}: k={K} error {curves[paradigm][-1]:.1e} "

@@ -22,12 +22,14 @@ core); ``SKUNFOLD_PAPER_SIZE=1`` uses 48 x 64 pixels and 100 frames.
 # %%
 # Synthetic videos with ground truth
 # ----------------------------------
+import math
 import os
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from skunfold.core import SequentialEndToEnd
 from skunfold.datasets import make_static_video
 from skunfold.rpca import LearnedRPCA, RobustPCA
 
@@ -38,6 +40,8 @@ if os.environ.get("SKUNFOLD_PAPER_SIZE") == "1":
 else:
     frame_shape, n_frames, n_videos, max_epochs = (24, 32), 40, 13, 20
 K = 6
+# sequential training, ceil(max_epochs / (2 K)) epochs per layer, then max_epochs / 2 end to end
+schedule = SequentialEndToEnd(epochs_per_stage=math.ceil(max_epochs / (2 * K)))
 
 X, background, foreground = make_static_video(n_videos=n_videos, n_frames=n_frames,
                                               frame_shape=frame_shape, n_objects=3,
@@ -59,8 +63,8 @@ def relative_error(B):
 # the low-rank (background) and sparse (foreground) parts.
 few = RobustPCA(rank=2, n_layers=K).fit(video)
 many = RobustPCA(rank=2, n_layers=200).fit(video)
-learned = LearnedRPCA(rank=2, n_layers=K, max_epochs=max_epochs, batch_size=2,
-                      random_state=0).fit(X_train, B_train)
+learned = LearnedRPCA(rank=2, n_layers=K, max_epochs=max_epochs, loss_schedule=schedule,
+                      batch_size=2, random_state=0).fit(X_train, B_train)
 
 results = {f"classical, {K} iterations": few.decompose(video),
            "classical, 200 iterations": many.decompose(video),

@@ -37,6 +37,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
+from skunfold.core import Optimizer
 from skunfold.datasets import make_sparse_recovery
 from skunfold.metrics import nmse_db
 from skunfold.sparse import ISTA, UnfoldedISTA
@@ -50,7 +51,8 @@ X, S, D = make_sparse_recovery(n_samples=n_train, n_measurements=m, n_components
                                snr_db=40, random_state=0)
 t0 = time.perf_counter()
 lista = UnfoldedISTA(D, n_layers=K, paradigm="objective", alpha=0.1, max_epochs=max_epochs,
-                     lr_schedule="cosine", safeguard=True, random_state=0).fit(X, S)
+                     optimizer=Optimizer(lr_schedule="cosine"), safeguard=True,
+                     random_state=0).fit(X, S)
 print(f"LISTA trained in {time.perf_counter() - t0:.1f} s")
 ista = ISTA(D, n_layers=K, alpha=0.1).fit(X)
 

@@ -1,4 +1,12 @@
-"""Test configuration: one torch thread (small fits run many times slower with two here)."""
+"""Test configuration: one torch thread (small fits run many times slower with two here).
+
+Two shared data sets:
+
+* ``toy_problem``: a core-only sparse-coding problem (ISTA on a LASSO,
+  :class:`ToyISTA`, written against :mod:`skunfold.core` alone) with its data;
+  the core's tests use it, so they run without any family;
+* ``sparse_problem``: the sparse family's benchmark data (its tests use it).
+"""
 
 import os
 
@@ -12,7 +20,73 @@ try:
 except RuntimeError:  # already set by an earlier import
     pass
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from skunfold.core import Problem  # noqa: E402
+
+
+class ToyISTA(Problem):
+    """ISTA on ``1/2 ||x - s D||^2 + lam ||s||_1``: a core-only unfolding test bed.
+
+    ``D`` (``n_components x n_measurements``) is the objective parameter (the
+    ``"objective"`` paradigm learns a copy per layer); ``step`` (``1/L``) and
+    ``threshold`` (``lam/L``) are the hyperparameters.
+    """
+
+    def __init__(self, D, lam=0.1):
+        self.D = torch.tensor(np.array(D), dtype=torch.float32)
+        self.lam = lam
+        L = float(torch.linalg.matrix_norm(self.D.double(), ord=2) ** 2)
+        self.lipschitz = L
+        self.hyperparameters = {"step": 1.0 / L, "threshold": lam / L}
+        self.objective_parameters = {"D": self.D}
+
+    def initial_state(self, x):
+        return x.new_zeros(x.shape[0], self.D.shape[0])
+
+    def step(self, s, x, step, threshold, D):
+        z = s - step * (s @ D - x) @ D.T
+        return torch.sign(z) * torch.relu(z.abs() - threshold)
+
+    def objective(self, s, x):
+        return 0.5 * ((x - s @ self.D) ** 2).sum(dim=1) + self.lam * s.abs().sum(dim=1)
+
+
+def make_toy_data(n_samples, D, sparsity=0.1, random_state=0):
+    """``(X, S)``: Bernoulli-Gaussian codes ``S`` and their noiseless measurements ``X = S D``."""
+    rng = np.random.default_rng(random_state)
+    S = rng.normal(size=(n_samples, D.shape[0])) * (rng.random((n_samples, D.shape[0]))
+                                                    < sparsity)
+    return S @ D, S
+
+
+def make_toy_dictionary(n_measurements=20, n_components=40, random_state=0):
+    """A Gaussian dictionary with unit-norm atoms (rows), ``n_components x n_measurements``."""
+    D = np.random.default_rng(random_state).normal(size=(n_components, n_measurements))
+    return D / np.linalg.norm(D, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="session")
+def toy_problem():
+    """A small noiseless sparse-coding problem (m=20, n=40, p=0.1) for the core's tests.
+
+    Returns a dict with ``X``, ``S`` (training, 400 samples), ``X_test``,
+    ``S_test`` (200 held-out samples), the dictionary ``D`` and ``problem``, a
+    factory of fresh :class:`ToyISTA` problems (``problem(lam=0.1)``). Only
+    :mod:`skunfold.core`, numpy and torch are involved. Tests must not modify
+    the arrays.
+    """
+    D = make_toy_dictionary()
+    X, S = make_toy_data(400, D, random_state=0)
+    X_test, S_test = make_toy_data(200, D, random_state=1)
+    for arr in (X, S, D, X_test, S_test):
+        arr.flags.writeable = False
+
+    def problem(lam=0.1):
+        return ToyISTA(D, lam)
+
+    return {"X": X, "S": S, "D": D, "X_test": X_test, "S_test": S_test, "problem": problem}
 
 
 @pytest.fixture(scope="session")

@@ -2,20 +2,17 @@
 
 import math
 import pickle
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
 from scipy.stats import norm
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skunfold.datasets import make_sparse_recovery
 from skunfold.metrics import nmse_db
 from skunfold.sparse import (
     AMP,
-    DictionaryEstimatedWarning,
     UnfoldedAMP,
     UnfoldedISTA,
     amp_state_evolution,
@@ -170,6 +167,28 @@ def test_lamp_matrices_tied_untied_and_scaled(amp_data):
     assert np.abs(scaled.predict(X) - untied.predict(X)[:, :]).max() > 1e-2
 
 
+def test_lamp_layer_parameters_are_the_shrinkage_parameters(amp_data):
+    X, S, D = amp_data["X"][:100], amp_data["S"][:100], amp_data["D"]
+    untrained = UnfoldedAMP(D, n_layers=3, max_epochs=0).fit(X, S).layer_parameters_
+    assert set(untrained) == {"layer", "alpha", "scale"}
+    assert_allclose(untrained["alpha"], [1.1402] * 3, rtol=1e-6)
+    assert_allclose(untrained["scale"], [1.0] * 3, rtol=1e-6)
+    bg = UnfoldedAMP(D, n_layers=2, paradigm="dnn", shrinkage="bg", max_epochs=0).fit(X, S)
+    assert_allclose(bg.layer_parameters_["log_odds"], [math.log(0.1 / 0.9)] * 2, rtol=1e-6)
+
+
+def test_default_matrix_init_scales_an_unnormalised_dictionary(amp_data):
+    """"auto": A^T for atoms of unit norm (AMP), the scaled start for others (AMP diverges)."""
+    X, S, D = amp_data["X"][:100], amp_data["S"][:100], amp_data["D"]
+    for factor, scaled in [(1.0, False), (10.0, True), (0.1, True)]:
+        est = UnfoldedAMP(D * factor, n_layers=2, max_epochs=0).fit(X * factor, S)
+        B = est.module_.iteration(0).matrix.B.detach().numpy()
+        expected = D.T * factor
+        if scaled:
+            expected = expected / (1.01 * np.linalg.norm(D * factor, 2) ** 2)
+        assert_allclose(B, expected, rtol=1e-5)
+
+
 @pytest.mark.parametrize("params, bound", [
     # measured gains over AMP at K = 4 (held out): 1.0, 2.1 and 2.8 dB
     ({"paradigm": "hyperparameters", "lr": 3e-2}, 0.5),
@@ -273,32 +292,7 @@ def test_measured_amp_follows_state_evolution():
     assert_allclose(measured, amp_state_evolution(8), atol=1.0)
 
 
-# -- scikit-learn compatibility and bad input ------------------------------------------------
-
-_SMALL = {"n_layers": 3, "max_epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
-ESTIMATORS = [
-    AMP(n_layers=4, device="cpu"),
-    AMP(n_layers=4, denoiser="bg", device="cpu"),
-    UnfoldedAMP(paradigm="objective", **_SMALL),
-    UnfoldedAMP(paradigm="dnn", shrinkage="pwlin", tied=True, **_SMALL),
-    UnfoldedAMP(paradigm="dnn", shrinkage="bg", loss_schedule="sequential", **_SMALL),
-]
-
-
-def _expected_failures(estimator):
-    if "bg" in (getattr(estimator, "denoiser", None), getattr(estimator, "shrinkage", None)):
-        # the domain: the Bernoulli-Gaussian MMSE denoiser assumes sparse codes (p = 0.1, unit
-        # variance); the check's dense targets (one component) get an R^2 below 0.5
-        return {"check_regressors_train": "the BG prior assumes sparse codes"}
-    return {}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
-def test_sklearn_compatible_estimator(estimator, check):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DictionaryEstimatedWarning)
-        check(estimator)
-
+# -- bad input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("params, match", [
     ({"paradigm": "correction"}, "paradigm must be one of"),

@@ -202,6 +202,31 @@ def test_trained_beats_classical_at_equal_depth(channels, paradigm, constraint):
     assert not np.allclose(steps, 0.5)
 
 
+def test_layer_parameters_are_the_step_sizes_of_the_layers(channels):
+    """``layer_parameters_`` reads every layer's step sizes; ``step_sizes_`` is its two columns."""
+    H = channels[0][:80]
+    K, B = 2, SMALL["n_bands"]
+    pga = HybridPGA(n_layers=K, n_rf_chains=L, random_state=0).fit(H)
+    table = pga.layer_parameters_
+    assert set(table) == {"layer", "analog_step", "digital_step"}
+    np.testing.assert_array_equal(table["layer"], [1, 2])
+    np.testing.assert_array_equal(table["analog_step"], [0.5, 0.5])
+    np.testing.assert_array_equal(table["digital_step"], np.full((K, B), 0.5))
+    for paradigm in ("hyperparameters", "correction"):
+        est = UnfoldedHybridPGA(n_layers=K, n_rf_chains=L, paradigm=paradigm, max_epochs=2,
+                                early_stopping=False, random_state=0).fit(H)
+        table = est.layer_parameters_
+        with torch.no_grad():
+            for k in range(K):
+                learned = est.module_.iteration(k).hyperparameters(est.problem_, k)
+                assert table["analog_step"][k] == pytest.approx(float(learned["analog_step"]))
+                np.testing.assert_allclose(table["digital_step"][k],
+                                           learned["digital_step"].numpy(), rtol=1e-6)
+        np.testing.assert_array_equal(
+            est.step_sizes_, np.column_stack([table["analog_step"], table["digital_step"]]))
+        assert not np.allclose(est.step_sizes_, 0.5)
+
+
 def _validation_channels(est):
     """The channels early stopping held out (skorch's predefined split of the fitted net)."""
     return est.net_.train_split.keywords["valid_ds"].X

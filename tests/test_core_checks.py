@@ -72,7 +72,9 @@ _FIXED_WIDTH_CHECKS = (
     "check_regressors_int", "check_methods_sample_order_invariance",
     "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature",
     "check_dict_unchanged", "check_fit_idempotent", "check_fit_check_is_fitted",
-    "check_n_features_in", "check_fit2d_predict1d")
+    "check_n_features_in", "check_fit2d_predict1d", "check_transformer_data_not_an_array",
+    "check_transformer_general", "check_transformer_preserve_dtypes",
+    "check_transformer_general(readonly_memmap=True)")
 
 
 def _expected_failures(estimator):

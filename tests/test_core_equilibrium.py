@@ -15,13 +15,15 @@ from skunfold.core import (
     UnfoldedModule,
     UnfoldedRegressor,
     build_layers,
-    cast_module,
-    equilibrium_state,
     fixed_point_iteration,
 )
-from skunfold.datasets import make_sparse_recovery
-from skunfold.metrics import nmse_db
-from skunfold.sparse import UnfoldedISTA
+from skunfold.core.equilibrium import equilibrium_state
+from skunfold.core.module import cast_module
+
+
+def nmse_db(reference, estimate):
+    """NMSE in dB over the whole set: 10 log10(sum of squared errors / sum of energies)."""
+    return 10 * np.log10(np.sum((estimate - reference) ** 2) / np.sum(reference ** 2))
 
 
 class LassoISTA(Problem):
@@ -73,11 +75,27 @@ class RidgeNNLS(Problem):
         return 0.5 * ((x - s @ self.D) ** 2).sum(dim=1)
 
 
+class StepInRange(LassoISTA):
+    """The same ISTA with a learned step kept in ``(0, 2 / L)``, where it stays convergent."""
+
+    def __init__(self, D, lam=0.05):
+        super().__init__(D, lam)
+        L = 1.0 / self.hyperparameters["step"]
+        self.hyperparameter_constraints = {"step": ("interval", 0.0, 2.0 / L)}
+        self.lipschitz = L
+
+
 @pytest.fixture(scope="module")
 def data():
-    X, S, D = make_sparse_recovery(300, n_measurements=30, n_components=60, sparsity=0.1,
-                                   snr_db=30, random_state=0)
-    return X.astype(np.float32), S.astype(np.float32), D
+    """300 noisy sparse codes (m=30, n=60, p=0.1, 30 dB SNR per sample) and the dictionary."""
+    rng = np.random.default_rng(0)
+    D = rng.normal(size=(60, 30))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    S = rng.normal(size=(300, 60)) * (rng.random((300, 60)) < 0.1)
+    clean = S @ D
+    noise = rng.normal(size=clean.shape)
+    noise *= clean.std(axis=1, keepdims=True) / noise.std(axis=1, keepdims=True) * 10 ** (-1.5)
+    return (clean + noise).astype(np.float32), S.astype(np.float32), D
 
 
 @pytest.mark.parametrize("solver", ["anderson", "picard"])
@@ -104,8 +122,8 @@ def test_anderson_needs_fewer_iterations_than_plain_iteration(data):
 def test_classical_fixed_point_is_the_lasso_solution(data):
     X, _, D = data
     lam = 0.05
-    est = UnfoldedRegressor(LassoISTA(D, lam), paradigm="classical", fixed_point=True,
-                            fixed_point_tol=1e-6, fixed_point_max_iter=3000).fit(X)
+    est = UnfoldedRegressor(LassoISTA(D, lam), paradigm="classical",
+                            fixed_point=FixedPoint(tol=1e-6, max_iter=3000)).fit(X)
     pred = est.predict(X[:20])
     lasso = Lasso(alpha=lam / D.shape[1], fit_intercept=False, tol=1e-12, max_iter=100000)
     ref = np.array([lasso.fit(D.T, x).coef_ for x in X[:20]])
@@ -115,8 +133,7 @@ def test_classical_fixed_point_is_the_lasso_solution(data):
 
 def test_learned_threshold_converges_to_the_lasso_it_implies(data):
     X, S, D = data
-    est = UnfoldedRegressor(LassoISTA(D, 0.2), fixed_point=True, fixed_point_tol=1e-6,
-                            fixed_point_max_iter=2000,
+    est = UnfoldedRegressor(LassoISTA(D, 0.2), fixed_point=FixedPoint(tol=1e-6, max_iter=2000),
                             max_epochs=5, lr=0.05, batch_size=32, random_state=0).fit(X, S)
     hyper = est.module_.iteration(0).hyperparameters(est.problem_, 0)  # the one (tied) set
     step, threshold = float(hyper["step"]), float(hyper["threshold"].detach())
@@ -127,8 +144,8 @@ def test_learned_threshold_converges_to_the_lasso_it_implies(data):
     ref = np.array([lasso.fit(D.T, x).coef_ for x in X[:20]])
     assert np.abs(est.predict(X[:20]) - ref).max() < 1e-3 * np.abs(ref).max()
     # and the learned lambda is better than the starting one on held-out data
-    start = UnfoldedRegressor(LassoISTA(D, 0.2), paradigm="classical", fixed_point=True,
-                              fixed_point_tol=1e-6, fixed_point_max_iter=2000).fit(X)
+    start = UnfoldedRegressor(LassoISTA(D, 0.2), paradigm="classical",
+                              fixed_point=FixedPoint(tol=1e-6, max_iter=2000)).fit(X)
     assert nmse_db(S, est.predict(X)) < nmse_db(S, start.predict(X)) - 1.0
 
 
@@ -190,14 +207,15 @@ def test_memory_does_not_grow_with_forward_iterations(data):
     assert saved[500] <= 1.5 * layer
 
 
-def test_sparse_family_trains_a_deep_equilibrium_ista(data):
+def test_a_deep_equilibrium_ista_trains_and_beats_eight_classical_iterations(data):
     X, S, D = data
-    est = UnfoldedISTA(D, n_layers=8, fixed_point=True, fixed_point_max_iter=1000,
-                       max_epochs=5,
-                       random_state=0).fit(X, S)
+    est = UnfoldedRegressor(LassoISTA(D), n_layers=8, paradigm="hyperparameters",
+                            fixed_point=FixedPoint(max_iter=1000), max_epochs=5,
+                            random_state=0).fit(X, S)
     assert est.module_.tied and est.module_.fixed_point is not None
+    assert est.paradigm_ == "hyperparameters"
     assert est.n_iter_.shape == (len(X),) and len(est.backward_n_iter_) == 5 * 5
-    classical = UnfoldedISTA(D, n_layers=8, max_epochs=0).fit(X)
+    classical = UnfoldedRegressor(LassoISTA(D), n_layers=8, paradigm="classical").fit(X)
     assert nmse_db(S, est.predict(X)) < nmse_db(S, classical.predict(X)) - 3.0
     # staged_predict yields plain iterations of the learned map; predict the fixed point
     staged = list(est.staged_predict(X[:5], n_layers=3))
@@ -209,9 +227,8 @@ def test_sparse_family_trains_a_deep_equilibrium_ista(data):
 
 def test_samples_that_do_not_converge_are_named(data):
     X, _, D = data
-    est = UnfoldedRegressor(LassoISTA(D), paradigm="classical", fixed_point=True,
-                            fixed_point_tol=1e-8, fixed_point_max_iter=3,
-                            fixed_point_solver="picard")
+    est = UnfoldedRegressor(LassoISTA(D), paradigm="classical",
+                            fixed_point=FixedPoint(tol=1e-8, max_iter=3, solver="picard"))
     with pytest.warns(ConvergenceWarning, match="of 5 samples of X"):
         est.fit(X[:5])     # fit reports its training samples too (n_iter_)
     assert (est.n_iter_ == 3).all()
@@ -219,29 +236,31 @@ def test_samples_that_do_not_converge_are_named(data):
         est.predict(X[:4])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        est.set_params(fixed_point_max_iter=5000).fit(X[:5]).predict(X[:4])
+        est.set_params(fixed_point__max_iter=5000).fit(X[:5]).predict(X[:4])
+    assert est.fixed_point.max_iter == 5000 and est.get_params()["fixed_point__tol"] == 1e-8
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"fixed_point_tol": 0.0}, "fixed_point_tol"),
-    ({"fixed_point_tol": -1.0}, "fixed_point_tol"),
-    ({"fixed_point_max_iter": 0}, "fixed_point_max_iter"),
-    ({"fixed_point_solver": "newton"}, "fixed_point_solver"),
-    ({"fixed_point_backward": "exact"}, "fixed_point_backward"),
+    ({"fixed_point": FixedPoint(tol=0.0)}, "fixed_point__tol must be > 0"),
+    ({"fixed_point": FixedPoint(tol=-1.0)}, "fixed_point__tol must be > 0"),
+    ({"fixed_point": FixedPoint(max_iter=0)}, "fixed_point__max_iter must be >= 1"),
+    ({"fixed_point": FixedPoint(solver="newton")}, "fixed_point__solver must be one of"),
+    ({"fixed_point": FixedPoint(backward="exact")}, "fixed_point__backward must be one of"),
+    ({"fixed_point": "yes"}, "fixed_point must be True, False or a FixedPoint"),
     ({"tied": False}, "tied weights"),
     ({"loss_schedule": "multi_iteration"}, "end_to_end"),
 ])
 def test_bad_parameters_are_clear_errors(data, params, message):
     X, S, D = data
-    est = UnfoldedRegressor(LassoISTA(D), fixed_point=True, max_epochs=1, **params)
+    est = UnfoldedRegressor(LassoISTA(D), max_epochs=1, **{"fixed_point": True, **params})
     with pytest.raises((ValueError, TypeError), match=message):
         est.fit(X, S)
 
 
 def test_non_finite_input_is_an_error_and_loses_nothing(data):
     X, S, D = data
-    est = UnfoldedRegressor(LassoISTA(D), paradigm="classical", fixed_point=True,
-                            fixed_point_max_iter=500).fit(X)
+    est = UnfoldedRegressor(LassoISTA(D), paradigm="classical",
+                            fixed_point=FixedPoint(max_iter=500)).fit(X)
     before = est.predict(X[:3])
     bad = X.copy()
     bad[0, 0] = np.nan
@@ -270,7 +289,8 @@ def test_interval_constraint_keeps_a_learned_step_in_range():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # lr 0.5 on purpose
 def test_deep_equilibrium_ista_keeps_its_step_below_two_over_l(data):
     X, S, D = data
-    est = UnfoldedISTA(D, n_layers=4, fixed_point=True, fixed_point_max_iter=300, lr=0.5,
-                       max_epochs=3, random_state=0).fit(X, S)
-    step = float(est.module_.iteration(0).hyperparameters(est.problem_, 0)["step"].detach())
-    assert 0.0 < step < 2.0 / est.lipschitz_
+    est = UnfoldedRegressor(StepInRange(D), n_layers=4, fixed_point=FixedPoint(max_iter=300),
+                            lr=0.5, max_epochs=3, random_state=0).fit(X, S)
+    step = float(est.layer_parameters_["step"][0])
+    assert step != pytest.approx(1.0 / est.problem_.lipschitz)   # training moved it
+    assert 0.0 < step < 2.0 / est.problem_.lipschitz

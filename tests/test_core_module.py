@@ -7,23 +7,17 @@ from numpy.testing import assert_allclose, assert_array_equal
 from torch import nn
 
 from skunfold.core import (
-    ArrayData,
-    BatchSlicer,
     EndToEnd,
-    Inputs,
     Iteration,
     MultiIteration,
     Problem,
     Sequential,
-    Stage,
     TrainingDivergedError,
     UnfoldedModule,
-    UnfoldingNet,
-    cast_module,
-    module_device,
-    module_dtype,
 )
-from skunfold.core.training import _worse
+from skunfold.core.module import cast_module, module_device, module_dtype
+from skunfold.core.schedules import Stage
+from skunfold.core.training import ArrayData, BatchSlicer, Inputs, UnfoldingNet, _worse
 
 
 class Averaging(Problem):

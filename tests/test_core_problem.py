@@ -11,8 +11,19 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import GridSearchCV
 
-from skunfold.core import PARADIGMS, Problem, TrainingDivergedError, UnfoldedRegressor
-from skunfold.metrics import nmse_db
+from skunfold.core import (
+    PARADIGMS,
+    EarlyStopping,
+    Optimizer,
+    Problem,
+    TrainingDivergedError,
+    UnfoldedRegressor,
+)
+
+
+def nmse_db(reference, estimate):
+    """NMSE in dB over the whole set: 10 log10(sum of squared errors / sum of energies)."""
+    return 10 * np.log10(np.sum((estimate - reference) ** 2) / np.sum(reference ** 2))
 
 
 class NonNegativeLeastSquares(Problem):
@@ -309,7 +320,8 @@ def test_nd_input_through_split_batching_and_validation():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(120, 3, 4))
     est = UnfoldedRegressor(MatrixSmoothing(), n_layers=4, max_epochs=3, batch_size=16,
-                            early_stopping=True, validation_fraction=0.25, random_state=0)
+                            early_stopping=EarlyStopping(validation_fraction=0.25),
+                            random_state=0)
     est.fit(X, X)
     assert est.n_features_in_ == 3
     assert "valid_loss" in est.history_[-1]
@@ -394,23 +406,25 @@ def test_a_step_may_use_autograd(paradigm):
 
 
 def test_gradient_clipping(nnls):
-    kw = dict(max_epochs=1, lr=0.5, optimizer="sgd")
-    free = _est("hyperparameters", nnls["A"], **kw).fit(nnls["X"], nnls["S"])
-    clipped = _est("hyperparameters", nnls["A"], max_grad_norm=1e-6, **kw).fit(nnls["X"], nnls["S"])
+    kw = dict(max_epochs=1, lr=0.5)
+    free = _est("hyperparameters", nnls["A"], optimizer="sgd", **kw).fit(nnls["X"], nnls["S"])
+    clipped = _est("hyperparameters", nnls["A"], optimizer=Optimizer("sgd", max_grad_norm=1e-6),
+                   **kw).fit(nnls["X"], nnls["S"])
     untrained = _est("hyperparameters", nnls["A"], max_epochs=0).fit(nnls["X"], nnls["S"])
     # steps of norm lr * 1e-6 barely move the model; without clipping it moves
     X = nnls["X_test"]
     moved = np.abs(free.predict(X) - untrained.predict(X)).max()
     barely = np.abs(clipped.predict(X) - untrained.predict(X)).max()
     assert moved > 1e-3 and barely < 1e-4
-    with pytest.raises(ValueError, match="max_grad_norm must be > 0"):
-        _est("hyperparameters", nnls["A"], max_grad_norm=0.0).fit(nnls["X"], nnls["S"])
+    with pytest.raises(ValueError, match="optimizer__max_grad_norm must be > 0"):
+        _est("hyperparameters", nnls["A"], optimizer=Optimizer(max_grad_norm=0.0)).fit(
+            nnls["X"], nnls["S"])
 
 
 class AnySizeRegressor(UnfoldedRegressor):
     """A preset whose fitted model runs on samples of another size."""
 
-    variable_input_shape = True
+    supports = UnfoldedRegressor.supports | {"variable_input_shape"}
 
 
 def test_variable_input_shape_lets_a_model_change_size():

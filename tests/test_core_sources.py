@@ -9,26 +9,38 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skunfold.core import (
+    EarlyStopping,
     Problem,
     SampleSource,
     SampleSourceError,
     Sequential,
+    UnfoldedEstimator,
     UnfoldedRegressor,
+    set_init_parameters,
 )
-from skunfold.datasets import make_sparse_recovery
-from skunfold.metrics import nmse_db
-from skunfold.sparse import UnfoldedISTA
 
 M, N = 20, 40
 
 
+def nmse_db(reference, estimate):
+    """NMSE in dB over the whole set: 10 log10(sum of squared errors / sum of energies)."""
+    return 10 * np.log10(np.sum((estimate - reference) ** 2) / np.sum(reference ** 2))
+
+
+def make_codes(n_samples, dictionary, random_state=None):
+    """``(X, S)``: Bernoulli-Gaussian codes (p=0.1) and their measurements ``X = S D``."""
+    rng = np.random.default_rng(random_state)
+    S = rng.normal(size=(n_samples, N)) * (rng.random((n_samples, N)) < 0.1)
+    return S @ dictionary, S
+
+
 @pytest.fixture(scope="module")
-def dictionary():
-    return make_sparse_recovery(1, M, N, random_state=0)[2]
+def dictionary(toy_problem):
+    return toy_problem["D"]
 
 
 def _sampler(D):
-    return partial(make_sparse_recovery, n_measurements=M, n_components=N, dictionary=D)
+    return partial(make_codes, dictionary=D)
 
 
 class Recorder:
@@ -39,7 +51,7 @@ class Recorder:
 
     def __call__(self, n_samples, random_state=None):
         self.calls.append((n_samples, random_state))
-        return make_sparse_recovery(n_samples, M, N, dictionary=self.D, random_state=random_state)
+        return make_codes(n_samples, self.D, random_state=random_state)
 
 
 class Fixed:
@@ -58,9 +70,8 @@ def _params(model):
 
 
 def _model(D, **kwargs):
-    options = dict(n_layers=4, dictionary=D, weights="analytic", max_epochs=4, batch_size=32,
-                   random_state=0)
-    return UnfoldedISTA(**{**options, **kwargs})
+    options = dict(n_layers=4, max_epochs=4, batch_size=32, random_state=0)
+    return UnfoldedRegressor(ToyISTA(D), **{**options, **kwargs})
 
 
 def test_same_random_state_same_fit(dictionary):
@@ -76,7 +87,7 @@ def test_same_random_state_same_fit(dictionary):
 def test_fresh_samples_every_epoch_and_a_separate_validation_stream(dictionary):
     recorder = Recorder(dictionary)
     source = SampleSource(recorder, n_samples_per_epoch=96, validation=50)
-    model = _model(dictionary, max_epochs=5, early_stopping=True, n_iter_no_change=100)
+    model = _model(dictionary, max_epochs=5, early_stopping=EarlyStopping(n_iter_no_change=100))
     model.fit(source)
     sizes = [n for n, _ in recorder.calls]
     seeds = [s for _, s in recorder.calls]
@@ -85,20 +96,19 @@ def test_fresh_samples_every_epoch_and_a_separate_validation_stream(dictionary):
     assert len(set(seeds)) == len(seeds)  # every training draw is new; validation has its own
     assert source.n_draws_ == 5 == len(model.history_)
     valid_seed = seeds[1]
-    train_X = np.concatenate([make_sparse_recovery(96, M, N, dictionary=dictionary,
-                                                   random_state=s)[0]
+    train_X = np.concatenate([make_codes(96, dictionary, random_state=s)[0]
                               for s in seeds[:1] + seeds[2:]])
-    valid_X = make_sparse_recovery(50, M, N, dictionary=dictionary, random_state=valid_seed)[0]
+    valid_X = make_codes(50, dictionary, random_state=valid_seed)[0]
     valid_X = valid_X[np.abs(valid_X).sum(axis=1) > 0]  # codes with no atom give x = 0 anywhere
     assert not (valid_X[:, None, :] == train_X[None, :, :]).all(axis=2).any()
     # the validation losses of the history are those of the fixed set: refit, same figures
-    again = _model(dictionary, max_epochs=5, early_stopping=True, n_iter_no_change=100)
+    again = _model(dictionary, max_epochs=5, early_stopping=EarlyStopping(n_iter_no_change=100))
     again.fit(SampleSource(Recorder(dictionary), n_samples_per_epoch=96, validation=50))
     assert_allclose(model.history_[:, "valid_loss"], again.history_[:, "valid_loss"])
 
 
 def test_source_of_one_array_equals_fit_on_the_array(dictionary):
-    X, S, _ = make_sparse_recovery(160, M, N, dictionary=dictionary, random_state=3)
+    X, S = make_codes(160, dictionary, random_state=3)
     on_array = _params(_model(dictionary, max_epochs=3).fit(X, S))
     from_source = _params(_model(dictionary, max_epochs=3).fit(
         SampleSource(Fixed(X, S), n_samples_per_epoch=len(X))))
@@ -116,16 +126,18 @@ def test_every_loss_schedule_draws_once_per_epoch(dictionary, schedule):
 
 
 def test_training_from_a_source_learns(dictionary):
-    X_test, S_test, _ = make_sparse_recovery(300, M, N, dictionary=dictionary, random_state=99)
+    X_test, S_test = make_codes(300, dictionary, random_state=99)
     classical = _model(dictionary, paradigm="classical").fit(X_test)
     classical = nmse_db(S_test, classical.predict(X_test))
     source = SampleSource(_sampler(dictionary), n_samples_per_epoch=256)
-    model = _model(dictionary, max_epochs=15, loss_schedule="sequential").fit(source)
+    # learned step sizes and thresholds, trained end to end on 16 fresh draws
+    model = _model(dictionary, max_epochs=16, lr=0.1).fit(source)
+    assert source.n_draws_ == 16
     assert nmse_db(S_test, model.predict(X_test)) < classical - 3.0
 
 
 def test_unsupervised_source_and_given_validation_arrays(dictionary):
-    X_val, S_val, _ = make_sparse_recovery(40, M, N, dictionary=dictionary, random_state=7)
+    X_val, S_val = make_codes(40, dictionary, random_state=7)
     source = SampleSource(_sampler(dictionary), n_samples_per_epoch=64, supervised=False,
                           validation=(X_val, S_val))
     model = _model(dictionary, max_epochs=3, early_stopping=True, lr=1e-2).fit(source)
@@ -136,8 +148,40 @@ def test_unsupervised_source_and_given_validation_arrays(dictionary):
 def test_estimator_pickles_after_a_fit_from_a_source(dictionary):
     source = SampleSource(_sampler(dictionary), n_samples_per_epoch=64)
     model = _model(dictionary, max_epochs=1).fit(source)
-    X = make_sparse_recovery(5, M, N, dictionary=dictionary, random_state=1)[0]
+    X = make_codes(5, dictionary, random_state=1)[0]
     assert_allclose(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+class ToyISTA(Problem):
+    """ISTA on ``1/2 ||x - s D||^2 + 0.1 ||s||_1``, ``D`` an objective parameter."""
+
+    def __init__(self, D):
+        self.D = torch.tensor(np.array(D), dtype=torch.float32)
+        L = float(torch.linalg.matrix_norm(self.D.double(), ord=2) ** 2)
+        self.hyperparameters = {"step": 1.0 / L, "threshold": 0.1 / L}
+        self.objective_parameters = {"D": self.D}
+
+    def initial_state(self, x):
+        return x.new_zeros(x.shape[0], self.D.shape[0])
+
+    def step(self, s, x, step, threshold, D):
+        z = s - step * (s @ D - x) @ D.T
+        return torch.sign(z) * torch.relu(z.abs() - threshold)
+
+    def objective(self, s, x):
+        return 0.5 * ((x - s @ self.D) ** 2).sum(dim=1) + 0.1 * s.abs().sum(dim=1)
+
+
+class SizedOnData(ToyISTA):
+    """ToyISTA whose operator is estimated from the first training data (least squares)."""
+
+    def __init__(self):
+        self.D = None
+
+    def prepare(self, X, y=None):
+        D = np.linalg.lstsq(y, X, rcond=None)[0]
+        ToyISTA.__init__(self, D)
+        return self
 
 
 class Shift(Problem):
@@ -184,8 +228,7 @@ class Faulty:
 
     def __call__(self, n_samples, random_state=None):
         self.n += 1
-        X, S, _ = make_sparse_recovery(n_samples, M, N, dictionary=self.D,
-                                       random_state=random_state)
+        X, S = make_codes(n_samples, self.D, random_state=random_state)
         if self.n <= self.good:
             return X, S
         if self.fault == "raise":
@@ -213,7 +256,7 @@ class Faulty:
     ("not_arrays", "samples"),
 ])
 def test_bad_source_is_reported_and_leaves_the_fitted_estimator(dictionary, fault, message):
-    X = make_sparse_recovery(20, M, N, dictionary=dictionary, random_state=1)[0]
+    X = make_codes(20, dictionary, random_state=1)[0]
     model = _model(dictionary, max_epochs=2).fit(SampleSource(_sampler(dictionary), 64))
     before, prediction = _params(model), model.predict(X)
     with pytest.raises(SampleSourceError, match=message):
@@ -243,11 +286,13 @@ def test_source_arguments_are_checked(dictionary):
         _model(dictionary).fit(source, S)
 
 
-def test_lista_from_a_source_on_a_previously_unseen_depth_is_fitted(dictionary):
-    # the first draw sizes an estimator that learns its dictionary-shaped weights
-    model = UnfoldedISTA(n_layers=3, dictionary=dictionary, paradigm="objective", max_epochs=1,
-                         random_state=0)
+def test_a_source_sizes_a_problem_prepared_on_its_first_draw(dictionary):
+    # the problem learns its operator's size from the first draw (Problem.prepare)
+    model = UnfoldedRegressor(SizedOnData(), n_layers=3, paradigm="objective", max_epochs=1,
+                              random_state=0)
     model.fit(SampleSource(_sampler(dictionary), n_samples_per_epoch=64))
+    assert model.problem.D is None                      # the user's problem is untouched
+    assert tuple(model.problem_.D.shape) == (N, M)
     assert model.n_features_in_ == M
     assert model.predict(np.zeros((2, M))).shape == (2, N)
 
@@ -268,14 +313,60 @@ def test_a_partly_consumed_staged_predict_leaves_autograd_on(dictionary):
     del stages
 
 
-def test_classifier_from_a_source_of_labels():
-    from skunfold.datasets import make_mimo
-    from skunfold.mimo import DeepSICClassifier
+class SignAveraging(Problem):
+    """Average the observation; the estimate's sign is the label (a logistic loss on it)."""
 
-    _, _, H = make_mimo(1, channel="gaussian", snr_db=12.0, random_state=0)
-    sampler = partial(make_mimo, channel=H, snr_db=12.0)
-    model = DeepSICClassifier(n_layers=2, max_epochs=30, random_state=0)
-    model.fit(SampleSource(sampler, n_samples_per_epoch=256))
-    X, y, _ = make_mimo(500, channel=H, snr_db=12.0, random_state=9)
+    hyperparameters = {"step": 0.3}
+
+    def initial_state(self, x):
+        return torch.zeros_like(x)
+
+    def step(self, s, x, step):
+        return s + step * (x - s)
+
+    def loss(self, estimate, target):
+        return torch.nn.functional.softplus(-4.0 * (2 * target - 1) * estimate).mean(dim=1)
+
+
+class SignClassifier(UnfoldedEstimator):
+    """A toy preset whose targets are labels in {-1, +1}, encoded as {0, 1} by validate_target."""
+
+    supports = ("training",)
+
+    def __init__(self, n_layers=2, *, paradigm="hyperparameters", loss_schedule="end_to_end",
+                 max_epochs=5, lr=0.05, batch_size=64, optimizer="adam", early_stopping=False,
+                 warm_start=False, random_state=None, verbose=0):
+        set_init_parameters(self, locals())
+
+    def build_problem(self, X, y):
+        return SignAveraging()
+
+    def validate_target(self, y, X):
+        y = np.asarray(y)
+        if not np.isin(y, (-1, 1)).all():
+            raise ValueError("labels must be -1 or +1")
+        self.encoded_draws_ = getattr(self, "encoded_draws_", 0) + 1
+        return (y > 0).astype(np.float64)
+
+    def predict(self, X):
+        return np.where(self.iterate(X) > 0, 1, -1)
+
+
+def _signs(n_samples, random_state=None):
+    rng = np.random.default_rng(random_state)
+    y = rng.choice([-1, 1], size=(n_samples, 2))
+    return y + 0.8 * rng.normal(size=y.shape), y
+
+
+def test_classifier_from_a_source_of_labels():
+    model = SignClassifier(n_layers=2, max_epochs=30, random_state=0)
+    source = SampleSource(_signs, n_samples_per_epoch=256)
+    model.fit(source)
+    # the first draw is checked once before the model is built, then every draw is encoded
+    assert model.encoded_draws_ == 1 + 30 and source.n_draws_ == 30
+    X, y = _signs(500, random_state=9)
     assert set(np.unique(model.predict(X))) <= {-1, 1}
-    assert np.mean(model.predict(X) == y) > 0.75  # chance: 0.5 (labels encoded once)
+    assert np.mean(model.predict(X) == y) > 0.75  # chance: 0.5 (labels encoded every draw)
+    bad = SampleSource(lambda n, random_state=None: (np.zeros((n, 2)), np.zeros((n, 2))), 16)
+    with pytest.raises(SampleSourceError, match="labels must be -1 or \\+1"):
+        SignClassifier().fit(bad)

@@ -199,6 +199,13 @@ def test_trained_beats_classical_at_equal_rounds(data, trained, sharing):
     assert (values["step"] > 0).all()
     if sharing == "shared":
         assert (values["rho"] == values["rho"][:, :1]).all()
+    # the core's per-layer table: one value per round (shared) or per round and agent
+    table = trained[sharing].layer_parameters_
+    assert set(table) == {"layer", "rho", "step", "tau", "eta"}
+    assert table["rho"].shape == ((5, 6) if sharing == "agent" else (5,))
+    for name in ("rho", "step", "tau", "eta"):
+        assert_allclose(values[name], np.broadcast_to(table[name].reshape(5, -1), (5, 6)))
+    assert not np.allclose(table["step"], table["step"].flat[0])   # learned per round
 
 
 def test_unsupervised_training_lowers_the_objective(data):
@@ -210,6 +217,9 @@ def test_unsupervised_training_lowers_the_objective(data):
     obj = model.objective_values(X, model.predict(X, return_agents=True)).mean()
     base = classical.objective_values(X, classical.predict(X, return_agents=True)).mean()
     assert obj < 0.9 * base
+    # without targets, score is minus the mean objective (higher is better)
+    assert model.score(X) == pytest.approx(-obj, rel=1e-6)
+    assert model.score(X) > classical.score(X)
 
 
 def test_sequential_schedule_trains_layer_by_layer(data):

@@ -13,6 +13,7 @@ import warnings
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skunfold.core import Sequential
 from skunfold.distributed import DistributedADMM, UnfoldedDADMM
 from skunfold.sparse import DictionaryEstimatedWarning
 
@@ -23,7 +24,9 @@ ESTIMATORS = [
     DistributedADMM(EDGE, n_layers=5, device="cpu"),
     DistributedADMM(EDGE, n_layers=3, schedule="jacobi", penalty="l2", device="cpu"),
     UnfoldedDADMM(EDGE, **_SMALL),
-    UnfoldedDADMM(EDGE, hyperparameter_sharing="shared", loss_schedule="sequential", **_SMALL),
+    # one epoch per layer: the three epochs the old "sequential" (ceil(2 / 3) per layer) ran
+    UnfoldedDADMM(EDGE, hyperparameter_sharing="shared",
+                  loss_schedule=Sequential(epochs_per_stage=1), **_SMALL),
     UnfoldedDADMM(EDGE, paradigm="classical", **_SMALL),
 ]
 

@@ -1,18 +1,29 @@
 """scikit-learn's estimator checks over every public estimator of skunfold.sparse.
 
-Small configurations keep them fast; no check is marked as an expected failure.
-``dictionary=None`` is used so that the checks' random data (any number of
-features) can be fitted: the dictionary is then estimated from ``(X, y)``
-(which issues :class:`DictionaryEstimatedWarning`, expected here).
+Small configurations keep them fast, and the default-constructed ``AMP()`` and
+``UnfoldedAMP()`` are checked as they are; no check is marked as an expected
+failure. ``dictionary=None`` is used so that the checks' random data (any
+number of features) can be fitted: the dictionary is then estimated from
+``(X, y)`` (which issues :class:`DictionaryEstimatedWarning`, expected here).
 """
 
 import warnings
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skunfold.sparse import FISTA, ISTA, DictionaryEstimatedWarning, HyperLISTA, UnfoldedISTA
+from skunfold.sparse import (
+    AMP,
+    FISTA,
+    ISTA,
+    DictionaryEstimatedWarning,
+    HyperLISTA,
+    UnfoldedAMP,
+    UnfoldedISTA,
+)
 
 _SMALL = dict(n_layers=3, max_epochs=3, batch_size=16, random_state=0, device="cpu")
+# the configurations of learned AMP: two epochs (three for the three stages of "sequential")
+_SMALL_AMP = dict(_SMALL, max_epochs=2)
 
 ESTIMATORS = [
     UnfoldedISTA(paradigm="hyperparameters", **_SMALL),
@@ -28,6 +39,14 @@ ESTIMATORS = [
     ISTA(n_layers=5, device="cpu"),
     FISTA(n_layers=5, device="cpu"),
     HyperLISTA(n_layers=3, device="cpu"),
+    AMP(),
+    AMP(n_layers=4, device="cpu"),
+    AMP(n_layers=4, denoiser="bg", device="cpu"),
+    UnfoldedAMP(),
+    UnfoldedAMP(paradigm="objective", **_SMALL_AMP),
+    UnfoldedAMP(paradigm="dnn", shrinkage="pwlin", tied=True, **_SMALL_AMP),
+    UnfoldedAMP(paradigm="dnn", shrinkage="bg", loss_schedule="sequential",
+                **dict(_SMALL_AMP, max_epochs=3)),
 ]
 
 

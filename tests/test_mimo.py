@@ -8,6 +8,7 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
+from skunfold.core import EarlyStopping
 from skunfold.datasets import make_mimo, make_mimo_stream
 from skunfold.metrics import ser_scorer, symbol_error_rate
 from skunfold.mimo import (
@@ -455,3 +456,72 @@ def test_warm_start_keeps_learned_parameters_and_takes_the_new_channel():
     det.set_params(max_epochs=0).fit(X2, y2)
     assert all(torch.equal(a, b) for a, b in zip(learned, det.module_.parameters()))
     assert np.linalg.norm(det.channel_ - H2) < 0.05 * np.linalg.norm(H2)
+
+
+# -- the core contract: parameters, layer tables, verbosity -------------------------------
+def test_layer_parameters_list_the_soft_ic_hyperparameters():
+    X, y, _ = make_mimo(300, snr_db=10, random_state=0)
+    table = SoftICDetector(n_layers=3).fit(X, y).layer_parameters_
+    assert table["layer"].tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(table["noise_scale"], np.ones((3, 4)))
+    np.testing.assert_array_equal(table["damping"], np.zeros(3))
+    hyper = DeepSICClassifier(paradigm="hyperparameters", constellation="bpsk", n_layers=2,
+                              max_epochs=10, random_state=0).fit(X, y)
+    learned = hyper.layer_parameters_
+    assert learned["noise_scale"].shape == (2, 4) and learned["damping"].shape == (2,)
+    assert np.all((learned["damping"] > 0) & (learned["damping"] < 0.05))  # from 0.0067
+    assert not np.allclose(learned["noise_scale"], 1.0)                    # learned
+    assert hyper.paradigm_ == "hyperparameters"
+    dnn = DeepSICClassifier(n_layers=2, max_epochs=2, random_state=0).fit(X, y)
+    assert list(dnn.layer_parameters_) == ["layer"]                        # networks only
+
+
+@pytest.mark.parametrize("sizes", ["abc", (0,), 3, (8, 2.5), (True,)])
+def test_hidden_layer_sizes_are_checked_with_a_clear_message(sizes):
+    X, y, _ = make_mimo(50, random_state=0)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be a tuple of positive "
+                                         "integers"):
+        DeepSICClassifier(hidden_layer_sizes=sizes, max_epochs=5).fit(X, y)
+
+
+def test_early_stopping_true_is_deepsics_patience():
+    X, y, _ = make_mimo(200, snr_db=8, random_state=0)
+    Xt, _, _ = make_mimo(500, snr_db=8, random_state=1)
+    kwargs = dict(n_layers=2, max_epochs=120, lr=0.05, random_state=0)  # stops early
+    default = DeepSICClassifier(**kwargs).fit(X, y)
+    explicit = DeepSICClassifier(early_stopping=EarlyStopping(n_iter_no_change=20),
+                                 **kwargs).fit(X, y)
+    np.testing.assert_array_equal(default.predict_proba(Xt)[0], explicit.predict_proba(Xt)[0])
+    assert len(default.history_) == len(explicit.history_) < 120
+    impatient = DeepSICClassifier(early_stopping=EarlyStopping(), **kwargs).fit(X, y)
+    assert len(impatient.history_) < len(default.history_)         # the core's patience, 10
+    with pytest.raises(TypeError, match="early_stopping"):
+        DeepSICClassifier(early_stopping="yes").fit(X, y)
+
+
+def test_reference_detectors_check_their_parameters_and_report(capsys):
+    X, y, H = make_mimo(50, snr_db=10, random_state=0)
+    for det, match in [(MLDetector(max_hypotheses=0), "max_hypotheses"),
+                       (MLDetector(batch_size=1.5), "batch_size"),
+                       (LMMSEDetector(noise_var=-1.0), "noise_var"),
+                       (LMMSEDetector(verbose=-1), "verbose"),
+                       (SoftICDetector(noise_var=0.0), "noise_var")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            det.fit(X, y)
+    for cls in (LMMSEDetector, MLDetector, SoftICDetector):
+        cls(H, 0.1, constellation="bpsk").fit(X)
+        assert capsys.readouterr().out == ""
+        cls(H, 0.1, constellation="bpsk", verbose=1).fit(X)
+        assert cls.__name__ in capsys.readouterr().out
+
+
+def test_model_free_problem_runs_the_dnn_paradigm_only():
+    problem = MIMODetection(2, 2, 2)                   # no channel: DeepSIC's problem
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    state = problem.initial_state(x)
+    assert torch.equal(problem.step(state, x), state)  # no model: the posteriors stay
+    assert len(problem.make_layers("dnn", 2, tied=None, hidden_layer_sizes=(4,),
+                                   sample=None)) == 2
+    for paradigm in ("classical", "hyperparameters", "correction"):
+        with pytest.raises(ValueError, match="needs the channel"):
+            problem.make_layers(paradigm, 2, tied=None, hidden_layer_sizes=(4,), sample=None)

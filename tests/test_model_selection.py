@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skunfold.core import MultiIteration, Sequential
+from skunfold.core import MultiIteration, Sequential, Safeguard
 from skunfold.metrics import nmse_db, nmse_scorer
 from skunfold.sparse import FISTA, ISTA, HyperLISTA, UnfoldedISTA
 
@@ -23,7 +23,8 @@ ALL = [
                  random_state=0),
     UnfoldedISTA(n_layers=3, paradigm="dnn", hidden_layer_sizes=(4,), max_epochs=2,
                  random_state=0),
-    UnfoldedISTA(n_layers=3, weights="analytic", momentum=True, max_epochs=2, random_state=0,
+    # 3 epochs: one per layer, as the sequential schedule shares max_epochs among its stages
+    UnfoldedISTA(n_layers=3, weights="analytic", momentum=True, max_epochs=3, random_state=0,
                  loss_schedule="sequential"),
     ISTA(n_layers=5),
     FISTA(n_layers=5),
@@ -111,12 +112,18 @@ def _search_setup(sparse_problem):
         ("coder", UnfoldedISTA(2.0 * sparse_problem["D"], max_epochs=6, batch_size=30,
                                random_state=0, device="cpu")),
     ])
-    grid = {
-        "coder__n_layers": [2, 4],
-        "coder__loss_schedule": ["end_to_end", "sequential"],
+    # the sequential schedule runs 3 epochs per layer at depth 2 and 2 per layer at depth 4
+    # (6 and 8 epochs in all); end to end runs max_epochs=6
+    grid = [{
+        "coder__n_layers": [n_layers],
+        "coder__loss_schedule": ["end_to_end", Sequential(epochs_per_stage=epochs)],
         "coder__paradigm": ["hyperparameters", "objective"],
-    }
+    } for n_layers, epochs in ((2, 3), (4, 2))]
     return pipe, grid, X, S
+
+
+def _schedule_name(schedule):
+    return schedule if isinstance(schedule, str) else schedule.alias
 
 
 def _search(pipe, grid, n_jobs):
@@ -137,8 +144,9 @@ def test_pipeline_grid_search(serial_search, sparse_problem):
     # 4 layers with learned step sizes and thresholds win; deeper is better for them
     assert search.best_params_["coder__n_layers"] == 4
     assert search.best_params_["coder__paradigm"] == "hyperparameters"
-    by = {(p["coder__n_layers"], p["coder__loss_schedule"], p["coder__paradigm"]): s
-          for p, s in zip(search.cv_results_["params"], scores)}
+    by = {(p["coder__n_layers"], _schedule_name(p["coder__loss_schedule"]),
+           p["coder__paradigm"]): s for p, s in zip(search.cv_results_["params"], scores)}
+    assert len(by) == 8
     for schedule in ("end_to_end", "sequential"):
         assert by[4, schedule, "hyperparameters"] > by[2, schedule, "hyperparameters"]
     # the refitted pipeline predicts through the transformer
@@ -165,8 +173,28 @@ def test_loss_schedule_objects_in_a_grid(sparse_problem):
     est = UnfoldedISTA(sparse_problem["D"], n_layers=2, max_epochs=2, random_state=0)
     grid = {"loss_schedule": [MultiIteration("log"), Sequential(epochs_per_stage=1)]}
     search = GridSearchCV(est, grid, scoring=nmse_scorer, cv=2).fit(X, S)
-    assert search.best_params_["loss_schedule"] in grid["loss_schedule"]
-    assert len(search.cv_results_["mean_test_score"]) == 2
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 2
+    # each candidate's score is that of the estimator trained with that schedule object
+    for schedule, score in zip(grid["loss_schedule"], scores):
+        expected = cross_val_score(clone(est).set_params(loss_schedule=schedule), X, S,
+                                   scoring=nmse_scorer, cv=2).mean()
+        assert score == pytest.approx(expected, rel=1e-6)
+    assert scores[0] != pytest.approx(scores[1], rel=1e-3)  # the schedules train differently
+    assert search.best_estimator_.loss_schedule == grid["loss_schedule"][np.argmax(scores)]
+
+
+def test_grid_search_reaches_the_settings_of_option_objects(sparse_problem):
+    X, S = sparse_problem["X"][:80], sparse_problem["S"][:80]
+    est = UnfoldedISTA(sparse_problem["D"], n_layers=2, max_epochs=2, random_state=0,
+                       safeguard=Safeguard(), loss_schedule=MultiIteration())
+    grid = {"safeguard__delta": [0.01, 0.2], "loss_schedule__unsupervised_weight": [0.5]}
+    search = GridSearchCV(est, grid, scoring=nmse_scorer, cv=2).fit(X, S)
+    assert [p["safeguard__delta"] for p in search.cv_results_["params"]] == [0.01, 0.2]
+    best = search.best_estimator_
+    assert best.safeguard.delta == search.best_params_["safeguard__delta"]
+    assert best.loss_schedule == MultiIteration(unsupervised_weight=0.5)
+    assert est.safeguard == Safeguard() and est.loss_schedule == MultiIteration()
 
 
 @pytest.mark.slow

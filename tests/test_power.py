@@ -18,6 +18,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import GridSearchCV
 
+from skunfold.core import Optimizer
 from skunfold.datasets import make_interference_network
 from skunfold.metrics import sum_rate
 from skunfold.power import (
@@ -27,6 +28,7 @@ from skunfold.power import (
     PowerAllocation,
     UnfoldedWMMSE,
     UWMMSELayer,
+    power_layers,
     shift_scale,
 )
 
@@ -48,7 +50,8 @@ def channels():
 @pytest.fixture(scope="module")
 def trained(channels):
     """UWMMSE (2 layers) and the per-layer scalars model, briefly trained."""
-    common = dict(n_layers=2, max_epochs=6, lr_schedule="cosine", random_state=0,
+    common = dict(n_layers=2, max_epochs=6,
+                  optimizer=Optimizer(lr_schedule="cosine", max_grad_norm=5.0), random_state=0,
                   device="cpu", n_threads=1)
     return {p: UnfoldedWMMSE(paradigm=p, **common).fit(channels["H"])
             for p in ("correction", "hyperparameters")}
@@ -213,17 +216,27 @@ def test_trained_models_beat_wmmse_at_equal_depth(channels, trained):
     assert -losses[-1] > -losses[0]
     # a correction layer has 2 x 26 GNN weights and mu
     assert sum(p.numel() for p in trained["correction"].module_.parameters()) == 2 * 53
-    params = trained["hyperparameters"].layer_hyperparameters_
+    # the per-layer hyperparameters: mu, the weight shift beta = weight_offset - 1/2 and the
+    # relaxation step gamma = relaxation_step(relaxation)
+    problem = PowerAllocation()
+
+    def steps(params):
+        return np.array([problem.relaxation_step(float(r)) for r in params["relaxation"]])
+
+    params = trained["hyperparameters"].layer_parameters_
+    assert_array_equal(params["layer"], [1, 2])
     assert params["mu"].shape == (2,) and not np.allclose(params["mu"], 0.0)
-    assert np.all(np.abs(params["weight_shift"]) < 0.5)
-    assert np.all((params["relaxation"] > 0) & (params["relaxation"] < 2))
-    assert not np.allclose(params["relaxation"], 1.0)
-    params = trained["correction"].layer_hyperparameters_
-    assert not np.allclose(params["mu"], 0.0) and np.all(np.isnan(params["weight_shift"]))
-    classical = WMMSE(n_layers=3).fit(H_test).layer_hyperparameters_
+    assert np.all(np.abs(params["weight_offset"] - 0.5) < 0.5)
+    assert np.all((steps(params) > 0) & (steps(params) < 2))
+    assert not np.allclose(steps(params), 1.0)
+    params = trained["correction"].layer_parameters_
+    assert not np.allclose(params["mu"], 0.0) and np.all(np.isnan(params["weight_offset"]))
+    assert_array_equal(steps(params), 1.0)
+    classical = WMMSE(n_layers=3).fit(H_test).layer_parameters_
+    assert_array_equal(classical["layer"], [1, 2, 3])
     assert_array_equal(classical["mu"], 0.0)
-    assert_array_equal(classical["weight_shift"], 0.0)
-    assert_array_equal(classical["relaxation"], 1.0)
+    assert_array_equal(classical["weight_offset"] - 0.5, 0.0)
+    assert_array_equal(steps(classical), 1.0)
 
 
 def test_uwmmse_is_permutation_equivariant_and_transfers(channels, trained):
@@ -287,8 +300,10 @@ def test_tied_model_runs_at_any_depth_and_pickles(channels):
 
 def test_grid_search_over_depth_and_paradigm(channels):
     H = channels["H"][:600]
-    grid = GridSearchCV(UnfoldedWMMSE(max_epochs=2, lr_schedule="cosine", random_state=0,
-                                      n_threads=1),
+    grid = GridSearchCV(UnfoldedWMMSE(max_epochs=2,
+                                      optimizer=Optimizer(lr_schedule="cosine",
+                                                          max_grad_norm=5.0),
+                                      random_state=0, n_threads=1),
                         {"n_layers": [1, 3], "paradigm": ["classical", "correction"]}, cv=2)
     grid.fit(H)
     scores = dict(zip(map(lambda p: (p["n_layers"], p["paradigm"]), grid.cv_results_["params"]),
@@ -372,6 +387,10 @@ def test_bad_channels_are_rejected(channels, make, match):
     ({"p_max": 0.0}, "p_max"), ({"p_max": -1.0}, "p_max"), ({"noise_var": 0.0}, "noise_var"),
     ({"paradigm": "objective"}, "paradigm"), ({"paradigm": "dnn"}, "paradigm"),
     ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"), ({"tied": "yes"}, "tied"),
+    ({"hidden_layer_sizes": "abc"}, "hidden_layer_sizes"),
+    ({"hidden_layer_sizes": (5, 2.5)}, "hidden_layer_sizes"),
+    ({"optimizer": "lbfgs"}, "optimizer"), ({"optimizer": 5.0}, "optimizer"),
+    ({"optimizer": Optimizer(max_grad_norm=-1.0)}, "max_grad_norm"),
 ])
 def test_bad_parameters_are_rejected(channels, params, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -392,3 +411,32 @@ def test_other_errors(channels):
         fitted.sum_rates(H, -np.ones((20, M)))
     with pytest.raises(ValueError, match="p_max"):
         WMMSE(p_max=0).fit(H)
+
+
+def test_hidden_layer_sizes_are_checked_where_the_networks_are_built():
+    for build in (lambda h: GraphConvolutionPair(1, h), UWMMSELayer,
+                  lambda h: power_layers(PowerAllocation(), "correction", 2,
+                                         hidden_layer_sizes=h)):
+        for bad in ("abc", (), (0,), (5, 2.5), 3):
+            with pytest.raises(ValueError, match="hidden_layer_sizes must be a non-empty tuple"):
+                build(bad)
+    assert GraphConvolutionPair(1, [3, 4]).sizes == (1, 3, 4, 1)
+
+
+def test_default_optimizer_is_the_papers_clipped_adam(channels):
+    H = channels["H"][:256]
+    common = dict(n_layers=2, max_epochs=1, random_state=0, device="cpu", n_threads=1)
+    default = UnfoldedWMMSE(**common).fit(H)
+    clipped = UnfoldedWMMSE(optimizer=Optimizer(max_grad_norm=5.0), **common).fit(H)
+    unclipped = UnfoldedWMMSE(optimizer="adam", **common).fit(H)
+    assert_array_equal(default.predict(H), clipped.predict(H))
+    assert not np.array_equal(default.predict(H), unclipped.predict(H))
+    assert default.optimizer is None   # the parameter is stored unchanged
+
+
+def test_wmmse_reports_the_solver_built_when_verbose(channels, capsys):
+    WMMSE(n_layers=3, verbose=1).fit(channels["H"][:10])
+    out = capsys.readouterr().out
+    assert out.startswith("[WMMSE] PowerAllocation solver built: 3 iterations"), out
+    WMMSE(n_layers=3).fit(channels["H"][:10])
+    assert capsys.readouterr().out == ""

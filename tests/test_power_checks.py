@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import validate_data
 
-from skunfold.core.constraints import array_ndim
+from skunfold.core import constraints
 from skunfold.power import WMMSE, UnfoldedWMMSE
 
 _SMALL = dict(n_layers=2, max_epochs=2, random_state=0, device="cpu", n_threads=1)
@@ -81,7 +81,7 @@ class _RowsAsChannels:
     """
 
     def validate_input(self, X, *, reset):
-        if array_ndim(X) != 2:
+        if constraints.array_ndim(X) != 2:
             return super().validate_input(X, reset=reset)
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         n = X.shape[1]

@@ -11,11 +11,22 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 
-from skunfold.core import MultiIteration, StageCosineLR
+from skunfold.core import MultiIteration, SequentialEndToEnd
 from skunfold.datasets import make_rpca, make_static_video, perturb_psi
 from skunfold.rpca import IgnoredTargetWarning, LearnedRPCA, RobustPCA, truncated_svd
 
 PARADIGMS = ["hyperparameters", "objective", "correction", "dnn"]
+
+
+def sequential(epochs_per_layer):
+    """The default schedule, ``"sequential+end_to_end"``, with ``epochs_per_layer`` per layer.
+
+    The schedule now shares ``max_epochs`` exactly among its stages; where a test's
+    ``max_epochs`` does not divide evenly among the layers (or is smaller than their
+    number), this keeps the epochs it trained with before: ``ceil(max_epochs / (2 K))``
+    per layer, then ``ceil(max_epochs / 2)`` end to end.
+    """
+    return SequentialEndToEnd(epochs_per_stage=epochs_per_layer)
 
 
 def rel_err(V, L):
@@ -264,7 +275,7 @@ def test_trained_model_applies_to_another_size(trained):
 def test_size_dependent_models_refuse_other_sizes(small):
     X, L, _, _ = small
     est = LearnedRPCA(rank=2, n_layers=2, paradigm="objective", max_epochs=1,
-                      random_state=0, device="cpu").fit(X[:4], L[:4])
+                      loss_schedule=sequential(1), random_state=0, device="cpu").fit(X[:4], L[:4])
     with pytest.raises(ValueError, match="size-dependent"):
         est.predict(np.zeros((1, 40, 30)) + 1.0)
     with pytest.raises(ValueError, match="psi was given"):
@@ -275,7 +286,8 @@ def test_size_dependent_models_refuse_other_sizes(small):
 def test_rank_is_clipped_to_the_matrix_size(small):
     X, L, _, _ = small
     # a rank of at least min(n1, n2) is clipped: the low-rank part is then the whole matrix
-    est = LearnedRPCA(rank=50, n_layers=2, max_epochs=1, random_state=0, device="cpu").fit(X, L)
+    est = LearnedRPCA(rank=50, n_layers=2, max_epochs=1, loss_schedule=sequential(1),
+                      random_state=0, device="cpu").fit(X, L)
     assert est.rank_ == 30
     assert est.predict(X[:2]).shape == (2, 30, 30)
     classical = RobustPCA(rank=2, n_layers=3, device="cpu").fit(X[:2])
@@ -303,8 +315,8 @@ def test_objective_paradigm_learns_the_true_transform():
     X, L, _ = make_rpca(16, (n, n), rank=2, outlier_fraction=0.05, random_state=0)
     Xt, Lt, _ = make_rpca(8, (n, n), rank=2, outlier_fraction=0.05, random_state=1)
     noisy = perturb_psi(n, 0.3, random_state=2)  # the solvers get a wrong psi; data use I
-    common = dict(rank=2, n_layers=4, psi=noisy, max_epochs=30, batch_size=2, lr=0.05,
-                  random_state=0, device="cpu")
+    common = dict(rank=2, n_layers=4, psi=noisy, max_epochs=30, loss_schedule=sequential(4),
+                  batch_size=2, lr=0.05, random_state=0, device="cpu")
     hyper = LearnedRPCA(paradigm="hyperparameters", **common).fit(X, L)
     obj = LearnedRPCA(paradigm="objective", **common).fit(X, L)
     assert rel_err(obj.predict(Xt), Lt) < 0.85 * rel_err(hyper.predict(Xt), Lt)
@@ -313,20 +325,21 @@ def test_objective_paradigm_learns_the_true_transform():
 def test_unsupervised_and_semi_supervised_training(small):
     X, L, Xt, Lt = small
     untrained = LearnedRPCA(rank=2, n_layers=4, max_epochs=0, device="cpu").fit(X)
-    unsup = LearnedRPCA(rank=2, n_layers=4, max_epochs=12, alpha=0.01, random_state=0,
-                        device="cpu").fit(X)
+    unsup = LearnedRPCA(rank=2, n_layers=4, max_epochs=12, loss_schedule=sequential(2),
+                        alpha=0.01, random_state=0, device="cpu").fit(X)
     assert unsup.score(Xt) > untrained.score(Xt)  # lower objective (24)
     assert rel_err(unsup.predict(Xt), Lt) < rel_err(untrained.predict(Xt), Lt)
     y = L.copy()
     y[8:] = np.nan
-    semi = LearnedRPCA(rank=2, n_layers=4, max_epochs=12, random_state=0,
-                       device="cpu").fit(X, y)
+    semi = LearnedRPCA(rank=2, n_layers=4, max_epochs=12, loss_schedule=sequential(2),
+                       random_state=0, device="cpu").fit(X, y)
     assert rel_err(semi.predict(Xt), Lt) < rel_err(untrained.predict(Xt), Lt)
 
 
 def test_two_dimensional_input_is_one_instance(small):
     X, L, _, _ = small
-    est = LearnedRPCA(rank=2, n_layers=3, max_epochs=4, random_state=0, device="cpu")
+    est = LearnedRPCA(rank=2, n_layers=3, max_epochs=4, loss_schedule=sequential(1),
+                      random_state=0, device="cpu")
     est.fit(X[0], L[0])
     assert est.n_features_in_ == 30 and est.instance_shape_ == (30, 30)
     V = est.transform(X[1])
@@ -340,7 +353,8 @@ def test_two_dimensional_input_is_one_instance(small):
                                   [f"x{i}" for i in range(30)])
     # as a denoising step of a pipeline: 1-D labels are not a low-rank target
     labels = np.arange(30) % 2
-    pipe = make_pipeline(LearnedRPCA(rank=2, n_layers=2, max_epochs=1, device="cpu"))
+    pipe = make_pipeline(LearnedRPCA(rank=2, n_layers=2, max_epochs=1,
+                                     loss_schedule=sequential(1), device="cpu"))
     with pytest.warns(IgnoredTargetWarning):
         pipe.fit(X[0], labels)
     assert pipe.transform(X[0]).shape == (30, 30)
@@ -360,13 +374,20 @@ def test_grid_search_over_stacks(small):
     assert grid.predict(X[:2]).shape == (2, 30, 30)
 
 
-def test_depth_and_learning_rate_schedule_parameters(trained):
-    # depth is n_layers on every estimator; the half-cosine decay is the core's lr_schedule
+def test_depth_and_learning_rate_schedule_parameters(trained, small):
+    # depth is n_layers on every estimator; the half-cosine decay is the core's
+    # Optimizer(lr_schedule="cosine"), what LearnedRPCA's optimizer=None means
     assert "max_iter" not in RobustPCA().get_params()
     assert "max_iter" not in LearnedRPCA().get_params()
     assert RobustPCA().n_layers == 100 and LearnedRPCA().n_layers == 10
-    assert LearnedRPCA().lr_schedule == "cosine" and "lr_decay" not in LearnedRPCA().get_params()
-    assert any(isinstance(cb, StageCosineLR) for _, cb in trained.net_.callbacks_)
+    params = LearnedRPCA().get_params()
+    assert params["optimizer"] is None
+    assert not {"lr_decay", "lr_schedule", "max_grad_norm"} & set(params)
+    assert len(params) <= 25 and len(RobustPCA().get_params()) <= 25
+    assert any(type(cb).__name__ == "StageCosineLR" for _, cb in trained.net_.callbacks_)
+    constant = LearnedRPCA(rank=2, n_layers=2, max_epochs=2, optimizer="adam",
+                           loss_schedule="end_to_end", device="cpu").fit(small[0][:2], small[1][:2])
+    assert not any(type(cb).__name__ == "StageCosineLR" for _, cb in constant.net_.callbacks_)
 
 
 def test_pickle_and_warm_start(trained, small):
@@ -374,8 +395,8 @@ def test_pickle_and_warm_start(trained, small):
     clone = pickle.loads(pickle.dumps(trained))
     np.testing.assert_array_equal(clone.predict(Xt), trained.predict(Xt))
     X, L, _, _ = small
-    est = LearnedRPCA(rank=2, n_layers=3, max_epochs=2, warm_start=True, random_state=0,
-                      device="cpu").fit(X, L)
+    est = LearnedRPCA(rank=2, n_layers=3, max_epochs=2, loss_schedule=sequential(1),
+                      warm_start=True, random_state=0, device="cpu").fit(X, L)
     first = est.thresholds_
     est.fit(X, L)
     assert not np.allclose(est.thresholds_, first)  # continued from the first fit
@@ -383,7 +404,7 @@ def test_pickle_and_warm_start(trained, small):
     assert est.thresholds_.shape == (3,)
     # a size-dependent model warm-started on matrices of another size starts afresh
     obj = LearnedRPCA(rank=2, n_layers=2, paradigm="objective", max_epochs=1, warm_start=True,
-                      random_state=0, device="cpu").fit(X[:4], L[:4])
+                      loss_schedule=sequential(1), random_state=0, device="cpu").fit(X[:4], L[:4])
     X2, L2, _ = make_rpca(4, (36, 30), rank=2, outlier_fraction=0.05, random_state=5)
     assert obj.fit(X2, L2).predict(X2).shape == (4, 36, 30)
 
@@ -391,7 +412,7 @@ def test_pickle_and_warm_start(trained, small):
 # -- bad input --------------------------------------------------------------------------
 def test_bad_input_gives_clear_errors(small):
     X, L, _, _ = small
-    est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, device="cpu")
+    est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, loss_schedule=sequential(1), device="cpu")
     with pytest.raises(NotFittedError):
         est.predict(X)
     with pytest.raises(ValueError, match="square"):
@@ -441,7 +462,8 @@ def test_failed_fit_leaves_fitted_model_usable(trained, small):
 
 def test_dtypes(small):
     X, L, _, _ = small
-    est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, random_state=0, device="cpu").fit(X, L)
+    est = LearnedRPCA(rank=2, n_layers=2, max_epochs=1, loss_schedule=sequential(1),
+                      random_state=0, device="cpu").fit(X, L)
     assert est.predict(X.astype(np.float32)).dtype == np.float32
     assert est.predict(X).dtype == np.float64
     with warnings.catch_warnings():

@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from skunfold.datasets import make_sparse_recovery
 from skunfold.metrics import nmse_db
-from skunfold.sparse import FISTA, ISTA, HyperLISTA, UnfoldedISTA
+from skunfold.sparse import FISTA, ISTA, HyperLISTA, UnfoldedISTA, fista_momentum
 
 
 def _est(D, **kw):
@@ -141,6 +141,36 @@ def test_score_is_r2(fitted, sparse_problem):
     est = fitted["objective"]
     X, S = sparse_problem["X_test"], sparse_problem["S_test"]
     assert est.score(X, S) == pytest.approx(r2_score(S, est.predict(X)))
+
+
+def test_score_without_targets_is_the_objective(fitted, sparse_problem):
+    X = sparse_problem["X_test"]
+    for name in ("hyperparameters", "objective", "ISTA", "HyperLISTA"):
+        est = fitted[name]
+        objective = est.objective(X, est.predict(X)).mean()
+        assert objective > 0
+        assert est.score(X) == pytest.approx(-objective, rel=1e-12)
+
+
+def test_layer_parameters_list_every_layer(fitted):
+    ista = fitted["ISTA"]
+    table = ista.layer_parameters_
+    assert_array_equal(table["layer"], [1, 2, 3, 4])
+    assert_allclose(table["step"], np.full(4, 1 / ista.lipschitz_), rtol=1e-12)
+    assert_allclose(table["threshold"], np.full(4, 0.1 / ista.lipschitz_), rtol=1e-12)
+    assert_allclose(fitted["FISTA"].layer_parameters_["momentum"],
+                    [fista_momentum(k) for k in range(4)], rtol=1e-12)
+    # LISTA's learned thresholds, one per layer (its matrices are in module_)
+    lista = fitted["objective"]
+    table = lista.layer_parameters_
+    assert set(table) == {"layer", "threshold"}
+    assert_allclose(table["threshold"],
+                    [lista.module_.iteration(k).theta.item() for k in range(4)], rtol=1e-6)
+    # ALISTA-style learned steps and thresholds, moved away from ISTA's by training
+    learned = fitted["hyperparameters"].layer_parameters_
+    assert set(learned) == {"layer", "step", "threshold"}
+    assert np.abs(learned["threshold"] - 0.1 / ista.lipschitz_).max() > 1e-4
+    assert fitted["HyperLISTA"].layer_parameters_["c_threshold"].tolist() == [0.02] * 4
 
 
 # -- running on another dictionary ------------------------------------------------------

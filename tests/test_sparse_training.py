@@ -7,7 +7,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skunfold.core import EndToEnd, MultiIteration, Sequential, SequentialEndToEnd
+from skunfold.core import EarlyStopping, EndToEnd, MultiIteration, Sequential, SequentialEndToEnd
 from skunfold.datasets import make_sparse_recovery
 from skunfold.metrics import nmse_db
 from skunfold.sparse import FISTA, ISTA, DictionaryEstimatedWarning, UnfoldedISTA
@@ -175,7 +175,7 @@ def test_semi_supervised_uses_both_parts(sparse_problem):
     assert np.abs(semi_pred - unsup.predict(p["X_test"])).max() > 1e-3
     assert np.abs(semi_pred - labeled_only.predict(p["X_test"])).max() > 1e-3
     # the weight of the unlabeled term matters
-    semi0 = _est(p["D"], unsupervised_weight=0.0, **kw).fit(X, Y)
+    semi0 = _est(p["D"], loss_schedule=EndToEnd(unsupervised_weight=0.0), **kw).fit(X, Y)
     assert np.abs(semi_pred - semi0.predict(p["X_test"])).max() > 1e-3
 
 
@@ -231,8 +231,9 @@ def test_early_stopping_restores_best_epoch(sparse_problem):
     p = sparse_problem
     X, S = p["X"][:80], p["S"][:80]
     est = _est(p["D"], n_layers=3, paradigm="hyperparameters", lr=0.3, batch_size=16,
-               max_epochs=40, early_stopping=True, validation_fraction=0.25,
-               n_iter_no_change=3).fit(X, S)
+               max_epochs=40,
+               early_stopping=EarlyStopping(validation_fraction=0.25, n_iter_no_change=3)
+               ).fit(X, S)
     valid = est.history_[:, "valid_loss"]
     best = int(np.argmin(valid))
     assert len(valid) < 40                      # it stopped early ...
@@ -245,8 +246,9 @@ def test_early_stopping_restores_best_epoch(sparse_problem):
     assert mse == pytest.approx(valid[best], rel=1e-4)
     # identical to training for exactly the best number of epochs
     again = _est(p["D"], n_layers=3, paradigm="hyperparameters", lr=0.3, batch_size=16,
-                 max_epochs=best + 1, early_stopping=True, validation_fraction=0.25,
-                 n_iter_no_change=100).fit(X, S)
+                 max_epochs=best + 1,
+                 early_stopping=EarlyStopping(validation_fraction=0.25, n_iter_no_change=100)
+                 ).fit(X, S)
     assert_array_equal(again.predict(p["X_test"]), est.predict(p["X_test"]))
 
 
@@ -256,10 +258,10 @@ def test_early_stopping_keeps_the_untrained_model_when_training_does_not_help(sp
 
     p = sparse_problem
     X, S = p["X"][:80], p["S"][:80]
-    kw = dict(n_layers=3, paradigm="objective", lr=3e-2, batch_size=16, max_epochs=40,
-              validation_fraction=0.25, n_iter_no_change=3)
+    kw = dict(n_layers=3, paradigm="objective", lr=3e-2, batch_size=16, max_epochs=40)
+    stopping = EarlyStopping(validation_fraction=0.25, n_iter_no_change=3)
     with pytest.warns(ConvergenceWarning, match="untrained model is kept"):
-        est = _est(p["D"], early_stopping=True, **kw).fit(X, S)
+        est = _est(p["D"], early_stopping=stopping, **kw).fit(X, S)
     untrained = _est(p["D"], **{**kw, "max_epochs": 0}).fit(X, S)
     assert_array_equal(est.predict(p["X_test"]), untrained.predict(p["X_test"]))
     # without a validation set nothing is compared: the trained model is returned
@@ -269,6 +271,6 @@ def test_early_stopping_keeps_the_untrained_model_when_training_does_not_help(sp
 
 def test_early_stopping_needs_two_samples(sparse_problem):
     p = sparse_problem
-    est = _est(p["D"], early_stopping=True, validation_fraction=0.5)
+    est = _est(p["D"], early_stopping=EarlyStopping(validation_fraction=0.5))
     with pytest.raises(ValueError, match="validation_fraction"):
         est.fit(p["X"][:1], p["S"][:1])

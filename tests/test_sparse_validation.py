@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
 
-from skunfold.core import MultiIteration, TrainingDivergedError
+from skunfold.core import EarlyStopping, EndToEnd, MultiIteration, TrainingDivergedError
 from skunfold.datasets import make_sparse_recovery
 from skunfold.sparse import FISTA, ISTA, HyperLISTA, UnfoldedISTA
 
@@ -45,10 +45,12 @@ def _lista(D, **kw):
     ({"batch_size": 0}, ValueError, "batch_size"),
     ({"batch_size": -2}, ValueError, "batch_size"),
     ({"early_stopping": "yes"}, TypeError, "early_stopping"),
-    ({"validation_fraction": 0.0}, ValueError, "validation_fraction"),
-    ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
-    ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change"),
-    ({"unsupervised_weight": -1.0}, ValueError, "unsupervised_weight"),
+    ({"early_stopping": EarlyStopping(validation_fraction=0.0)}, ValueError,
+     "validation_fraction"),
+    ({"early_stopping": EarlyStopping(validation_fraction=1.0)}, ValueError,
+     "validation_fraction"),
+    ({"early_stopping": EarlyStopping(n_iter_no_change=0)}, ValueError, "n_iter_no_change"),
+    ({"loss_schedule": EndToEnd(unsupervised_weight=-1.0)}, ValueError, "unsupervised_weight"),
     ({"verbose": -1}, ValueError, "verbose"),
     ({"device": "tpu-ish"}, ValueError, "device"),
     ({"device": 0}, ValueError, "device"),

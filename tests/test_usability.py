@@ -9,7 +9,7 @@ import torch
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skunfold.core import Problem, UnfoldedRegressor
+from skunfold.core import Problem, SequentialEndToEnd, UnfoldedRegressor
 from skunfold.sparse import ISTA, UnfoldedISTA
 
 
@@ -163,7 +163,9 @@ def test_robust_pca_transformer_output_conventions(paradigm):
 
     X, L, _ = make_rpca(1, (30, 20), rank=2, random_state=0)
     frame = pd.DataFrame(X[0], columns=[f"c{j}" for j in range(20)])
-    est = LearnedRPCA(rank=2, n_layers=3, paradigm=paradigm, max_epochs=1, random_state=0)
+    # one epoch per sequential stage and one end to end (4 in all)
+    est = LearnedRPCA(rank=2, n_layers=3, paradigm=paradigm, max_epochs=4, random_state=0,
+                      loss_schedule=SequentialEndToEnd(epochs_per_stage=1, end_to_end_epochs=1))
     est.set_output(transform="pandas").fit(frame, L[0])
     out = est.transform(frame)
     assert isinstance(out, pd.DataFrame) and out.shape == (30, 20)

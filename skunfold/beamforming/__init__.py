@@ -8,7 +8,7 @@ the precoders of every realisation.
 
 * :class:`HybridPrecoding` -- the problem (the rate of survey eq. 11 and a
   projected gradient ascent iteration, eq. 12) on the open core;
-* :class:`HybridPGA` -- the classical solver (``paradigm="classical"``);
+* :class:`HybridPGA` -- the classical solver (nothing learned);
 * :class:`UnfoldedHybridPGA` -- the solver unfolded with learned step sizes
   (Lavi and Shlezinger's unfolded PGA), or with a learned correction of the
   digital step;
@@ -17,10 +17,19 @@ the precoders of every realisation.
 
 ``predict`` returns the effective precoder ``W_a W_d,b`` of every band, one
 array ``(n_samples, B, M, N)``; ``decompose`` the hybrid factors
-``(W_a, W_d)``; ``score`` the mean rate in nats per band.
+``(W_a, W_d)``; ``score`` the mean rate in nats per band; ``step_sizes_`` and
+``layer_parameters_`` the step sizes of every layer.
+
+Modules: :mod:`~skunfold.beamforming.problem` (the problem and the pieces of
+the iteration), :mod:`~skunfold.beamforming.iterations` (the correction
+layers), :mod:`~skunfold.beamforming.base` (the channel handling and public
+API shared by the estimators), :mod:`~skunfold.beamforming.classical`
+(:class:`HybridPGA`) and :mod:`~skunfold.beamforming.estimators`
+(:class:`UnfoldedHybridPGA`).
 """
 
-from .estimators import HybridPGA, UnfoldedHybridPGA
+from .classical import HybridPGA
+from .estimators import UnfoldedHybridPGA
 from .iterations import CorrectionLayer, DigitalCorrection
 from .problem import HybridPrecoding, power_scale, rate_gradients, sum_rate, unit_modulus
 

@@ -19,23 +19,39 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..core import HyperparameterIteration, SampleSource, to_numpy, to_tensor
-from ..core.constraints import (
-    array_ndim,
-    check_complex_array,
-    check_input_ndim,
-    integer,
-    layer_sizes,
-    options,
-    real,
-)
+from ..core import Param, SampleSource, constraints, to_numpy, to_tensor
 from .iterations import restore_classical
 from .problem import ANALOG_CONSTRAINTS, HybridPrecoding
 
-__all__ = ["HybridPrecodingMixin"]
+__all__ = ["HybridPrecodingMixin", "check_seed"]
 
 _LAYOUT = {2: "(n_samples, n_antennas)", 3: "(n_samples, n_users, n_antennas)",
            4: "(n_samples, n_bands, n_users, n_antennas)"}
+
+
+def check_seed(value, name):
+    """The check of ``random_state`` (as the core's): ``None``, a RandomState or an int >= 0."""
+    if value is None or isinstance(value, np.random.RandomState):
+        return value
+    return constraints.check_int(value, name, min_value=0)
+
+
+#: The rows of the parameters every hybrid-precoding estimator takes.
+_SHARED_ROWS = {
+    "n_rf_chains": Param(constraints.integer(1), "int", """
+        RF chains ``L`` (columns of the analog precoder), ``1 <= L <= M``."""),
+    "step_size": Param(constraints.real(0, strict_min=True), "float", """
+        The classical step size of every update (``mu_a`` and every
+        ``mu_d,b``); the initial value of the learned ones."""),
+    "analog_constraint": Param(constraints.options("unit_modulus", allow_none=True),
+                               '{"unit_modulus", None}', """
+        ``"unit_modulus"``: the analog precoder is a network of phase
+        shifters, every entry of modulus ``1/sqrt(M)`` (the paper's hybrid
+        model; the normalisation gives its columns unit norm, so that the
+        step sizes have the same scale in both models), projected onto after
+        every analog step. ``None``: no constraint on ``W_a`` beyond the power
+        budget (the authors' public code)."""),
+}
 
 
 class HybridPrecodingMixin:
@@ -58,12 +74,7 @@ class HybridPrecodingMixin:
     (1, 1, 4)
     """
 
-    parameter_constraints = {
-        "n_rf_chains": integer(1),
-        "step_size": real(0, strict_min=True),
-        "analog_constraint": options("unit_modulus", allow_none=True),
-        "hidden_layer_sizes": layer_sizes(),
-    }
+    parameter_table = _SHARED_ROWS
 
     # -- hooks of the core ---------------------------------------------------------------
     def validate_input(self, X, *, reset):
@@ -76,11 +87,11 @@ class HybridPrecodingMixin:
         complex, complex channels given to a model fitted on real ones are
         an error (its precoders are real).
         """
-        ndim = array_ndim(X)
+        ndim = constraints.array_ndim(X)
         if ndim is None:
             raise ValueError("X must be a stack of channels of one shape, "
                              f"{_LAYOUT[4]}; its samples have different shapes")
-        check_input_ndim(X, self)
+        constraints.check_input_ndim(X, self)
         if ndim > 4:
             raise ValueError(f"X must be a stack of channels {_LAYOUT[4]} (or {_LAYOUT[3]} for "
                              f"one band, {_LAYOUT[2]} for one band and one user); got a "
@@ -90,7 +101,7 @@ class HybridPrecodingMixin:
             X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         else:
             if is_complex:
-                X = check_complex_array(X, "X", min_ndim=2)
+                X = constraints.check_complex_array(X, "X", min_ndim=2)
             else:
                 X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32],
                                 input_name="X")
@@ -156,7 +167,7 @@ class HybridPrecodingMixin:
     def _bf_channels(self, X):
         """Validated 4-D channels and the number of dimensions of ``X``."""
         check_is_fitted(self)
-        ndim = array_ndim(X)
+        ndim = constraints.array_ndim(X)
         return self.validate_input(X, reset=False), ndim
 
     @staticmethod
@@ -218,7 +229,8 @@ class HybridPrecodingMixin:
             warnings.warn(
                 f"training did not improve on the classical solver (mean rate {trained:.4g} vs "
                 f"{classical:.4g} nats per band on the training channels); the classical step "
-                "sizes are kept. Lower `lr` or train longer.", ConvergenceWarning, stacklevel=3)
+                "sizes are kept. Lower `lr` or train longer.", ConvergenceWarning,
+                stacklevel=constraints.caller_stacklevel())
 
     @staticmethod
     def _bf_module_rates(module, X4, chunk=4096):
@@ -344,20 +356,13 @@ class HybridPrecodingMixin:
 
     @property
     def step_sizes_(self):
-        """Step sizes of every layer, shape ``(n_layers, 1 + B)``: ``mu_a,k``, then ``mu_d,b,k``."""
-        check_is_fitted(self)
-        module = self.module_
-        rows = []
-        with torch.no_grad():
-            for k in range(module.n_layers):
-                layer = module.iteration(k)
-                values = (layer.hyperparameters(module.problem, k)
-                          if isinstance(layer, HyperparameterIteration)
-                          else module.problem.layer_hyperparameters(k))
-                digital = np.broadcast_to(to_numpy(torch.as_tensor(values["digital_step"]),
-                                                   np.float64), (module.problem.n_bands,))
-                rows.append([float(values["analog_step"]), *digital])
-        return np.asarray(rows)
+        """Step sizes of every layer, shape ``(n_layers, 1 + B)``: ``mu_a,k``, then ``mu_d,b,k``.
+
+        The columns ``analog_step`` and ``digital_step`` of
+        ``layer_parameters_`` side by side.
+        """
+        table = self.layer_parameters_
+        return np.column_stack([table["analog_step"], table["digital_step"]])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -12,8 +12,7 @@ iteration.
 import torch
 from torch import nn
 
-from ..core import HyperparameterIteration, mlp
-from ..core.problem import to_raw
+from ..core import HyperparameterIteration, LearnedHyperparameters, mlp
 
 __all__ = ["DigitalCorrection", "CorrectionLayer", "beamforming_layers", "restore_classical"]
 
@@ -170,17 +169,19 @@ def restore_classical(module):
     >>> bool((est.step_sizes_ != 0.5).any())
     True
     >>> _ = restore_classical(est.module_)
-    >>> est.step_sizes_.round(6).tolist()
+    >>> est.step_sizes_.round(6).tolist()   # mu_a, mu_d,1, mu_d,2 of each layer
     [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
     """
     problem = module.problem
     for k in range(len(module.iterations)):
         layer = module.iterations[k]
         if isinstance(layer, HyperparameterIteration):
-            values = problem.layer_hyperparameters(k)
+            # the classical values, stored as the layer stores its learned ones
+            classical = LearnedHyperparameters(problem.layer_hyperparameters(k),
+                                               problem.hyperparameter_constraints)
             for name, raw in layer.hyperparameters.raw.items():
-                constraint = layer.hyperparameters.constraints[name]
-                raw.copy_(to_raw(values[name], constraint).to(raw.dtype).expand_as(raw))
+                raw.copy_(classical.raw[name].to(dtype=raw.dtype, device=raw.device)
+                          .expand_as(raw))
     for sub in module.modules():
         if isinstance(sub, DigitalCorrection):
             nn.init.zeros_(sub.net[-1].weight)

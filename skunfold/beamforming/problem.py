@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..core import Problem
+from .iterations import beamforming_layers
 
 __all__ = [
     "HybridPrecoding",
@@ -313,8 +314,6 @@ class HybridPrecoding(Problem):
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
         """The layers of paradigm ``"correction"`` (the core's generic ones otherwise)."""
-        from .iterations import beamforming_layers
-
         return beamforming_layers(self, paradigm, n_layers, hidden_layer_sizes)
 
 

@@ -69,19 +69,20 @@ from .schedules import EndToEnd, LossSchedule, MultiIteration, Sequential, Seque
 from .sources import SampleSource, SampleSourceError
 from .training import TrainingDivergedError
 
-#: Using: what a user of the estimators calls or passes.
-USING = [
+__all__ = [
+    # using: what a user of the estimators calls or passes
     "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "Problem", "PARADIGMS", "SampleSource",
     "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd",
     "FixedPoint", "Safeguard", "Adversarial", "EarlyStopping", "Optimizer",
     "TrainingDivergedError", "SampleSourceError", "constraints",
-]
-#: Extending: what a family or a user's solver is written with.
-EXTENDING = [
+    # extending: what a family or a user's solver is written with
     "Param", "set_init_parameters", "Iteration", "ClassicalIteration",
     "HyperparameterIteration", "ObjectiveIteration", "CorrectionIteration", "DNNIteration",
     "LearnedHyperparameters", "StateMLP", "mlp", "build_layers", "UnfoldedModule",
     "soft_threshold", "to_tensor", "to_numpy", "fixed_point_iteration", "pgd_perturbation",
 ]
 
-__all__ = USING + EXTENDING
+#: Using: what a user of the estimators calls or passes.
+USING = __all__[:__all__.index("Param")]
+#: Extending: what a family or a user's solver is written with.
+EXTENDING = __all__[__all__.index("Param"):]

@@ -1,12 +1,14 @@
-"""Parameter validation: checks by name, the declared parameter constraints, devices.
+"""Checks of parameters and data: the constraints of the parameter rows, input checks, devices.
 
-Estimators declare what each of their parameters may be in a class attribute,
-``parameter_constraints`` (a dict name -> check), in the manner of
-scikit-learn's own estimators; :class:`~skunfold.core.UnfoldedEstimator`
-runs every check of the class and its bases at the start of ``fit``. A check
-is any callable ``check(value, name)`` that raises ``TypeError`` or
-``ValueError`` with a message naming the parameter; the factories below cover
-the usual cases.
+A parameter row (:class:`~skunfold.core.Param`) holds a check: any callable
+``check(value, name)`` that returns the value to use and raises
+``TypeError`` or ``ValueError`` with a message naming the parameter. The
+factories here (:func:`integer`, :func:`real`, :func:`options`,
+:func:`open_unit`, :func:`boolean`, :func:`layer_sizes`) cover the usual cases;
+:class:`~skunfold.core.UnfoldedEstimator` runs the check of every row of the
+class and its bases at the start of ``fit``. The data checks
+(:func:`check_input_ndim`, :func:`check_complex_array`, :func:`array_ndim`)
+complement scikit-learn's ``validate_data`` for n-d and complex inputs.
 """
 
 import inspect
@@ -21,10 +23,10 @@ __all__ = [
     "check_option",
     "check_bool",
     "check_layer_sizes",
-    "check_parameters",
     "integer",
     "real",
     "options",
+    "open_unit",
     "boolean",
     "layer_sizes",
     "array_ndim",
@@ -93,24 +95,7 @@ def check_layer_sizes(value, name="hidden_layer_sizes"):
     return tuple(int(h) for h in sizes)
 
 
-# -- declarative checks (values of ``parameter_constraints``) --------------------------
-
-def check_parameters(estimator):
-    """Run the ``parameter_constraints`` of an estimator's class and of its bases.
-
-    Each class may declare ``parameter_constraints``, a dict parameter name ->
-    check; the checks of subclasses override those of their bases, and only
-    the parameters the estimator has are checked. Any estimator can use this
-    (the core's base calls it at the start of ``fit``).
-    """
-    checks = {}
-    for klass in reversed(type(estimator).__mro__):
-        checks.update(getattr(klass, "parameter_constraints", None) or {})
-    params = estimator.get_params(deep=False)
-    for name, check in checks.items():
-        if name in params:
-            check(params[name], name)
-
+# -- check factories (the checks of parameter rows) -----------------------------------
 
 def integer(min_value=None, allow_none=False):
     """A check: an integer ``>= min_value`` (or ``None`` when allowed)."""
@@ -129,6 +114,16 @@ def options(*choices, allow_none=False):
         if v is None and allow_none:
             return None
         return check_option(v, name, choices)
+    return check
+
+
+def open_unit():
+    """A check: a real number strictly inside ``(0, 1)``."""
+    def check(v, name):
+        value = check_real(v, name, min_value=0, max_value=1, strict_min=True)
+        if value >= 1:
+            raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
+        return value
     return check
 
 

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .building import build_module, load_parameters, record_fixed_point
 from .constraints import check_complex_array, check_input_ndim
 from .ops import compute_dtype
+from .options import Optimizer
 from .parameters import (
     CORE_PARAMETERS,
     PARADIGMS,
@@ -86,6 +87,9 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
     ``default_lr`` : dict
         Learning rate used when ``lr=None``, per paradigm (key ``None``: any
         other paradigm).
+    ``default_optimizer`` : Optimizer
+        The optimizer used when ``optimizer=None`` (default: Adam, no decay,
+        no clipping).
 
     Notes
     -----
@@ -99,6 +103,7 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
     core_defaults = {}
     parameter_table = {}
     default_lr = {None: 1e-3}
+    default_optimizer = Optimizer()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -215,6 +220,8 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         if settings.paradigm not in self.paradigms:
             raise ValueError(f"paradigm must be one of {list(self.paradigms)} for "
                              f"{type(self).__name__}, got {settings.paradigm!r}")
+        if settings.optimizer is None:
+            settings["optimizer"] = self.default_optimizer.validated("optimizer")
         settings["trains"] = "training" in self.supports and settings.paradigm != "classical"
         return settings
 

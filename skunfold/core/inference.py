@@ -114,7 +114,7 @@ def _to_output(readouts, X, inputs=None, module=None):
 def run_layers(module, X, side, n_layers):
     """The readout after ``n_layers`` layers (``0``: of the initial state), as a numpy array."""
     outs, n_iter, residual, fallback, inputs = [], [], [], [], []
-    guard = getattr(module, "safeguard", None)
+    guard = module.safeguard
     for x, s, rows in batches(module, X, side):
         outs.append(module.readout(module.final_state(x, n_layers, s))[:rows])
         inputs += [x, *s.values()]

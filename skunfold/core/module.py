@@ -231,7 +231,7 @@ def module_device(module):
     """
     for t in _tensors(module):
         return t.device
-    device = getattr(module, "device", torch.device("cpu"))
+    device = module.device
     if device.type == "cuda" and not torch.cuda.is_available():
         return torch.device("cpu")
     return device

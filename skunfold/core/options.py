@@ -18,7 +18,7 @@ import inspect
 import numpy as np
 import torch
 
-from .constraints import check_real, integer, options, real
+from .constraints import integer, open_unit, options, real
 
 __all__ = ["OptionGroup", "EarlyStopping", "Optimizer", "resolve_option", "OPTIMIZERS"]
 
@@ -133,16 +133,9 @@ class EarlyStopping(OptionGroup):
         self.n_iter_no_change = n_iter_no_change
 
     _constraints = {
-        "validation_fraction": lambda v, name: _check_open_unit(v, name),
+        "validation_fraction": open_unit(),
         "n_iter_no_change": integer(1),
     }
-
-
-def _check_open_unit(value, name):
-    value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
-    if value >= 1:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
-    return value
 
 
 #: The optimizers named by string.
@@ -204,10 +197,12 @@ class Optimizer(OptionGroup):
 
 
 def check_optimizer(value, name):
-    """The ``optimizer`` parameter as a validated :class:`Optimizer`."""
+    """The ``optimizer`` parameter as a validated :class:`Optimizer` (``None`` stays ``None``)."""
+    if value is None:
+        return None
     if isinstance(value, Optimizer):
         return value.validated(name)
     if isinstance(value, str) or isinstance(value, type):
         return Optimizer(value).validated(name)
     raise ValueError(f"{name} must be one of {list(OPTIMIZERS)}, a torch.optim.Optimizer "
-                     f"subclass or an Optimizer, got {value!r}")
+                     f"subclass, an Optimizer or None, got {value!r}")

@@ -19,10 +19,10 @@ The core reads a parameter through the table (:func:`resolve_parameters`):
 the estimator's value when it takes the parameter, else the core's default.
 """
 
+import dataclasses
 import inspect
 import re
 import textwrap
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,13 +50,15 @@ PARADIGMS = ("classical", "hyperparameters", "objective", "correction", "dnn")
 _NO_DEFAULT = object()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Param:
     """One parameter: its check, type, description and (for the core's rows) default.
 
     Parameters
     ----------
-    check : callable
+    check : callable or None
+        ``None`` in a preset's row of an inherited parameter: the inherited
+        check (the row then only changes the docstring). Otherwise
         ``check(value, name) -> value`` raising ``TypeError``/``ValueError`` with a
         message naming the parameter (see :mod:`skunfold.core.constraints`); the
         returned value is what the core uses (e.g. a schedule object for a name).
@@ -140,12 +142,14 @@ CORE_PARAMETERS = {
         paradigm.""", default=None),
     "batch_size": Param(_check_batch_size, "int", """
         Mini-batch size (``-1``: full batch).""", default=64),
-    "optimizer": Param(check_optimizer, 'str, torch.optim.Optimizer class or Optimizer', """
+    "optimizer": Param(check_optimizer, 'str, torch.optim.Optimizer class, Optimizer or None', """
         ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, a
         :class:`torch.optim.Optimizer` class, or an
         :class:`~skunfold.core.Optimizer` that also sets the learning-rate
-        decay within a stage and gradient clipping. The optimizer is
-        re-created at the start of every stage.""", default="adam"),
+        decay within a stage and gradient clipping; ``None``: the
+        estimator's default (``Optimizer()``, Adam, unless the estimator says
+        otherwise). The optimizer is re-created at the start of every
+        stage.""", default=None),
     "early_stopping": Param(_option(EarlyStopping), "bool or EarlyStopping", """
         Hold out a validation set, stop a stage when its loss stops improving
         and restore the stage's best epoch; keep the untrained model (the
@@ -221,7 +225,11 @@ def parameter_table(cls):
     """The merged table of a class: the core's rows, then its bases' and its own."""
     table = dict(CORE_PARAMETERS)
     for klass in reversed(cls.__mro__):
-        table.update(vars(klass).get("parameter_table", {}))
+        for name, row in vars(klass).get("parameter_table", {}).items():
+            if row.check is None:  # a new text (or type) for an inherited row: its check
+                row = dataclasses.replace(row, check=table[name].check,
+                                          type=row.type or table[name].type)
+            table[name] = row
     return table
 
 
@@ -270,7 +278,7 @@ class _Settings(dict):
 
 
 def resolve_parameters(estimator):
-    """The checked parameters of ``estimator`` (attribute access): see :func:`validate_parameters`."""
+    """The checked parameters of ``estimator``, by attribute (:func:`validate_parameters`)."""
     return _Settings(validate_parameters(estimator))
 
 
@@ -303,7 +311,11 @@ def render_docstring(cls):
         default = signature.parameters[name].default
         body = textwrap.indent(textwrap.dedent(row.doc).strip(), " " * 8)
         lines.append(f"    {name} : {row.type}, default={_format_default(default)}\n{body}")
-    cls.__doc__ = doc.replace(marker, "\n".join(lines) + "\n" if lines else "")
+    rendered = "\n".join(lines) + "\n" if lines else ""
+    after = doc[doc.index(marker) + len(marker):]
+    if rendered and after.strip() and not after.startswith("\n"):
+        rendered += "\n"  # numpydoc needs a blank line before the next section
+    cls.__doc__ = doc.replace(marker, rendered)
 
 
 def set_init_parameters(estimator, values):

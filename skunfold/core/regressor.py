@@ -2,16 +2,17 @@
 
 import copy
 
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, TransformerMixin
+from sklearn.utils import TransformerTags
 
 from .estimator import UnfoldedEstimator
 from .parameters import set_init_parameters
-from .problem import check_problem
+from .problem import Problem, check_problem
 
 __all__ = ["UnfoldedRegressor"]
 
 
-class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
+class UnfoldedRegressor(RegressorMixin, TransformerMixin, UnfoldedEstimator):
     """Any iterative solver, described as a :class:`~skunfold.core.Problem`, as an estimator.
 
     ``n_layers`` iterations of ``problem.step`` from ``problem.initial_state``
@@ -73,7 +74,7 @@ class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
     backward_n_iter_ : ndarray of shape (n_steps,)
         With ``fixed_point``: iterations of the backward solve of every
         training step (empty for the Jacobian-free gradient).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also
@@ -107,14 +108,14 @@ class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
 
     def __init__(self, problem=None, *, n_layers=10, paradigm="hyperparameters", tied=None,
                  hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
-                 batch_size=64, optimizer="adam", early_stopping=False, fixed_point=False,
+                 batch_size=64, optimizer=None, early_stopping=False, fixed_point=False,
                  safeguard=False, adversarial=False, device="auto", n_threads=None,
                  warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def accepts_complex(self):
         """Whether ``X`` may be complex: the problem's ``complex_input``."""
-        return self.problem is not None and bool(self.problem.complex_input)
+        return isinstance(self.problem, Problem) and bool(self.problem.complex_input)
 
     def build_problem(self, X, y):
         """A copy of ``problem``, prepared on the training data."""
@@ -148,4 +149,5 @@ class UnfoldedRegressor(RegressorMixin, UnfoldedEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         tags.target_tags.multi_output = True
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64", "float32"])
         return tags

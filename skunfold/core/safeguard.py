@@ -63,20 +63,12 @@ is in eval mode.
 import numpy as np
 import torch
 
-from .constraints import check_real, options, real
+from .constraints import open_unit, options, real
 from .options import OptionGroup
 from .paradigms import classical_parameters
 from .problem import Problem, converted_copy
 
 __all__ = ["Safeguard", "SafeguardedRun", "guard_problem"]
-
-
-def _check_delta(value, name):
-    """``delta`` strictly inside ``(0, 1)``."""
-    value = check_real(value, name, min_value=0, max_value=1, strict_min=True)
-    if value >= 1:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
-    return value
 
 
 def _check_reference(value, name):
@@ -140,7 +132,7 @@ class Safeguard(OptionGroup):
     """
 
     _constraints = {
-        "delta": _check_delta,
+        "delta": open_unit(),
         "theta": real(0, 1, strict_min=True),
         "rule": options("ema", "recent", "geometric"),
         "residual": options("fixed_point", "objective"),

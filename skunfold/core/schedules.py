@@ -141,18 +141,18 @@ class MultiIteration(LossSchedule):
                     "MultiIteration weights given as an array must be a non-empty 1-D array of "
                     "finite non-negative numbers with a positive sum"
                 )
-            weights = tuple(float(v) for v in arr)
-        self.weights = weights
+        self.weights = weights  # stored as given (scikit-learn's clone checks identity)
         self.unsupervised_weight = unsupervised_weight
 
     def layer_weights(self, n_layers):
         """The normalised weights for a network of ``n_layers`` layers."""
         k = np.arange(1, n_layers + 1, dtype=float)
-        if self.weights == "log":
+        named = self.weights if isinstance(self.weights, str) else None
+        if named == "log":
             w = np.log1p(k)
-        elif self.weights == "uniform":
+        elif named == "uniform":
             w = np.ones(n_layers)
-        elif self.weights == "last":
+        elif named == "last":
             w = _last_only(n_layers)
         else:
             w = np.asarray(self.weights, dtype=float)
@@ -206,14 +206,16 @@ class Sequential(LossSchedule):
     alias = "sequential"
 
     def __init__(self, epochs_per_stage=None, fine_tune=(), unsupervised_weight=1.0):
-        self.epochs_per_stage = _check_epochs(epochs_per_stage, "epochs_per_stage")
+        _check_epochs(epochs_per_stage, "epochs_per_stage")
         try:
-            fine_tune = tuple(float(f) for f in fine_tune)
+            factors = tuple(float(f) for f in fine_tune)
         except TypeError:
             raise ValueError("fine_tune must be a tuple of learning-rate factors, got "
                              f"{fine_tune!r}") from None
-        if any(not (f > 0 and np.isfinite(f)) for f in fine_tune):
+        if any(not (f > 0 and np.isfinite(f)) for f in factors):
             raise ValueError(f"fine_tune factors must be positive, got {fine_tune!r}")
+        # stored as given (scikit-learn's clone checks identity); converted where used
+        self.epochs_per_stage = epochs_per_stage
         self.fine_tune = fine_tune
         self.unsupervised_weight = unsupervised_weight
 
@@ -223,7 +225,7 @@ class Sequential(LossSchedule):
         out = []
         for k in range(1, n_layers + 1):
             out.append(Stage(k, (k - 1,), next(epochs), _last_only(k), f"sequential[{k}]"))
-            for f in self.fine_tune:
+            for f in (float(f) for f in self.fine_tune):
                 out.append(Stage(k, None, next(epochs), _last_only(k), f"fine_tune[{k}]x{f:g}",
                                  f))
         return out
@@ -231,7 +233,7 @@ class Sequential(LossSchedule):
     def _sequential_epochs(self, n_layers, budget):
         n_stages = n_layers * (1 + len(self.fine_tune))
         if self.epochs_per_stage is not None:
-            return [self.epochs_per_stage] * n_stages
+            return [int(self.epochs_per_stage)] * n_stages
         return split_epochs(budget, n_stages, self)
 
     def stages(self, n_layers, max_epochs):
@@ -269,10 +271,19 @@ class SequentialEndToEnd(Sequential):
     def __init__(self, epochs_per_stage=None, end_to_end_epochs=None, fine_tune=(),
                  unsupervised_weight=1.0):
         super().__init__(epochs_per_stage, fine_tune, unsupervised_weight)
-        self.end_to_end_epochs = _check_epochs(end_to_end_epochs, "end_to_end_epochs")
+        _check_epochs(end_to_end_epochs, "end_to_end_epochs")
+        self.end_to_end_epochs = end_to_end_epochs
 
     def stages(self, n_layers, max_epochs):
         e2e = self.end_to_end_epochs or max(1, math.ceil(max_epochs / 2))
+        n_stages = n_layers * (1 + len(self.fine_tune))
+        if self.epochs_per_stage is None and max_epochs - e2e < n_stages:
+            least = n_stages + e2e if self.end_to_end_epochs else max(2 * n_stages, n_stages + 1)
+            raise ValueError(
+                f"{self!r} trains {n_stages} sequential stages (one per layer and fine-tuning "
+                f"pass), then {e2e} end-to-end epoch(s): max_epochs={max_epochs} cannot give "
+                f"each stage an epoch; use max_epochs >= {least}, or set the schedule's "
+                "epochs_per_stage")
         seq = self._layer_stages(n_layers, self._sequential_epochs(n_layers, max_epochs - e2e))
         return seq + [Stage(n_layers, None, e2e, _last_only(n_layers), "end_to_end")]
 

@@ -19,10 +19,20 @@ IEEE TMC 2025).
   messages needed to reach an error;
 * :func:`check_graph`, :func:`random_graph`, :func:`graph_colouring`,
   :func:`agent_rows` -- the graph utilities (networkx).
+
+Modules: :mod:`~skunfold.distributed.problem` (the problem),
+:mod:`~skunfold.distributed.base` (the data handling and inference shared by
+the estimators), :mod:`~skunfold.distributed.classical`
+(:class:`DistributedADMM`), :mod:`~skunfold.distributed.estimators`
+(:class:`UnfoldedDADMM`), :mod:`~skunfold.distributed.iterations` (the
+learned round, and the refusal of the layers the agents cannot compute),
+:mod:`~skunfold.distributed.agents` and :mod:`~skunfold.distributed.graph`.
 """
 
 from .agents import Agent, export_agents, rounds_to_target, run_agents
-from .estimators import DistributedADMM, DistributedMixin, UnfoldedDADMM
+from .base import DistributedMixin
+from .classical import DistributedADMM
+from .estimators import UnfoldedDADMM
 from .graph import agent_rows, check_agents, check_graph, graph_colouring, random_graph
 from .problem import HYPERPARAMETERS, DistributedLasso, default_hyperparameters
 

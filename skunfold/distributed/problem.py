@@ -34,6 +34,7 @@ import torch
 
 from ..core import Problem, soft_threshold
 from .graph import check_agents, check_graph, graph_colouring
+from .iterations import distributed_layers
 
 __all__ = ["HYPERPARAMETERS", "DistributedLasso", "default_hyperparameters"]
 
@@ -232,6 +233,14 @@ class DistributedLasso(Problem):
         reg = (self.alpha * estimate.abs().sum(-1) if self.penalty == "l1"
                else 0.5 * self.alpha * (estimate * estimate).sum(-1))
         return (data + reg).mean(dim=1)
+
+    def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
+        """The layers: a learned :class:`~skunfold.distributed.iterations.DADMMRound` per round.
+
+        The classical round is the core's; the paradigms whose layers the
+        agents cannot compute locally are refused.
+        """
+        return distributed_layers(self, paradigm, n_layers, tied)
 
     # -- another network ------------------------------------------------------------------
     def on_graph(self, adjacency, agents=None):

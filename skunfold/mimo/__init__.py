@@ -19,8 +19,8 @@ Use :func:`skunfold.metrics.symbol_error_rate` / ``ser_scorer`` to evaluate:
 the ``score`` of these detectors is ``1 - SER``.
 """
 
+from .classical import LMMSEDetector, MLDetector, SoftICDetector
 from .constellations import Constellation, constellation_from_labels, get_constellation
-from .detectors import LMMSEDetector, MLDetector, SoftICDetector
 from .estimators import DeepSICClassifier
 from .iterations import user_parameters
 from .problem import MIMODetection, UserCrossEntropy, soft_ic_loglik, user_cross_entropy

@@ -1,271 +1,58 @@
-"""DeepSIC as a scikit-learn classifier, and the classifier API shared by the MIMO detectors.
+"""DeepSIC as a scikit-learn classifier.
 
 :class:`DeepSICClassifier` is a preset of :class:`~skunfold.core.UnfoldedEstimator`
 on the :class:`~skunfold.mimo.MIMODetection` problem: its parameters, its
-docstring, the labels (``classes_``) and ``partial_fit`` (online adaptation,
-through :func:`skunfold.core.adapt`). :class:`MIMOClassifierMixin` is the
-inference API of every detector of the family (``predict``,
-``predict_proba``, ``predict_log_proba``, ``score = 1 - SER``, and the staged
-versions of the layered ones).
+docstring, the labels (``classes_``, through the family's
+:class:`~skunfold.mimo.base.MIMOClassifierMixin`) and ``partial_fit`` (online
+adaptation, through :func:`skunfold.core.adapt`).
 """
 
+from numbers import Integral
+
 import numpy as np
-from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length
 
 from ..core import (
+    EarlyStopping,
+    Param,
+    SampleSource,
     UnfoldedEstimator,
     adapt,
-    check_int,
-    document_parameters,
+    constraints,
     set_init_parameters,
 )
-from ..core.constraints import check_input_ndim, integer, layer_sizes, real
-from .constellations import (
-    constellation_from_labels,
-    fit_channel_model,
-    get_constellation,
-    real_channel,
-)
+from .base import MODEL_ROWS, MIMOClassifierMixin, StagedDetectorMixin, check_constellation
+from .constellations import fit_channel_model, real_channel
 from .iterations import parse_modules, user_parameters
 from .problem import MIMODetection
 
-__all__ = ["MIMOClassifierMixin", "StagedDetectorMixin", "DeepSICClassifier", "check_constellation"]
+__all__ = ["DeepSICClassifier"]
 
-
-def check_constellation(value, name="constellation"):
-    """``None`` (the alphabet of the labels), a constellation name or a :class:`Constellation`."""
-    return None if value is None else get_constellation(value)
+#: DeepSIC's patience: ``early_stopping=True`` is ``EarlyStopping(n_iter_no_change=20)``.
+PATIENCE = 20
 
 
 def _check_hidden_sizes(value, name):
-    """Hidden widths of the user networks; an empty sequence makes them linear."""
-    if isinstance(value, (tuple, list)) and len(value) == 0:
-        return ()
-    return layer_sizes()(value, name)
+    """Hidden widths of the user networks: a tuple of positive ints; empty makes them linear."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+        sizes = None
+    else:
+        sizes = tuple(value)
+    if sizes is None or not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_))
+                                and h >= 1 for h in sizes):
+        raise ValueError(f"{name} must be a tuple of positive integers (the hidden widths of "
+                         f"each user's network; () for linear networks), got {value!r}")
+    return tuple(int(h) for h in sizes)
 
 
-class MIMOClassifierMixin(ClassifierMixin):
-    """Labels and the public inference API shared by the MIMO detectors.
-
-    Subclasses implement ``_log_posteriors(X)``: validate ``X`` and return the
-    per-user log-posteriors, shape ``(n_samples, n_users, n_classes)``. The
-    labels are handled here: :meth:`validate_target` turns ``y`` into class
-    indices and, on a fresh fit, sets ``classes_`` from the constellation
-    (``None``: the labels of ``y``, see
-    :func:`~skunfold.mimo.constellation_from_labels`).
-    """
-
-    # -- labels ---------------------------------------------------------------------
-    def _check_labels(self, y, X):
-        """Validate ``y`` against ``X``; return (2-D label array, was_1d)."""
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-        if y.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D (one user) or 2-D (n_samples, n_users), "
-                             f"got shape {y.shape}")
-        check_consistent_length(X, y)
-        check_classification_targets(y)
-        return (y[:, None] if y.ndim == 1 else y), y.ndim == 1
-
-    def _alphabet(self, labels):
-        """The constellation of a fresh fit: the named one, or the alphabet of ``labels``."""
-        if self.constellation is not None:
-            return get_constellation(self.constellation)
-        classes = getattr(self, "_pending_classes", None)
-        return constellation_from_labels(labels if classes is None else classes)
-
-    def _set_classes(self, const, n_users, y_1d):
-        self._const = const
-        self.n_users_ = int(n_users)
-        self._y_1d = bool(y_1d)
-        self.classes_ = (const.labels.copy() if y_1d
-                         else [const.labels.copy() for _ in range(n_users)])
-
-    def _check_n_users(self, y2):
-        if y2.shape[1] != self.n_users_:
-            raise ValueError(f"y has {y2.shape[1]} column(s) (users) but {type(self).__name__} "
-                             f"was fitted for n_users={self.n_users_}")
-
-    def _encode(self, y2, const):
-        try:
-            return const.label_to_index(y2)
-        except TypeError:
-            raise ValueError(f"y has labels of type {y2.dtype}, but the classes are "
-                             f"{const.labels.tolist()}") from None
-
-    def validate_target(self, y, X):
-        """Class indices (int64, shape ``(n_samples, n_users)``) of the labels ``y``.
-
-        On a fresh fit the constellation (or the labels) fixes ``classes_``;
-        when adapting (``partial_fit``) the labels must be among the fitted
-        classes, for the fitted number of users.
-        """
-        y2, y_1d = self._check_labels(y, X)
-        if getattr(self, "_adapting", False):
-            self._check_n_users(y2)
-            return self._encode(y2, self._const)
-        const = self._alphabet(y2)
-        idx = self._encode(y2, const)
-        self._set_classes(const, y2.shape[1], y_1d)
-        return idx
-
-    # -- public inference API ---------------------------------------------------------
-    def _format(self, arr):
-        """Per-user array (n, U, ...) -> scikit-learn's multi-output convention."""
-        if self._y_1d:
-            return arr[:, 0]
-        return [arr[:, u] for u in range(arr.shape[1])]
-
-    @staticmethod
-    def _proba(logp):
-        p = np.exp(logp - logp.max(axis=-1, keepdims=True))
-        return p / p.sum(axis=-1, keepdims=True)
-
-    def _labels(self, logp):
-        out = self._const.labels[np.argmax(logp, axis=-1)]
-        return out[:, 0] if self._y_1d else out
-
-    def predict(self, X):
-        """Detect the transmitted symbols (the most likely symbol of each user).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Received vectors (real and imaginary parts stacked for complex models).
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples, n_users) or (n_samples,)
-            Symbol labels, one column per user (1-D for a model fitted on a 1-D ``y``).
-        """
-        return self._labels(self._log_posteriors(X))
-
-    def predict_proba(self, X):
-        """Posterior probabilities of every user's symbol.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : list of n_users ndarrays of shape (n_samples, n_classes), or ndarray
-            One array per user, columns in the order of ``classes_[u]``
-            (scikit-learn's multi-output convention); a single array when the
-            model was fitted on a 1-D ``y``. In the precision of ``X``.
-        """
-        return self._format(self._proba(self._log_posteriors(X)))
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba` (same layout).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_proba : list of ndarrays or ndarray
-        """
-        proba = self.predict_proba(X)
-        with np.errstate(divide="ignore"):
-            if isinstance(proba, list):
-                return [np.log(p) for p in proba]
-            return np.log(proba)
-
-    def score(self, X, y, sample_weight=None):
-        """Fraction of symbols detected correctly, ``1 - symbol_error_rate``.
-
-        For a single user this is the accuracy; for several users every
-        user's symbol counts separately (scikit-learn's multi-output score
-        would count whole vectors).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples, n_users) or (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        pred = self.predict(X)
-        y2, _ = self._check_labels(y, pred)
-        self._check_n_users(y2)
-        correct = np.mean(pred.reshape(len(pred), -1) == y2, axis=1)
-        return float(np.average(correct, weights=sample_weight))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        tags.target_tags.required = True
-        tags.classifier_tags.multi_class = True
-        return tags
+def _check_early_stopping(value, name):
+    """``True`` is DeepSIC's ``EarlyStopping(n_iter_no_change=20)``; else as the core's row."""
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return EarlyStopping(n_iter_no_change=PATIENCE).validated(name) if value else None
+    if isinstance(value, EarlyStopping):
+        return value.validated(name)
+    raise TypeError(f"{name} must be True, False or an EarlyStopping, got {value!r}")
 
 
-class StagedDetectorMixin:
-    """``staged_predict_proba`` / ``staged_predict`` of the iterative detectors."""
-
-    def _log_posteriors(self, X):
-        return self.iterate(X)
-
-    def staged_predict_proba(self, X, n_layers=None):
-        """Yield the posteriors after each layer ``k = 1, ..., n_layers`` (one pass).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        n_layers : int, optional
-            Depth to run (at most the fitted depth; any depth for soft IC).
-
-        Yields
-        ------
-        proba : list of ndarrays or ndarray
-            As :meth:`predict_proba`.
-        """
-        for logp in self.staged_iterate(X, n_layers):
-            yield self._format(self._proba(logp))
-
-    def staged_predict(self, X, n_layers=None):
-        """Yield the detected symbols after each layer.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        n_layers : int, optional
-
-        Yields
-        ------
-        y : ndarray of shape (n_samples, n_users) or (n_samples,)
-        """
-        for logp in self.staged_iterate(X, n_layers):
-            yield self._labels(logp)
-
-    def validate_input(self, X, *, reset):
-        check_input_ndim(X, self, max_ndim=2)
-        return super().validate_input(X, reset=reset)
-
-
-@document_parameters(
-    loss_schedule="""
-        ``"sequential"`` (each layer's networks trained on its own output's
-        cross-entropy with earlier layers frozen, as DeepSIC),
-        ``"end_to_end"``, ``"multi_iteration"``, ``"sequential+end_to_end"`` or
-        a :class:`~skunfold.core.LossSchedule`.""",
-    max_epochs="""
-        Passes over the pilots, shared among the stages of the schedule (200
-        per layer with the sequential schedule and 5 layers).""",
-    lr="Learning rate (``None``: 5e-3).",
-    batch_size="Mini-batch size; ``-1`` trains full-batch on the pilots.",
-    early_stopping="""
-        Hold out ``validation_fraction`` of the pilots, stop a stage when the
-        validation cross-entropy has not improved for ``n_iter_no_change``
-        epochs and keep its best epoch. With a few hundred pilots this avoids
-        fitting the noise, which matters most at low SNR (0 dB, 500 pilots:
-        SER 0.19 instead of 0.21 without it). Not used by :meth:`partial_fit`.""")
 class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstimator):
     """DeepSIC: iterative soft interference cancellation unfolded into learned layers.
 
@@ -308,7 +95,7 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
         constellation fixes the classes to its labels (BPSK symbols ``-1, +1``
         or point indices) and rejects other labels.
     hidden_layer_sizes : tuple of int, default=(64,)
-        Hidden layers of each user's network.
+        Hidden layers of each user's network (``()``: linear networks).
     channel : array-like of shape (n_antennas, n_users), default=None
         Channel of the model-based paradigms (ignored by ``"dnn"``);
         ``None``: least-squares estimate from the pilots.
@@ -319,7 +106,19 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
         Passes over the new pilots per stage in :meth:`partial_fit`.
     adapt_lr : float, default=None
         Learning rate of :meth:`partial_fit` (``None``: ``lr``).
-    %(training_parameters)s
+    loss_schedule : str or LossSchedule, default="sequential"
+        ``"sequential"`` (each layer's networks trained on its own output's
+        cross-entropy with earlier layers frozen, as DeepSIC),
+        ``"end_to_end"``, ``"multi_iteration"``, ``"sequential+end_to_end"`` or
+        a :class:`~skunfold.core.LossSchedule`.
+    max_epochs : int, default=1000
+        Passes over the pilots, shared among the stages of the schedule (200
+        per layer with the sequential schedule and 5 layers).
+    lr : float or None, default=5e-3
+        Learning rate (``None``: 5e-3).
+    batch_size : int, default=-1
+        Mini-batch size; ``-1`` trains full-batch on the pilots.
+    %(parameters)s
 
     Attributes
     ----------
@@ -333,6 +132,14 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
         The trained skorch net (``None`` for ``paradigm="classical"``).
     history_ : skorch.History or None
         Per-epoch losses of the last ``fit`` or ``partial_fit``.
+    layer_parameters_ : dict of str to ndarray
+        The soft IC hyperparameters of every layer (column ``"layer"``, then
+        ``"noise_scale"`` per user and ``"damping"``): learned with
+        ``"hyperparameters"``, the classical ones with ``"correction"`` and
+        ``"classical"``; only ``"layer"`` for ``"dnn"``, whose layers are
+        networks.
+    paradigm_ : str
+        The paradigm fitted.
     classes_ : list of ndarray or ndarray
         Labels of each user's symbol (one array when fitted on a 1-D ``y``).
     n_users_ : int
@@ -372,25 +179,32 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
     >>> det = det.partial_fit(X[:200], y[:200])  # a few steps on new pilots
     """
 
+    supports = ("training",)
     paradigms = ("classical", "hyperparameters", "correction", "dnn")
-    parameter_constraints = {
-        "constellation": check_constellation,
-        "hidden_layer_sizes": _check_hidden_sizes,
-        "noise_var": real(0, strict_min=True, allow_none=True),
-        "adapt_epochs": integer(1),
-        "adapt_lr": real(0, strict_min=True, allow_none=True),
-    }
     default_lr = {None: 5e-3}
-    #: Weight of the objective on unlabeled samples: DeepSIC trains supervised only.
-    unsupervised_weight = 1.0
+    parameter_table = {
+        "channel": Param(MODEL_ROWS["channel"].check),
+        "noise_var": Param(MODEL_ROWS["noise_var"].check),
+        "constellation": Param(check_constellation),
+        "hidden_layer_sizes": Param(_check_hidden_sizes),
+        "adapt_epochs": Param(constraints.integer(1)),
+        "adapt_lr": Param(constraints.real(0, strict_min=True, allow_none=True)),
+        "early_stopping": Param(_check_early_stopping, "bool or EarlyStopping", """
+            Hold out ``validation_fraction`` of the pilots, stop a stage when the
+            validation cross-entropy has not improved for ``n_iter_no_change``
+            epochs and keep its best epoch (``True``:
+            ``EarlyStopping(n_iter_no_change=20)``, DeepSIC's patience; see
+            :class:`~skunfold.core.EarlyStopping`). With a few hundred pilots
+            this avoids fitting the noise, which matters most at low SNR (0 dB,
+            500 pilots: SER 0.19 instead of 0.21 without it). Not used by
+            :meth:`partial_fit`."""),
+    }
 
     def __init__(self, *, n_layers=5, paradigm="dnn", constellation=None,
                  hidden_layer_sizes=(64,), channel=None, noise_var=None, adapt_epochs=10,
                  adapt_lr=None, loss_schedule="sequential", max_epochs=1000, lr=5e-3,
-                 lr_schedule="constant",
-                 max_grad_norm=None, batch_size=-1, optimizer="adam", early_stopping=True,
-                 validation_fraction=0.1, n_iter_no_change=20, device="auto", n_threads=None,
-                 warm_start=False, random_state=None, verbose=0):
+                 batch_size=-1, optimizer="adam", early_stopping=True, device="auto",
+                 n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     # -- hooks of the core ------------------------------------------------------------
@@ -427,6 +241,9 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
         -------
         self : object
         """
+        if y is None and not isinstance(X, SampleSource):
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None: DeepSIC is trained on pilots (X, y)")
         return super().fit(X, y)
 
     # -- online adaptation ------------------------------------------------------------
@@ -468,7 +285,7 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
                 return self.fit(X, y)
             finally:
                 self.__dict__.pop("_pending_classes", None)
-        epochs = check_int(self.adapt_epochs, "adapt_epochs", min_value=1)
+        epochs = constraints.check_int(self.adapt_epochs, "adapt_epochs", min_value=1)
         selected = parse_modules(modules, self.n_layers, self.n_users_)
         select = None if selected is None else (
             lambda module: [p for k, u in sorted(selected) for p in user_parameters(module, k, u)])

@@ -105,6 +105,8 @@ class LearnedSoftICIteration(HyperparameterIteration):
     the damping starts at ``0.95 sigmoid(-5) ~ 0.006`` rather than at the
     classical 0: the damping is learned through a logistic function, whose
     gradient vanishes at 0. The noise inflation starts at the classical 1.
+    The learned values of a layer (``hyperparameter_values``, the base's) are
+    the rows of a fitted estimator's ``layer_parameters_``.
     """
 
     def __init__(self, problem, k):

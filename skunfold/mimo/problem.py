@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core import Problem
+from .iterations import mimo_layers
 
 __all__ = ["MIMODetection", "soft_ic_loglik", "user_cross_entropy", "UserCrossEntropy",
            "MAX_DAMPING"]
@@ -135,7 +136,11 @@ class MIMODetection(Problem):
     variance (classically 1) and a ``damping`` in ``[0, 1]`` that mixes the
     new posteriors with the previous ones, ``beta = 0.95 damping``
     (classically 0). The DNN paradigm (DeepSIC) needs neither the channel nor
-    the points: its per-user networks replace the step.
+    the points: its per-user networks replace the step. Built without them,
+    the problem has no model to update the posteriors with, so its
+    :meth:`step` keeps them (a state of the right shape, which is all that
+    the core's check of the first call asks); any paradigm but ``"dnn"`` is
+    then refused, as it would run soft IC.
 
     Parameters
     ----------
@@ -198,6 +203,8 @@ class MIMODetection(Problem):
         return soft_ic_loglik(state, x, self.A, self.P, self.noise_var, noise_scale)
 
     def step(self, state, x, noise_scale=None, damping=0.0):
+        if not self.has_model:  # no channel: nothing to cancel, the posteriors stay
+            return state
         new = F.log_softmax(self.log_likelihoods(state, x, noise_scale), dim=-1)
         if not torch.is_tensor(damping) and damping == 0.0:
             return new
@@ -212,6 +219,8 @@ class MIMODetection(Problem):
         return F.log_softmax(state + delta, dim=-1)
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
-        from .iterations import mimo_layers
-
+        if not self.has_model and paradigm != "dnn":
+            raise ValueError(f"paradigm={paradigm!r} runs soft interference cancellation, which "
+                             "needs the channel: this MIMODetection problem was built without "
+                             "one (only paradigm='dnn' runs without it)")
         return mimo_layers(self, paradigm, n_layers, hidden_layer_sizes)

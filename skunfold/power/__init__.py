@@ -14,9 +14,14 @@ the mean sum rate.
 * :class:`UnfoldedWMMSE` -- WMMSE unfolded and trained unsupervised on the
   sum rate: UWMMSE (graph neural networks correcting the MSE weights,
   Chowdhury et al. 2021) or learned per-layer scalars.
+
+Modules: ``problem`` (the problem), ``iterations`` (UWMMSE's layers),
+``classical`` (:class:`WMMSE`), ``estimators`` (:class:`UnfoldedWMMSE` and
+the base shared by both estimators).
 """
 
-from .estimators import WMMSE, UnfoldedWMMSE
+from .classical import WMMSE
+from .estimators import UnfoldedWMMSE
 from .iterations import GraphConvolutionPair, UWMMSELayer, power_layers
 from .problem import DEFAULT_NOISE_VAR, PowerAllocation, shift_scale
 

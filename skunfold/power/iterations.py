@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from ..core import Iteration
+from ..core import Iteration, constraints
 
 __all__ = ["GraphConvolutionPair", "UWMMSELayer", "power_layers"]
 
@@ -44,7 +44,9 @@ class GraphConvolutionPair(nn.Module):
     n_features : int
         Input features per node.
     hidden_layer_sizes : tuple of int
-        Hidden widths of each network (the paper's ``(5,)``).
+        Hidden widths of each network (the paper's ``(5,)``): a non-empty
+        tuple of positive integers (else a ``ValueError`` naming
+        ``hidden_layer_sizes``).
 
     Examples
     --------
@@ -60,7 +62,8 @@ class GraphConvolutionPair(nn.Module):
 
     def __init__(self, n_features, hidden_layer_sizes):
         super().__init__()
-        sizes = [int(n_features), *(int(h) for h in hidden_layer_sizes), 1]
+        sizes = [constraints.check_int(n_features, "n_features", min_value=1),
+                 *constraints.check_layer_sizes(hidden_layer_sizes, "hidden_layer_sizes"), 1]
         self.sizes = tuple(sizes)
         self.n_layers = len(sizes) - 1
         for i, (f_in, f_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -132,6 +135,11 @@ class UWMMSELayer(Iteration):
     The networks' last layers and ``mu`` start at zero, hence ``a = 1``,
     ``beta = 0``, ``mu = 0``: the untrained layer is exactly WMMSE's iteration.
 
+    Of the problem's hyperparameters (what ``layer_parameters_`` of a fitted
+    estimator lists, see :meth:`hyperparameter_values`) the layer has the
+    learned ``mu``; its weight correction is per node (no single
+    ``weight_offset``) and it does not relax (``relaxation`` 1/2, the step 1).
+
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(5,)
@@ -166,6 +174,15 @@ class UWMMSELayer(Iteration):
         w_hat = self.corrected_weights(w, x, gains[3], gains[2])
         return (problem.transmitters(u, w_hat, x, gains, self.mu), *gains)
 
+    def hyperparameter_values(self, problem, k):
+        """``mu`` (learned), ``weight_offset`` NaN (corrected per node), ``relaxation`` 1/2.
+
+        The names of :class:`~skunfold.power.PowerAllocation`'s hyperparameters,
+        so that the models of every paradigm have the same columns in
+        ``layer_parameters_``.
+        """
+        return {"mu": self.mu, "weight_offset": float("nan"), "relaxation": 0.5}
+
 
 def power_layers(problem, paradigm, n_layers, tied=None, hidden_layer_sizes=(5,)):
     """UWMMSE's layers for ``paradigm="correction"``; ``None`` (the core's) for the others.
@@ -183,6 +200,7 @@ def power_layers(problem, paradigm, n_layers, tied=None, hidden_layer_sizes=(5,)
         ``True``: one :class:`UWMMSELayer` shared by every layer (the model
         runs at any depth); otherwise one per layer, as in the paper.
     hidden_layer_sizes : tuple of int, default=(5,)
+        Hidden widths of the two GNNs of a layer.
 
     Returns
     -------

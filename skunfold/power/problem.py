@@ -24,6 +24,7 @@ import math
 import torch
 
 from ..core import Problem
+from .iterations import power_layers
 
 __all__ = ["PowerAllocation", "DEFAULT_NOISE_VAR", "shift_scale"]
 
@@ -225,7 +226,6 @@ class PowerAllocation(Problem):
         return torch.log2(1.0 + g * estimate / (self.noise_var + interference)).sum(dim=-1)
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
-        from .iterations import power_layers
-
+        """UWMMSE's layers for ``"correction"`` (see :func:`~skunfold.power.power_layers`)."""
         return power_layers(self, paradigm, n_layers, tied=tied,
                             hidden_layer_sizes=hidden_layer_sizes)

@@ -7,6 +7,11 @@ The layers here learn the same hyperparameters
 (:class:`~skunfold.core.HyperparameterIteration`) and hand the problem's
 step a learned transform, a correction network or transform networks; each
 is initialised so that the untrained layer computes the classical iteration.
+
+Every layer is a :class:`~skunfold.core.HyperparameterIteration`, so the
+fitted estimators' ``layer_parameters_`` list its ``eta_L, eta_R, zeta_k``
+(the learned ``Psi_k``, CNNs and transform networks are in ``module_``). This
+module imports only the core and ``linalg.py``; ``problem.py`` imports it.
 """
 
 import math
@@ -16,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core import HyperparameterIteration
-from .problem import instance_scale
+from .linalg import instance_scale
 
 __all__ = [
     "ObjectiveLayer",

@@ -14,301 +14,25 @@ its thresholds for other sizes, and it also makes every model invariant to the
 amplitude of the data.
 """
 
-import functools
-
 import numpy as np
 import torch
 
 from ..core import Problem, soft_threshold
+from .iterations import rpca_layers
+from .linalg import (
+    BLOCKED_MIN_ENTRIES,
+    balanced_factors,
+    blocked_readout,
+    clipped,
+    clipped_residual_products,
+    factor_update,
+    instance_scale,
+    needs_grad,
+    scaled_steps,
+    sparse_part,
+)
 
-__all__ = [
-    "RobustPCAProblem",
-    "instance_scale",
-    "truncated_svd",
-    "factor_update",
-    "scaled_steps",
-    "clipped_residual_products",
-    "balanced_factors",
-]
-
-
-#: Instances of at least this many entries take the blocked, per-instance inference kernels.
-BLOCKED_MIN_ENTRIES = 1 << 17
-#: Bytes of one row block of the residual in the blocked kernels (kept in the L2 cache).
-BLOCK_BYTES = 1 << 19
-
-
-def instance_scale(x):
-    """Root-mean-square of the entries of each instance, shape ``(batch, 1, 1)``."""
-    n_entries = x.shape[-2] * x.shape[-1]
-    rms = torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True) / np.sqrt(n_entries)
-    return torch.clamp(rms, min=torch.finfo(x.dtype).tiny)
-
-
-def _times_thin(A, B):
-    """``A @ B`` for a large ``A`` and a thin ``B``, reading ``A`` in its memory order.
-
-    CPU BLAS is several times slower when the large operand is read across
-    its memory order (one core, float32, ``1000 x 1000`` by ``1000 x 5``:
-    0.34 ms as ``A @ B`` for a row-major ``A`` but 1.6 ms as
-    ``(B^T A^T)^T``; for a transposed view ``A = M^T`` of a row-major ``M``,
-    0.5 ms as ``A @ B`` and 0.23 ms as ``(B^T M)^T``).
-    """
-    if A.stride(-1) != 1 and A.stride(-2) == 1:  # A = M^T of a row-major M
-        return (B.mT @ A.mT).mT
-    return A @ B
-
-
-def _needs_grad(*tensors):
-    """Whether autograd records operations on any of ``tensors`` (floats never)."""
-    return torch.is_grad_enabled() and any(
-        torch.is_tensor(t) and t.requires_grad for t in tensors)
-
-
-def _instance_values(theta, batch):
-    """A per-instance threshold ``(batch, 1, 1)`` (or a float) as a list of floats."""
-    if not torch.is_tensor(theta):
-        return [float(theta)] * batch
-    return theta.expand(batch, 1, 1).reshape(batch).tolist()
-
-
-def _clip_(E, theta):
-    """``clip(E, -theta, theta)`` in place, without autograd (``theta``: per instance).
-
-    Large instances are clipped one by one with scalar bounds (a single
-    vectorised pass; bounds broadcast from a ``(batch, 1, 1)`` tensor cost
-    several times more).
-    """
-    batch = E.shape[0]
-    if E.shape[-2] * E.shape[-1] >= BLOCKED_MIN_ENTRIES or not torch.is_tensor(theta):
-        for Ei, t in zip(E, _instance_values(theta, batch)):
-            Ei.clamp_(-t, t)
-        return E
-    return torch.maximum(torch.minimum(E, theta, out=E), -theta, out=E)
-
-
-def _clip(x, theta):
-    """``clip(x, -theta, theta)`` as a new tensor, without autograd (one pass; see ``_clip_``)."""
-    if x.shape[-2] * x.shape[-1] >= BLOCKED_MIN_ENTRIES or not torch.is_tensor(theta):
-        out = torch.empty_like(x, memory_format=torch.contiguous_format)
-        for xi, oi, t in zip(x, out, _instance_values(theta, x.shape[0])):
-            torch.clamp(xi, -t, t, out=oi)
-        return out
-    return torch.maximum(torch.minimum(x, theta), -theta)
-
-
-def clipped_residual_products(x, L, R, theta):
-    """``(G R, G^T L)`` for ``G = clip(X - L R^T, -theta, theta)``, without autograd.
-
-    The inference kernel of LRPCA's layer. Small instances are computed as a
-    batch (``E = X - L R^T`` in one fused pass, clipped in place); large ones
-    instance by instance in blocks of rows small enough to stay in the L2
-    cache, each block formed by one fused ``addmm``, clipped in place and
-    multiplied by ``R`` and ``L^T`` while in cache. No ``n1 x n2`` temporary
-    is formed and ``X`` is read once. Equal to the plain computation up to
-    float round-off (the summation order of ``G^T L`` differs).
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (batch, n1, n2)
-    L : torch.Tensor of shape (batch, n1, r)
-    R : torch.Tensor of shape (batch, n2, r)
-    theta : float or torch.Tensor broadcasting to (batch, 1, 1)
-        Non-negative thresholds.
-
-    Returns
-    -------
-    GR : torch.Tensor of shape (batch, n1, r)
-    GtL : torch.Tensor of shape (batch, n2, r)
-    """
-    batch, n1, n2 = x.shape
-    if n1 * n2 < BLOCKED_MIN_ENTRIES:
-        E = _clip_(torch.baddbmm(x, L, R.mT, alpha=-1.0), theta)
-        return E @ R, (L.mT @ E).mT
-    r = L.shape[-1]
-    rows = min(n1, max(1, BLOCK_BYTES // (n2 * x.element_size())))
-    RtG = x.new_empty(batch, r, n1)  # (G R)^T: R^T E^T with a row-major R^T is the fast form
-    LtG = x.new_empty(batch, r, n2)
-    block = x.new_empty(rows, n2)
-    for i, t in enumerate(_instance_values(theta, batch)):
-        Xi, Li, RtGi, LtGi = x[i], L[i], RtG[i], LtG[i]
-        Rt = R[i].mT.contiguous()
-        for lo in range(0, n1, rows):
-            hi = min(lo + rows, n1)
-            E = block[:hi - lo]
-            torch.addmm(Xi[lo:hi], Li[lo:hi], Rt, alpha=-1.0, out=E)
-            E.clamp_(-t, t)
-            torch.mm(Rt, E.mT, out=RtGi[:, lo:hi])
-            if lo == 0:
-                torch.mm(Li[lo:hi].mT, E, out=LtGi)
-            else:
-                LtGi.addmm_(Li[lo:hi].mT, E)
-    return RtG.mT, LtG.mT
-
-
-def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
-    """Rank-``rank`` SVD of a batch of matrices by a randomized range finder.
-
-    Halko, Martinsson and Tropp's subspace iteration with ``n_iter`` power
-    iterations and ``n_oversamples`` extra directions; costs
-    ``O(n1 n2 (rank + n_oversamples) n_iter)`` instead of the ``O(n1 n2 min(n1, n2))``
-    of a full SVD. The Gaussian test matrix is drawn from a fixed seed, so the
-    result is deterministic, and the computation is differentiable.
-
-    Parameters
-    ----------
-    M : torch.Tensor of shape (batch, n1, n2)
-        The matrices.
-    rank : int
-        Number of singular triplets kept (at most ``min(n1, n2)``).
-    n_oversamples : int, default=10
-        Extra random directions of the range finder.
-    n_iter : int, default=2
-        Power (subspace) iterations.
-
-    Returns
-    -------
-    U : torch.Tensor of shape (batch, n1, rank)
-        Left singular vectors.
-    S : torch.Tensor of shape (batch, rank)
-        Singular values, in decreasing order.
-    V : torch.Tensor of shape (batch, n2, rank)
-        Right singular vectors.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skunfold.rpca import truncated_svd
-    >>> M = torch.randn(2, 30, 3, dtype=torch.float64) @ torch.randn(2, 3, 20, dtype=torch.float64)
-    >>> U, S, V = truncated_svd(M, 3)
-    >>> U.shape, S.shape, V.shape
-    (torch.Size([2, 30, 3]), torch.Size([2, 3]), torch.Size([2, 20, 3]))
-    >>> bool(torch.allclose((U * S[:, None, :]) @ V.mT, M))
-    True
-    """
-    n1, n2 = M.shape[-2:]
-    q = min(rank + n_oversamples, n1, n2)
-    omega = _test_matrix(n2, q).to(M.dtype).to(M.device)
-    Q = torch.linalg.qr(_times_thin(M, omega)).Q
-    for _ in range(n_iter):
-        Q = torch.linalg.qr(_times_thin(M.mT, Q)).Q
-        Q = torch.linalg.qr(_times_thin(M, Q)).Q
-    # the SVD of the small Q^T M, taken of its tall transpose M^T Q = V S Ub^T (LAPACK is
-    # several times faster on a tall matrix than on a wide one)
-    V, S, Ubh = torch.linalg.svd(_times_thin(M.mT, Q), full_matrices=False)
-    return Q @ Ubh[..., :rank, :].mT, S[..., :rank], V[..., :rank]
-
-
-@functools.lru_cache(maxsize=16)
-def _test_matrix(n2, q):
-    """The Gaussian test matrix of :func:`truncated_svd` (seed 0, float64; cached, read-only)."""
-    gen = torch.Generator().manual_seed(0)
-    return torch.randn(n2, q, generator=gen, dtype=torch.float64)
-
-
-def _gram_inverses(R, L):
-    """``(R^T R)^{-1}`` and ``(L^T L)^{-1}``, with a negligible ridge for rank-deficient factors.
-
-    The ridge is ``eps trace / r + tiny``; both are inverted in one batched call
-    (the ``r x r`` work is negligible, the number of small operations is not).
-    """
-    grams = torch.stack([R.mT @ R, L.mT @ L])
-    r = grams.shape[-1]
-    finfo = torch.finfo(grams.dtype)
-    trace = torch.diagonal(grams, dim1=-2, dim2=-1).sum(-1, keepdim=True)
-    ridge = trace * (finfo.eps / r) + finfo.tiny
-    inverses = torch.linalg.inv(grams + torch.diag_embed(ridge.expand(*ridge.shape[:-1], r)))
-    return inverses[0], inverses[1]
-
-
-def factor_update(L, R, G_L, G_R, eta_L, eta_R):
-    """The scaled gradient steps (26)-(27) of the factors.
-
-    ``L' = L + eta_L G_L R (R^T R)^{-1}`` and ``R' = R + eta_R G_R^T L (L^T L)^{-1}``,
-    both from the old ``L, R`` (as in LRPCA); ``-G R`` is the gradient of
-    ``1/2 ||L R^T + Psi Y - X||_F^2`` with respect to ``L`` when
-    ``G = X - L R^T - Psi Y``. Costs ``O(n1 n2 r)``.
-    """
-    return scaled_steps(L, R, _times_thin(G_L, R), _times_thin(G_R.mT, L), eta_L, eta_R)
-
-
-def scaled_steps(L, R, GR, GtL, eta_L, eta_R):
-    """:func:`factor_update` from the products ``G_L R`` and ``G_R^T L`` (shapes of ``L``, ``R``).
-
-    ``L + GR (eta_L (R^T R)^{-1})`` and ``R + GtL (eta_R (L^T L)^{-1})``, each one fused product.
-    """
-    inv_R, inv_L = _gram_inverses(R, L)
-    if L.ndim == 3:
-        return torch.baddbmm(L, GR, eta_L * inv_R), torch.baddbmm(R, GtL, eta_R * inv_L)
-    return L + GR @ (eta_L * inv_R), R + GtL @ (eta_R * inv_L)
-
-
-def balanced_factors(M, rank):
-    """Factors ``L = U S^1/2``, ``R = V S^1/2`` of the rank-``rank`` truncated SVD of ``M``.
-
-    A ``rank`` of at least ``min(n1, n2)`` factors ``M`` exactly: the SVD is
-    then computed without gradient and the factor on the long side is
-    ``M^T U S^-1/2`` (or ``M V S^-1/2``), so the gradient reaches ``M``
-    linearly, not through the SVD's, which is unbounded when singular values
-    are close (as the smallest of a full-rank matrix often are). The scaled
-    gradient steps do not depend on which factorisation of ``L R^T`` they start from.
-    """
-    n1, n2 = M.shape[-2:]
-    if rank < min(n1, n2):
-        U, S, V = truncated_svd(M, rank)
-        root = torch.sqrt(S)[..., None, :]
-        return U * root, V * root
-    with torch.no_grad():
-        U, S, Vh = torch.linalg.svd(M, full_matrices=False)
-        root = torch.clamp(torch.sqrt(S), min=torch.finfo(M.dtype).tiny)[..., None, :]
-    if n1 <= n2:
-        return U * root, _times_thin(M.mT, U / root)
-    V = Vh.mT
-    return _times_thin(M, V / root), V * root
-
-
-def sparse_part(state):
-    """The sparse part ``Y`` of a state, formed from its lazy description when needed.
-
-    ``lazy`` is ``(E, G)`` (``Y = E - G``, kept by steps under autograd) or
-    ``(x, L, R, theta)`` (``Y = T_theta(x - L R^T)``, recomputed from the
-    previous factors by inference steps, which keep no ``n1 x n2`` array;
-    ``L = R = None`` for the initial state: ``Y = T_theta(x)``).
-    """
-    Y, lazy = state[2], state[4]
-    if Y is not None:
-        return Y
-    if len(lazy) == 2:
-        E, G = lazy
-        return E - G
-    x, L, R, theta = lazy
-    E = x if L is None else torch.baddbmm(x, L, R.mT, alpha=-1.0)
-    return soft_threshold(E, theta)
-
-
-def _blocked_readout(L, R, x, L0, R0, theta):
-    """:meth:`RobustPCAProblem.readout` of an inference state of large instances.
-
-    Writes ``L R^T`` and ``Y = T_theta(x - L0 R0^T)`` (``T_theta(x)`` when
-    ``L0`` is None) straight into the output, ``Y`` in row blocks that stay
-    in cache; the values of :func:`sparse_part`, without its temporaries.
-    """
-    batch, n1, n2 = x.shape
-    out = x.new_empty(batch, 2, n1, n2)
-    rows = min(n1, max(1, BLOCK_BYTES // (n2 * x.element_size())))
-    block = x.new_empty(rows, n2)
-    for i, t in enumerate(_instance_values(theta, batch)):
-        torch.mm(L[i], R[i].mT, out=out[i, 0])
-        Y = out[i, 1]
-        for lo in range(0, n1, rows):
-            hi = min(lo + rows, n1)
-            Yb = Y[lo:hi]
-            if L0 is None:
-                Yb.copy_(x[i, lo:hi])
-            else:
-                torch.addmm(x[i, lo:hi], L0[i, lo:hi], R0[i].mT, alpha=-1.0, out=Yb)
-            Yb.sub_(torch.clamp(Yb, -t, t, out=block[:hi - lo]))
-    return out
+__all__ = ["RobustPCAProblem"]
 
 
 class RobustPCAProblem(Problem):
@@ -322,10 +46,10 @@ class RobustPCAProblem(Problem):
 
     The state is ``(L, R, Y, scale, lazy)``: with ``Psi = I`` a step leaves
     ``Y = None`` and a ``lazy`` description of ``Y``, formed only by a readout
-    (see :func:`sparse_part`): ``(E, G)`` under autograd, ``(x, L, R, theta)``
-    in inference, where the step is LRPCA's layer computed in row blocks that
-    stay in cache (:func:`clipped_residual_products`: one pass over ``X``, no
-    ``n1 x n2`` temporary). The initial state
+    (see ``linalg.sparse_part``): ``(E, G)`` under autograd, ``(x, L, R,
+    theta)`` in inference, where the step is LRPCA's layer computed in row
+    blocks that stay in cache (``linalg.clipped_residual_products``: one pass
+    over ``X``, no ``n1 x n2`` temporary). The initial state
     thresholds ``Psi^{-1} X`` with ``zeta_0`` (the initial hyperparameter
     ``init_threshold``, learned by every unfolded paradigm) and factors the
     rank-``r`` truncated SVD of the rest, ``L = U S^1/2``, ``R = V S^1/2``.
@@ -341,7 +65,7 @@ class RobustPCAProblem(Problem):
     ----------
     rank : int
         Rank ``r`` of the factors; clipped to ``min(n1, n2)`` of every batch
-        (see :func:`balanced_factors`).
+        (see ``linalg.balanced_factors``).
     step_size : float, default=0.5
         The classical ``eta_L = eta_R``.
     threshold : float, default=0.3
@@ -426,9 +150,9 @@ class RobustPCAProblem(Problem):
     def initial_state(self, x, init_threshold):
         scale = instance_scale(x)
         theta = init_threshold * scale
-        if self.psi is None and not _needs_grad(x, theta):
+        if self.psi is None and not needs_grad(x, theta):
             # X - T(X) = clip(X) in one pass; Y = T(X) is formed only by a readout
-            L, R = balanced_factors(_clip(x, theta), self.rank)
+            L, R = balanced_factors(clipped(x, theta), self.rank)
             return (L, R, None, scale, (x, None, None, theta))
         Y = soft_threshold(self.psi_solve(x), theta)
         L, R = balanced_factors(x - self.psi_apply(Y), self.rank)
@@ -448,7 +172,7 @@ class RobustPCAProblem(Problem):
         L, R, _, scale, _ = state
         theta = threshold * scale
         if (psi is None and analysis is None and correction is None
-                and not _needs_grad(x, L, R, theta, step_L, step_R)):
+                and not needs_grad(x, L, R, theta, step_L, step_R)):
             # inference: G R and G^T L without forming G (blocked, cache-resident); Y is
             # recomputed from (x, L, R, theta) when a readout asks for it
             GR, GtL = clipped_residual_products(x, L, R, theta)
@@ -482,8 +206,8 @@ class RobustPCAProblem(Problem):
     def readout(self, state):
         L, R, Y, lazy = state[0], state[1], state[2], state[4]
         if (Y is None and len(lazy) == 4 and L.shape[-2] * R.shape[-2] >= BLOCKED_MIN_ENTRIES
-                and not _needs_grad(L, R)):
-            return _blocked_readout(L, R, *lazy)
+                and not needs_grad(L, R)):
+            return blocked_readout(L, R, *lazy)
         return torch.stack([L @ R.mT, sparse_part(state)], dim=1)
 
     def objective(self, estimate, x):
@@ -512,8 +236,6 @@ class RobustPCAProblem(Problem):
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
         """The family's layers of the ``"objective"``, ``"correction"`` and ``"dnn"`` paradigms."""
-        from .iterations import rpca_layers
-
         if paradigm not in ("objective", "correction", "dnn"):
             return None  # the core's generic layers
         if sample is None and self.psi is None:

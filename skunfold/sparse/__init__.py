@@ -2,7 +2,7 @@
 
 * :class:`SparseCoding` -- the problem (the LASSO and its ISTA step) on the
   open core; :class:`HyperLISTAProblem` -- HyperLISTA's iteration;
-* :class:`ISTA`, :class:`FISTA` -- the classical solvers (``paradigm="classical"``);
+* :class:`ISTA`, :class:`FISTA` -- the classical solvers (nothing learned);
 * :class:`UnfoldedISTA` -- LISTA, LISTA-CP, LISTA-CPSS, ALISTA and the
   correction / DNN variants, selected by ``paradigm`` and a few options;
 * :class:`HyperLISTA` -- three hyperparameters tuned without back-propagation;
@@ -16,7 +16,7 @@ Literature names map to parameters as follows:
 LISTA           ``UnfoldedISTA(paradigm="objective")``
 LISTA-CP        ``UnfoldedISTA(paradigm="objective", coupling="cp")``
 LISTA-CPSS      ``UnfoldedISTA(paradigm="objective", coupling="cp", support_selection=True)``
-ALISTA          ``UnfoldedISTA(paradigm="hyperparameters", weights="analytic", support_selection=True)``
+ALISTA          ``UnfoldedISTA(weights="analytic", support_selection=True)`` (default paradigm)
 HyperLISTA      ``HyperLISTA``
 AMP             ``AMP`` (``denoiser="bg"``: Bayes-optimal AMP)
 LAMP-l1         ``UnfoldedAMP(paradigm="objective")``
@@ -26,14 +26,9 @@ LAMP-pwlin      ``UnfoldedAMP(paradigm="dnn", shrinkage="pwlin")``
 """
 
 from .amp import AMPProblem
-from .amp_estimators import AMP, UnfoldedAMP
-from .estimators import (
-    FISTA,
-    ISTA,
-    DictionaryEstimatedWarning,
-    HyperLISTA,
-    UnfoldedISTA,
-)
+from .classical import AMP, FISTA, ISTA
+from .coding import DictionaryEstimatedWarning
+from .estimators import HyperLISTA, UnfoldedAMP, UnfoldedISTA
 from .problem import (
     AnalyticGuard,
     HyperLISTAProblem,

@@ -11,7 +11,8 @@ Maleki & Montanari 2009; Borgerding, Schniter & Rangan 2017) reads::
     s_{t+1}  = eta(r_t; sigma_t^2, theta_t)        # shrinkage
     b_{t+1}  = sum_j eta'(r_t)_j / m               # = ||s_{t+1}||_0 / m for soft thresholding
 
-The state is ``(s, v, b)``; the readout is ``s``. The shrinkage families and
+The state is ``(s, v, b)``; the readout is ``s``. LAMP's layers (a learned
+matrix per layer) are in :mod:`skunfold.sparse.iterations`. The shrinkage families and
 their parameters ``theta`` (the problem's hyperparameters) are
 
 ========== ====================================== ==================================
@@ -33,9 +34,9 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..core import Iteration, LearnedHyperparameters, Problem, soft_threshold
+from ..core import Problem, soft_threshold
+from .iterations import LAMPLayer, LearnedMatrix, lamp_layers
 from .problem import lipschitz_constant
 
 __all__ = [
@@ -209,45 +210,10 @@ class AMPProblem(Problem):
         return 0.5 * (r * r).sum(-1)
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
-        if paradigm not in ("objective", "dnn"):
-            return None  # classical, hyperparameters: the core's generic layers
-        B0 = self.objective_parameters["B"] * self.matrix_scale
-        shared = LearnedMatrix(B0, shared=True) if tied else None
-        return [LAMPLayer(self, k, shared if tied else LearnedMatrix(B0))
-                for k in range(n_layers)]
+        """LAMP's layers (:func:`~skunfold.sparse.iterations.lamp_layers`): learned matrices."""
+        return lamp_layers(self, paradigm, n_layers, tied)
 
     def with_dictionary(self, dictionary):
         """The same problem on another dictionary (to transfer a fitted model)."""
         return type(self)(dictionary, self.shrinkage, self.alpha, self.sparsity, self.signal_var,
                           self.matrix_scale)
-
-
-class LearnedMatrix(nn.Module):
-    """A learned matrix ``B`` (shape ``(m, n)``); ``shared=True`` marks it shared by the layers."""
-
-    def __init__(self, B, shared=False):
-        super().__init__()
-        self.B = nn.Parameter(torch.as_tensor(B).detach().clone())
-        self.shared_across_layers = bool(shared)
-
-
-class LAMPLayer(Iteration):
-    """A LAMP layer: the AMP step with a learned matrix and learned shrinkage parameters.
-
-    Parameters
-    ----------
-    problem : AMPProblem
-    k : int
-        The layer (its shrinkage parameters start at the classical values).
-    matrix : LearnedMatrix
-        The layer's own ``B_k`` (untied) or one shared by every layer (tied).
-    """
-
-    def __init__(self, problem, k, matrix):
-        super().__init__()
-        self.hyperparameters = LearnedHyperparameters(problem.layer_hyperparameters(k),
-                                                      problem.hyperparameter_constraints)
-        self.matrix = matrix
-
-    def forward(self, problem, k, state, x, side):
-        return problem.step(state, x, B=self.matrix.B, **self.hyperparameters(problem, k))

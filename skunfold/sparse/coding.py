@@ -1,9 +1,13 @@
-"""The sparse coders' shared data handling: the dictionary, targets, transform, transfer.
+"""The sparse coders' shared estimator base: the dictionary, targets, transform, transfer.
 
-:class:`SparseCoderMixin` holds what ISTA, FISTA, UnfoldedISTA and HyperLISTA
-share on top of the core: the dictionary (given, or estimated from ``(X, y)``),
-1-D or 2-D targets, ``predict``/``transform``/``staged_predict`` with an
-optional other dictionary, the LASSO objective and the scikit-learn tags.
+:class:`SparseCoderMixin` (an :class:`~skunfold.core.UnfoldedEstimator`) holds
+what every estimator of the family (ISTA, FISTA, AMP in
+:mod:`~skunfold.sparse.classical`; UnfoldedISTA, HyperLISTA, UnfoldedAMP in
+:mod:`~skunfold.sparse.estimators`) shares on top of the core: the dictionary
+(given, or estimated from ``(X, y)`` -- the one place it is estimated), 1-D or
+2-D targets, ``predict``/``transform``/``staged_predict`` with an optional
+other dictionary, the objective and the scikit-learn tags.
+:class:`AMPCoderMixin` adds the parameters AMP and UnfoldedAMP share.
 """
 
 import warnings
@@ -12,10 +16,11 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..core.constraints import array_ndim, check_input_ndim, real
+from ..core import Param, UnfoldedEstimator, constraints
 from .problem import DEFAULT_SUPPORT_SELECTION
 
-__all__ = ["SparseCoderMixin", "DictionaryEstimatedWarning", "check_support_selection"]
+__all__ = ["SparseCoderMixin", "AMPCoderMixin", "DictionaryEstimatedWarning",
+           "check_support_selection", "DICTIONARY_ROW"]
 
 
 class DictionaryEstimatedWarning(UserWarning):
@@ -56,19 +61,40 @@ def _reject_complex(value, name):
                          "real and imaginary parts as separate features)")
 
 
-class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, RegressorMixin):
-    """Data handling and inference API shared by the sparse-recovery estimators."""
+def _check_dictionary(value, name):
+    """``dictionary`` is checked against ``X`` in ``fit`` (its shape needs the data)."""
+    return value
 
-    parameter_constraints = {"alpha": real(0)}
+
+#: The ``dictionary`` row shared by every sparse coder (its docstring text).
+DICTIONARY_ROW = Param(_check_dictionary, "array-like of shape (n_components, n_features)", """
+        Row convention, ``X = S @ dictionary`` (see :class:`UnfoldedISTA`);
+        ``None``: estimated from ``(X, y)`` by least squares.""")
+
+
+class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, RegressorMixin,
+                       UnfoldedEstimator):
+    """Data handling and inference API shared by the sparse-recovery estimators.
+
+    ``score`` is the core's: R² of the codes with ``y``, the objective
+    (negated: higher is better) without.
+    """
+
+    parameter_table = {"dictionary": DICTIONARY_ROW,
+                       "alpha": Param(constraints.real(0), "float")}
+
+    # one meaning of score for every estimator (the core's): R² with y, the objective without
+    score = UnfoldedEstimator.score
 
     # -- hooks of the core --------------------------------------------------------------
     def validate_input(self, X, *, reset):
         _reject_complex(X, "X")
-        return super().validate_input(check_input_ndim(X, self, max_ndim=2), reset=reset)
+        return super().validate_input(constraints.check_input_ndim(X, self, max_ndim=2),
+                                      reset=reset)
 
     def validate_target(self, y, X):
         _reject_complex(y, "y")
-        ndim = array_ndim(y)
+        ndim = constraints.array_ndim(y)
         if ndim not in (1, 2, None):
             raise ValueError(f"y must be 1-D or 2-D (n_samples, n_components), got an array "
                              f"with dim {ndim} of shape {np.asarray(y).shape}")
@@ -124,11 +150,12 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         """The fitted problem, or the same problem on another dictionary (transfer)."""
         if dictionary is None:
             return None
-        if self._fitted_paradigm not in ("classical", "hyperparameters"):
+        check_is_fitted(self)
+        if self.paradigm_ not in ("classical", "hyperparameters"):
             raise ValueError(
                 "predicting with another dictionary is only possible for the classical and "
                 "hyperparameters paradigms (learned parameters independent of H); this model "
-                f"uses paradigm={self._fitted_paradigm!r}")
+                f"uses paradigm={self.paradigm_!r}")
         _reject_complex(X, "X")
         X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         return self.problem_.with_dictionary(self._validate_dictionary(dictionary, X.shape[1]))
@@ -138,7 +165,7 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         return self.n_components_
 
     def _squeeze(self, S, problem):
-        return S[:, 0] if (getattr(self, "_target_1d", False) and problem is None) else S
+        return self.format_estimate(S) if problem is None else S
 
     # public inference API ----------------------------------------------------------
     def predict(self, X, dictionary=None):
@@ -227,4 +254,49 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         tags.target_tags.required = self.dictionary is None
         if tags.transformer_tags is not None:
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _check_sparsity(value, name):
+    value = constraints.check_real(value, name, min_value=0, max_value=1, strict_min=True)
+    if value >= 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+    return value
+
+
+class AMPCoderMixin(SparseCoderMixin):
+    """What AMP and UnfoldedAMP share on top of the sparse coders' base: the prior's rows."""
+
+    parameter_table = {
+        "sparsity": Param(_check_sparsity, "float", """
+        Prior probability ``p`` of a non-zero entry (``"bg"``)."""),
+        "signal_var": Param(constraints.real(0, strict_min=True), "float", """
+        Prior variance of the non-zero entries (``"bg"``)."""),
+    }
+
+    def objective(self, X, S):
+        """The residual energy ``1/2 ||x - A s||^2`` of each sample.
+
+        AMP minimises no explicit objective; this is the data fit that
+        unsupervised training (``fit(X)`` with a dictionary) would minimise.
+        LAMP is meant to be trained supervised.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        S : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        values : ndarray of shape (n_samples,)
+        """
+        return super().objective(X, S)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the Bernoulli-Gaussian MMSE denoiser assumes sparse codes (p = 0.1, unit variance):
+        # on dense targets (scikit-learn's check data) its R^2 stays below 0.5
+        bg = "bg" in (getattr(self, "denoiser", None), getattr(self, "shrinkage", None))
+        if bg and tags.regressor_tags is not None:
+            tags.regressor_tags.poor_score = True
         return tags

@@ -1,33 +1,33 @@
-"""Sparse-recovery estimators: ISTA, FISTA, UnfoldedISTA (LISTA family), HyperLISTA.
+"""The unfolded sparse-recovery presets: UnfoldedISTA (LISTA family), HyperLISTA, UnfoldedAMP.
 
-Each is a preset of :class:`~skunfold.core.UnfoldedEstimator` on the
-:class:`~skunfold.sparse.SparseCoding` problem: its parameters, its
-docstring, and the sparse coder's data handling (the dictionary, targets,
-``transform``, ``predict`` on another dictionary).
+Each is a preset of :class:`~skunfold.core.UnfoldedEstimator` (through the
+sparse coders' base, :mod:`skunfold.sparse.coding`) on
+:class:`~skunfold.sparse.SparseCoding`, :class:`~skunfold.sparse.HyperLISTAProblem`
+or :class:`~skunfold.sparse.AMPProblem`: its declarations, its parameters and
+its docstring. The classical solvers are in :mod:`skunfold.sparse.classical`.
 """
 
+import numpy as np
 import torch
 from sklearn.base import clone
 
-from ..core import (
-    SafeguardMixin,
-    UnfoldedEstimator,
-    check_bool,
-    check_layer_sizes,
-    document_parameters,
-    set_init_parameters,
-)
-from ..core.constraints import options, real
-from .coding import DictionaryEstimatedWarning, SparseCoderMixin, check_support_selection
+from ..core import Param, constraints, set_init_parameters
+from .amp import SHRINKAGES, AMPProblem
+from .coding import AMPCoderMixin, SparseCoderMixin, check_support_selection
 from .problem import HyperLISTAProblem, SparseCoding
 
-__all__ = ["ISTA", "FISTA", "UnfoldedISTA", "HyperLISTA", "DictionaryEstimatedWarning"]
+__all__ = ["UnfoldedISTA", "HyperLISTA", "UnfoldedAMP"]
 
 
 def _check_tied(value, name):
     if value not in (None, True, False):
         raise TypeError(f"{name} must be None or a bool, got {value!r}")
     return value
+
+
+def _lr_row(doc):
+    """The core's ``lr`` row with a preset's text on its defaults (the same check)."""
+    return Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", doc)
 
 
 def _check_init(value, name):
@@ -39,11 +39,7 @@ def _check_init(value, name):
                      f"paradigm='hyperparameters', got {value!r}")
 
 
-@document_parameters(lr="""
-        Learning rate; ``None`` picks the paradigm's default (5e-2 for the
-        log-parameterised step sizes and thresholds of ``"hyperparameters"``,
-        1e-3 otherwise).""")
-class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
+class UnfoldedISTA(SparseCoderMixin):
     """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
 
     The model is ``x = H s + e`` with the LASSO objective
@@ -120,7 +116,8 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
         fitted with this estimator's dictionary and depth). If the refinement
         does not improve the validation loss of the start, ``early_stopping``
         keeps the start. The trained model is ``init_estimator_``.
-    %(training_parameters)s
+    %(parameters)s
+
     Attributes
     ----------
     module_ : UnfoldedModule
@@ -140,11 +137,16 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
+    layer_parameters_ : dict of str to ndarray
+        Per layer (column ``"layer"``): the step sizes, thresholds, support
+        fractions and momentum the layers run with (learned or classical).
+    paradigm_ : str
+        The paradigm fitted (``"classical"`` when nothing was trained).
     n_iter_ : ndarray of shape (n_samples,)
-        With ``fixed_point=True``: forward iterations of every training sample
+        With ``fixed_point``: forward iterations of every training sample
         at the end of ``fit``.
     backward_n_iter_ : ndarray of shape (n_steps,)
-        With ``fixed_point=True``: iterations of every training step's
+        With ``fixed_point``: iterations of every training step's
         backward solve.
     init_estimator_ : UnfoldedISTA or None
         The trained ALISTA the layers started from (``init="alista"``);
@@ -181,30 +183,28 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     (2, 40)
     """
 
-
-    parameter_constraints = {
-        "weights": options("dictionary", "analytic"),
-        "coupling": options("cp", allow_none=True),
-        "support_selection": check_support_selection,
-        "momentum": check_bool,
-        "tied": _check_tied,
-        "hidden_layer_sizes": lambda v, name: check_layer_sizes(v, name),
-        "init": lambda v, name: _check_init(v, name),
+    supports = ("training", "fixed_point", "safeguard", "adversarial", "unsupervised",
+                "semi_supervised")
+    parameter_table = {
+        "weights": Param(constraints.options("dictionary", "analytic"), "str"),
+        "coupling": Param(constraints.options("cp", allow_none=True), "str or None"),
+        "support_selection": Param(check_support_selection, "bool or (float, float)"),
+        "momentum": Param(constraints.boolean(), "bool"),
+        "tied": Param(_check_tied, "bool or None"),
+        "init": Param(lambda v, name: _check_init(v, name), "str or UnfoldedISTA"),
+        "lr": _lr_row("""
+        Learning rate; ``None`` picks the paradigm's default (5e-2 for the
+        log-parameterised step sizes and thresholds of ``"hyperparameters"``,
+        1e-3 otherwise)."""),
     }
     default_lr = {"hyperparameters": 5e-2, None: 1e-3}
 
     def __init__(self, dictionary=None, *, n_layers=16, paradigm="hyperparameters", alpha=0.1,
                  weights="dictionary", coupling=None, support_selection=False, momentum=False,
                  tied=None, hidden_layer_sizes=(32,), init="ista", loss_schedule="end_to_end",
-                 max_epochs=50, lr=None, lr_schedule="constant",
-                 max_grad_norm=None, batch_size=64, optimizer="adam",
-                 unsupervised_weight=1.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, fixed_point=False, fixed_point_tol=1e-4,
-                 fixed_point_max_iter=100, fixed_point_solver="anderson",
-                 fixed_point_backward="implicit",
-                 safeguard=False, safeguard_delta=0.05, safeguard_rule="ema", safeguard_theta=0.5,
-                 safeguard_residual="fixed_point", adversarial_radius=0.0, adversarial_steps=3,
-                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 max_epochs=50, lr=None, batch_size=64, optimizer="adam", early_stopping=False,
+                 fixed_point=False, safeguard=False, adversarial=False, device="auto",
+                 n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
@@ -223,7 +223,7 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
         if self.paradigm == "classical":  # ISTA / FISTA, whatever the learned options
             return SparseCoding(D, self.alpha, momentum=self.momentum)
         problem = SparseCoding(D, self.alpha, self.weights, support, self.momentum, self.coupling)
-        if getattr(self, "fixed_point", False) and problem.weights_kind == "dictionary":
+        if self.fixed_point and problem.weights_kind == "dictionary":
             # deep equilibrium: a learned step stays in (0, 2/L), where the ISTA map is
             # averaged and its iteration converges, so the fixed point keeps existing
             problem.hyperparameter_constraints = {
@@ -243,106 +243,20 @@ class UnfoldedISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
             alista = clone(self.init).set_params(dictionary=self.dictionary_,
                                                  n_layers=self.n_layers, warm_start=False)
         alista.fit(X, y, **side_information)
-        trained = alista.module_
+        values = alista.layer_parameters_
+        W = alista.problem_.W
         with torch.no_grad():
-            for k, layer in enumerate(module.iterations):
-                values = trained.iterations[k].hyperparameters(trained.problem, k)
-                layer.W.copy_(values["step"] * trained.problem.W.to(layer.W))
-                layer.theta.copy_(values["threshold"].to(layer.theta))
+            for k in range(module.n_layers):
+                layer = module.iteration(k)
+                step = torch.as_tensor(values["step"][k], dtype=W.dtype, device=W.device)
+                layer.W.copy_(step * W.to(layer.W))
+                layer.theta.copy_(torch.as_tensor(values["threshold"][k]).to(layer.theta))
                 if layer.beta is not None:
-                    layer.beta.copy_(values["momentum"].to(layer.beta))
+                    layer.beta.copy_(torch.as_tensor(values["momentum"][k]).to(layer.beta))
         self.init_estimator_ = alista
 
 
-@document_parameters
-class ISTA(SparseCoderMixin, UnfoldedEstimator):
-    """Iterative soft-thresholding, the classical model-based solver (nothing learned).
-
-    ``s <- eta_{alpha/L}(s + H^T (x - H s) / L)`` run for ``n_layers``
-    iterations from ``s = 0``, with ``L = 1.001 ||H||_2^2``; it minimises the
-    LASSO ``1/2 ||x - H s||^2 + alpha ||s||_1``, the same objective as
-    :class:`sklearn.decomposition.SparseCoder` with
-    ``transform_algorithm="lasso_cd", transform_alpha=alpha``. Computation is
-    done in the dtype of ``X`` (float32 or float64).
-
-    Parameters
-    ----------
-    dictionary : array-like of shape (n_components, n_features), default=None
-        Row convention, ``X = S @ dictionary`` (see :class:`UnfoldedISTA`);
-        ``None``: estimated from ``(X, y)`` by least squares.
-    n_layers : int, default=100
-        Number of iterations.
-    alpha : float, default=0.1
-        The l1 weight.
-    %(training_parameters)s
-
-    Attributes
-    ----------
-    module_ : UnfoldedModule
-        The solver as a torch module.
-    problem_ : SparseCoding
-        The fitted problem.
-    dictionary_ : ndarray of shape (n_components, n_features)
-    dictionary_estimated_ : bool
-    n_components_ : int
-    lipschitz_ : float
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string feature names.
-
-    See Also
-    --------
-    FISTA, UnfoldedISTA
-
-    Examples
-    --------
-    >>> from skunfold.datasets import make_sparse_recovery
-    >>> from skunfold.sparse import ISTA
-    >>> X, S, D = make_sparse_recovery(n_samples=5, n_measurements=20, n_components=40,
-    ...                                random_state=0)
-    >>> ISTA(dictionary=D, n_layers=50).fit(X).transform(X).shape
-    (5, 40)
-    """
-
-    paradigm = "classical"
-    _momentum = False
-
-    def __init__(self, dictionary=None, *, n_layers=100, alpha=0.1, device="auto",
-                 n_threads=None):
-        set_init_parameters(self, locals())
-
-    def _make_problem(self, D):
-        return SparseCoding(D, self.alpha, momentum=self._momentum)
-
-
-@document_parameters
-class FISTA(ISTA):
-    """FISTA: ISTA with Nesterov momentum ``s + (t_k - 1)/t_{k+1} (s - s_prev)``.
-
-    Same parameters and attributes as :class:`ISTA`.
-
-    Parameters
-    ----------
-    dictionary : array-like of shape (n_components, n_features), default=None
-    n_layers : int, default=100
-    alpha : float, default=0.1
-    %(training_parameters)s
-
-    Examples
-    --------
-    >>> from skunfold.datasets import make_sparse_recovery
-    >>> from skunfold.sparse import FISTA
-    >>> X, S, D = make_sparse_recovery(n_samples=5, n_measurements=20, n_components=40,
-    ...                                random_state=0)
-    >>> FISTA(dictionary=D, n_layers=50).fit(X).predict(X).shape
-    (5, 40)
-    """
-
-    _momentum = True
-
-
-@document_parameters
-class HyperLISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
+class HyperLISTA(SparseCoderMixin):
     """HyperLISTA: ALISTA with momentum and instance-adaptive thresholds, 3 hyperparameters.
 
     Each layer computes ``z = s + W^T (x - H s) + beta (s - s_prev)`` with ALISTA's
@@ -360,21 +274,7 @@ class HyperLISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
 
     Parameters
     ----------
-    dictionary : array-like of shape (n_components, n_features), default=None
-        Row convention (see :class:`UnfoldedISTA`); ``None``: estimated from
-        ``(X, y)`` by least squares.
-    n_layers : int, default=16
-    c_threshold : float, default=0.01
-        Threshold constant; on the standard problem (m=250, n=500, p=0.1) good
-        values lie in [0.004, 0.02].
-    c_momentum : float, default=0.005
-        Momentum constant (multiplies the number of non-zeros, ~50 there).
-    c_support : float, default=0.05
-        Support-selection constant.
-    alpha : float, default=0.1
-        l1 weight of the objective reported by :meth:`objective` (and of the
-        classical iteration of the safeguard).
-    %(training_parameters)s
+    %(parameters)s
 
     Attributes
     ----------
@@ -409,15 +309,181 @@ class HyperLISTA(SafeguardMixin, SparseCoderMixin, UnfoldedEstimator):
     True
     """
 
-    paradigm = "hyperparameters"
-    parameter_constraints = {"c_threshold": real(0), "c_momentum": real(0), "c_support": real(0)}
+    supports = ("safeguard",)
+    core_defaults = {"paradigm": "hyperparameters"}
+    parameter_table = {
+        "n_layers": Param(constraints.integer(1), "int", """
+        Depth ``K``."""),
+        "c_threshold": Param(constraints.real(0), "float", """
+        Threshold constant; on the standard problem (m=250, n=500, p=0.1) good
+        values lie in [0.004, 0.02]."""),
+        "c_momentum": Param(constraints.real(0), "float", """
+        Momentum constant (multiplies the number of non-zeros, ~50 there)."""),
+        "c_support": Param(constraints.real(0), "float", """
+        Support-selection constant."""),
+        "alpha": Param(constraints.real(0), "float", """
+        l1 weight of the objective reported by :meth:`objective` (and of the
+        classical iteration of the safeguard)."""),
+    }
 
     def __init__(self, dictionary=None, *, n_layers=16, c_threshold=0.01, c_momentum=0.005,
-                 c_support=0.05, alpha=0.1, safeguard=False, safeguard_delta=0.05,
-                 safeguard_rule="ema", safeguard_theta=0.5, safeguard_residual="fixed_point",
-                 device="auto", n_threads=None):
+                 c_support=0.05, alpha=0.1, safeguard=False, device="auto", n_threads=None,
+                 verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
         return HyperLISTAProblem(D, self.c_threshold, self.c_momentum, self.c_support,
                                  self.alpha)
+
+
+class UnfoldedAMP(AMPCoderMixin):
+    """AMP unfolded into ``n_layers`` trainable layers: learned AMP (LAMP).
+
+    Each layer is one iteration of :class:`AMP` (the Onsager term, the
+    per-sample noise estimate ``sigma_t^2 = ||v_t||^2 / m``),
+    ``s_{t+1} = eta_t(s_t + B_t v_t; sigma_t)``, whose parts become trainable
+    according to ``paradigm``:
+
+    =============== ============================================= ==============
+    paradigm        layer t learns                                literature
+    =============== ============================================= ==============
+    classical       nothing: AMP (``shrinkage="bg"``: BG-MMSE     AMP
+                    AMP; ``"pwlin"``: soft-threshold AMP)
+    hyperparameters the shrinkage's parameters (``"soft"``: the   LAMP with
+                    threshold scale ``alpha_t`` and gain          ``B = A^T``
+                    ``beta_t``); ``B = A^T`` fixed, shared
+    objective       ``B_t`` per layer (``tied=True``: one ``B``   LAMP-l1
+                    for all) and ``alpha_t, beta_t``;
+                    soft shrinkage only
+    dnn             a learned shrinkage family (``shrinkage``     LAMP-bg,
+                    ``"bg"`` or ``"pwlin"``) and ``B_t``          LAMP-pwlin
+    =============== ============================================= ==============
+
+    The Onsager gain ``b_{t+1} = (1/m) sum_j eta_t'(r_j)`` uses the derivative
+    of the layer's (learned) shrinkage, in closed form. Learned shrinkage
+    parameters start at their classical values, and learned matrices at
+    ``A^T`` (``matrix_init="transpose"``, and ``"auto"`` on a dictionary of
+    atoms of about unit norm), so an untrained model computes AMP layer by
+    layer; ``matrix_init="scaled"`` starts them at ``A^T / (1.01 ||A||_2^2)``,
+    the initialisation of the authors' code.
+    The ``"correction"`` paradigm is not offered.
+
+    Parameters
+    ----------
+    dictionary : array-like of shape (n_components, n_features), default=None
+        ``A^T`` in scikit-learn's row convention (see :class:`AMP`); ``None``:
+        estimated from ``(X, y)`` by least squares.
+    n_layers : int, default=15
+        Depth ``K``.
+    paradigm : {"objective", "hyperparameters", "dnn", "classical"}, default="objective"
+    shrinkage : {"soft", "bg", "pwlin"}, default="soft"
+        The shrinkage family: soft thresholding (``alpha``, gain), the
+        Bernoulli-Gaussian MMSE denoiser (prior variance, log-odds) or a
+        piecewise-linear function (two knees, three slopes; it starts as soft
+        thresholding). ``"bg"`` and ``"pwlin"`` are the ``"dnn"`` paradigm's
+        families (or learned alone with ``"hyperparameters"``).
+    alpha : float, default=1.1402
+        Initial threshold multiplier (``soft``, ``pwlin``).
+    sparsity : float, default=0.1
+        Prior ``p`` of ``bg`` (its initial log-odds is ``log p/(1-p)``).
+    signal_var : float, default=1.0
+        Prior variance of ``bg``'s non-zero entries (initial value).
+    matrix_init : {"auto", "transpose", "scaled"}, default="auto"
+        Initial learned matrices: ``A^T`` (AMP) or ``A^T / (1.01 ||A||^2)``.
+        ``"auto"``: ``A^T`` when the atoms have about unit norm (a mean squared
+        norm in ``[1/4, 4]``, as AMP assumes), else the scaled start, with
+        which the untrained network stays stable on a dictionary of another
+        scale (e.g. one estimated from ``(X, y)``), where AMP diverges.
+    tied : bool or None, default=None
+        ``"objective"`` and ``"dnn"``: share one learned ``B`` by every layer
+        (the shrinkage parameters stay per layer). ``"hyperparameters"``:
+        one set of shrinkage parameters for every layer (the network then
+        runs at any depth). ``None``: untied.
+    %(parameters)s
+
+    Attributes
+    ----------
+    module_ : UnfoldedModule
+        The fitted network (``net_.module_`` when trained).
+    problem_ : AMPProblem
+        The fitted problem.
+    net_ : UnfoldingNet or None
+        The trained skorch net (``None`` for ``paradigm="classical"``).
+    history_ : skorch.History or None
+    dictionary_ : ndarray of shape (n_components, n_features)
+    dictionary_estimated_ : bool
+    n_components_ : int
+    lipschitz_ : float
+    layer_parameters_ : dict of str to ndarray
+        Per layer (column ``"layer"``): the shrinkage parameters the layers
+        run with (learned or classical); the matrices are in ``module_``.
+    paradigm_ : str
+        The paradigm fitted (``"classical"`` when nothing was trained).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+
+    See Also
+    --------
+    AMP, amp_state_evolution
+    UnfoldedISTA : LISTA, ALISTA and their family.
+
+    References
+    ----------
+    .. [1] M. Borgerding, P. Schniter and S. Rangan, "AMP-inspired deep
+       networks for sparse linear inverse problems", IEEE Trans. Signal
+       Process. 65(16), 2017.
+
+    Examples
+    --------
+    >>> from skunfold.datasets import make_sparse_recovery
+    >>> from skunfold.metrics import nmse_db
+    >>> from skunfold.sparse import AMP, UnfoldedAMP
+    >>> X, S, D = make_sparse_recovery(n_samples=400, n_measurements=40, n_components=80,
+    ...                                snr_db=40, random_state=0)
+    >>> lamp = UnfoldedAMP(D, n_layers=4, paradigm="hyperparameters", max_epochs=5,
+    ...                    random_state=0).fit(X, S)
+    >>> lamp.predict(X).shape
+    (400, 80)
+    >>> untrained = UnfoldedAMP(D, n_layers=4, max_epochs=0).fit(X, S)
+    >>> bool(abs(nmse_db(S, untrained.predict(X))
+    ...          - nmse_db(S, AMP(D, n_layers=4).fit(X).predict(X))) < 1e-3)
+    True
+    """
+
+    supports = ("training", "safeguard", "adversarial", "unsupervised", "semi_supervised")
+    paradigms = ("classical", "hyperparameters", "objective", "dnn")
+    parameter_table = {
+        "shrinkage": Param(constraints.options(*SHRINKAGES), "str"),
+        "matrix_init": Param(constraints.options("auto", "transpose", "scaled"), "str"),
+        "tied": Param(_check_tied, "bool or None"),
+        "lr": _lr_row("""
+        Learning rate; ``None`` picks the paradigm's default (1e-2 for the
+        shrinkage parameters of ``"hyperparameters"``, mostly learned through
+        their logarithm; 1e-3 otherwise, the paper's rate)."""),
+    }
+    default_lr = {"hyperparameters": 1e-2, None: 1e-3}
+
+    def __init__(self, dictionary=None, *, n_layers=15, paradigm="objective", shrinkage="soft",
+                 alpha=1.1402, sparsity=0.1, signal_var=1.0, matrix_init="auto", tied=None,
+                 loss_schedule="end_to_end", max_epochs=50, lr=None, batch_size=64,
+                 optimizer="adam", early_stopping=False, safeguard=False, adversarial=False,
+                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
+        set_init_parameters(self, locals())
+
+    def _make_problem(self, D):
+        if self.paradigm == "dnn" and self.shrinkage == "soft":
+            raise ValueError("paradigm='dnn' learns a shrinkage family: pass shrinkage='bg' or "
+                             "'pwlin' (LAMP with soft thresholding is paradigm='objective')")
+        if self.paradigm == "objective" and self.shrinkage != "soft":
+            raise ValueError(f"shrinkage={self.shrinkage!r} with learned matrices is "
+                             "paradigm='dnn' (paradigm='objective' is LAMP with soft "
+                             "thresholding)")
+        scale = 1.0
+        atoms = float(np.mean(np.sum(D * D, axis=1)))  # mean squared norm of the atoms
+        if self.matrix_init == "scaled" or (self.matrix_init == "auto"
+                                            and not 0.25 <= atoms <= 4.0):
+            scale = 1.0 / (1.01 * float(np.linalg.norm(D, ord=2)) ** 2)
+        shrinkage = "soft" if self.paradigm == "classical" and self.shrinkage == "pwlin" \
+            else self.shrinkage
+        return AMPProblem(D, shrinkage, self.alpha, self.sparsity, self.signal_var, scale)

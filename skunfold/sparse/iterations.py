@@ -1,15 +1,18 @@
-"""The sparse family's own layers: LISTA, LISTA-CP, the correction network, the DNN shrinkage.
+"""The sparse family's own layers: LISTA, LISTA-CP, the correction network, the DNN shrinkage, LAMP.
 
 The classical and hyperparameters paradigms use the core's generic layers on
-:class:`~skunfold.sparse.SparseCoding` (its step with learned step sizes,
-thresholds and momentum); the layers here are those whose parameters are
-matrices or networks.
+:class:`~skunfold.sparse.SparseCoding` and :class:`~skunfold.sparse.AMPProblem`
+(their steps with learned step sizes, thresholds, momentum or shrinkage
+parameters); the layers here are those whose parameters are matrices or
+networks. Each reports its scalar hyperparameters (learned thresholds,
+momentum, shrinkage parameters) through :meth:`hyperparameter_values`, the
+columns of an estimator's ``layer_parameters_``.
 """
 
 import torch
 from torch import nn
 
-from ..core import CorrectionIteration, Iteration, mlp
+from ..core import CorrectionIteration, Iteration, LearnedHyperparameters, mlp
 
 __all__ = [
     "SparseLayer",
@@ -20,6 +23,9 @@ __all__ = [
     "ElementwiseNet",
     "DNNLayer",
     "sparse_layers",
+    "LearnedMatrix",
+    "LAMPLayer",
+    "lamp_layers",
 ]
 
 
@@ -39,6 +45,18 @@ class SparseLayer(Iteration):
         s, s_prev = state
         s_in = s if self.beta is None else s + self.beta * (s - s_prev)
         return self.update(problem, k, s_in, x), s
+
+    def hyperparameter_values(self, problem, k):
+        """The layer's threshold, support fraction and momentum (learned scalars), by name."""
+        values = {}
+        theta = getattr(self, "theta", None)
+        if theta is not None:
+            values["threshold"] = theta
+            if problem.support_selection:
+                values["support"] = problem.support_fraction(k)
+        if self.beta is not None:
+            values["momentum"] = self.beta
+        return values
 
 
 class SharedInput(nn.Module):
@@ -128,6 +146,10 @@ class DNNLayer(SparseLayer):
         z = s + (1.0 / problem.lipschitz) * (x - s @ problem.D) @ problem.D.T
         return self.phi(z)
 
+    def hyperparameter_values(self, problem, k):
+        """The gradient step ``1/L`` (fixed) and the learned momentum (the shrinkage is a net)."""
+        return {"step": 1.0 / problem.lipschitz, **super().hyperparameter_values(problem, k)}
+
 
 def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
     """The layers of the objective, correction and dnn paradigms (``None`` for the others).
@@ -157,3 +179,54 @@ def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
     else:
         layers = [DNNLayer(theta, hidden_layer_sizes[0], m) for m in momenta]
     return layers[0] if is_tied else layers
+
+
+# -- learned AMP -----------------------------------------------------------------------------
+
+class LearnedMatrix(nn.Module):
+    """A learned matrix ``B`` (shape ``(m, n)``); ``shared=True`` marks it shared by the layers."""
+
+    def __init__(self, B, shared=False):
+        super().__init__()
+        self.B = nn.Parameter(torch.as_tensor(B).detach().clone())
+        self.shared_across_layers = bool(shared)
+
+
+class LAMPLayer(Iteration):
+    """A LAMP layer: the AMP step with a learned matrix and learned shrinkage parameters.
+
+    Parameters
+    ----------
+    problem : AMPProblem
+    k : int
+        The layer (its shrinkage parameters start at the classical values).
+    matrix : LearnedMatrix
+        The layer's own ``B_k`` (untied) or one shared by every layer (tied).
+    """
+
+    def __init__(self, problem, k, matrix):
+        super().__init__()
+        self.hyperparameters = LearnedHyperparameters(problem.layer_hyperparameters(k),
+                                                      problem.hyperparameter_constraints)
+        self.matrix = matrix
+
+    def forward(self, problem, k, state, x, side):
+        return problem.step(state, x, B=self.matrix.B, **self.hyperparameters(problem, k))
+
+    def hyperparameter_values(self, problem, k):
+        """The layer's learned shrinkage parameters (the matrix ``B_k`` is in ``module_``)."""
+        return self.hyperparameters(problem, k)
+
+
+def lamp_layers(problem, paradigm, n_layers, tied):
+    """LAMP's layers of the objective and dnn paradigms (``None`` for the others).
+
+    The learned matrices start at ``matrix_scale * A^T`` (one shared by every
+    layer when ``tied``), the shrinkage parameters at their classical values.
+    """
+    if paradigm not in ("objective", "dnn"):
+        return None  # classical, hyperparameters: the core's generic layers
+    B0 = problem.objective_parameters["B"] * problem.matrix_scale
+    shared = LearnedMatrix(B0, shared=True) if tied else None
+    return [LAMPLayer(problem, k, shared if tied else LearnedMatrix(B0))
+            for k in range(n_layers)]

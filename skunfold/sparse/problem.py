@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..core import Problem, soft_threshold
+from .iterations import sparse_layers
 
 __all__ = [
     "SparseCoding",
@@ -188,8 +189,6 @@ class SparseCoding(Problem):
         return 0.5 * (r * r).sum(-1) + self.alpha * estimate.abs().sum(-1)
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
-        from .iterations import sparse_layers
-
         return sparse_layers(self, paradigm, n_layers, tied, hidden_layer_sizes)
 
     # -- transfer -------------------------------------------------------------------------

@@ -8,21 +8,16 @@ one-shot reference detectors.
 """
 
 import itertools
+import time
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..core import (
-    UnfoldedEstimator,
-    document_parameters,
-    run_transactional,
-    set_init_parameters,
-)
-from ..core.constraints import check_parameters, integer, real
+from ..core import Param, UnfoldedEstimator, constraints, set_init_parameters
+from .base import MODEL_ROWS, MIMOClassifierMixin, StagedDetectorMixin
 from .constellations import fit_channel_model, get_constellation, real_channel
-from .estimators import MIMOClassifierMixin, StagedDetectorMixin, check_constellation
 from .problem import MIMODetection
 
 __all__ = ["LMMSEDetector", "MLDetector", "SoftICDetector"]
@@ -33,8 +28,7 @@ _FLOATS = [np.float64, np.float32]
 class _ChannelModelMixin(MIMOClassifierMixin):
     """Channel, noise variance and alphabet of the model-based detectors."""
 
-    parameter_constraints = {"constellation": check_constellation,
-                             "noise_var": real(0, strict_min=True, allow_none=True)}
+    parameter_table = MODEL_ROWS
 
     def _channel_model(self, X, y):
         """Resolve the alphabet, channel and noise variance; set the fitted attributes.
@@ -75,11 +69,21 @@ class _ChannelModelMixin(MIMOClassifierMixin):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = self.channel is None
+        # A model-based detector is the Bayes detector of x = H s + w with the labels' symbol
+        # values s, and nothing else: on data that no linear channel of those symbols makes
+        # (e.g. three blobs at arbitrary centres with labels 0, 1, 2: no channel puts them on
+        # one line, equally spaced) it does not reach a generic classifier's accuracy, by design.
+        tags.classifier_tags.poor_score = True
         return tags
 
 
 class _ReferenceDetector(_ChannelModelMixin, BaseEstimator):
-    """``fit`` of the one-shot detectors: validation, channel model, then :meth:`_prepare`."""
+    """``fit`` of the one-shot detectors: validation, channel model, then :meth:`_prepare`.
+
+    They learn nothing and are not unfolded: their parameters are checked here
+    by the rows of their ``parameter_table`` (as the core checks an unfolded
+    estimator's), and a failed ``fit`` restores the detector.
+    """
 
     def fit(self, X, y=None):
         """Prepare the detector, estimating the channel from pilots if it is not given.
@@ -99,21 +103,54 @@ class _ReferenceDetector(_ChannelModelMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        return run_transactional(self, self._fit, X, y)
+        snapshot = dict(self.__dict__)
+        try:
+            self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+        return self
+
+    def _check_parameters(self):
+        table = {}
+        for klass in reversed(type(self).__mro__):
+            table.update(vars(klass).get("parameter_table", {}))
+        params = self.get_params(deep=False)
+        for name, row in table.items():
+            if name in params:
+                row.check(params[name], name)
 
     def _fit(self, X, y):
-        check_parameters(self)
+        start = time.perf_counter()
+        self._check_parameters()
         X = validate_data(self, X, reset=True, dtype=_FLOATS)
         idx = None if y is None else self.validate_target(y, X)
         self._channel_model(X, idx)
         self._prepare()
+        if self.verbose:
+            print(f"[{type(self).__name__}] detector built for {self.n_users_} users and "
+                  f"{self.n_antennas_} antennas, nothing learned "
+                  f"({time.perf_counter() - start:.2f} s)", flush=True)
 
     def _validated(self, X):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=_FLOATS)
 
 
-_MODEL_PARAMS_DOC = """
+_VERBOSE = Param(constraints.integer(0), "int", """
+    ``1`` prints a line when ``fit`` has built the detector; ``0`` is silent.""")
+
+
+class LMMSEDetector(_ReferenceDetector):
+    """Linear minimum-mean-square-error detector (reference classifier).
+
+    ``s_hat = (G^T G + sigma^2 I)^{-1} G^T x`` on the real model, then each
+    user's symbol posterior under the Gaussian approximation of the filter
+    output (residual interference plus filtered noise). Nothing is learned.
+
+    Parameters
+    ----------
     channel : array-like of shape (n_antennas, n_users), default=None
         The channel ``H`` (the paper's column convention, ``x = H s + w``):
         real for BPSK, complex for QPSK/16-QAM. ``None``: estimated from pilots
@@ -129,9 +166,13 @@ _MODEL_PARAMS_DOC = """
         (see :func:`constellation_from_labels`). A named constellation fixes
         the labels: the BPSK symbols ``-1, +1`` or the point indices of
         :func:`get_constellation`.
-"""
+    verbose : int, default=0
+        ``1`` prints a line when ``fit`` has built the detector; ``0`` is silent.
 
-_MODEL_ATTRS_DOC = """
+    Attributes
+    ----------
+    filter_ : ndarray of shape (n_users * d, n_features)
+        The LMMSE filter (``d = 1`` for a real alphabet, 2 for complex constellations).
     classes_ : list of ndarray or ndarray
         The alphabet's labels, one array per user (a single array for one
         user fitted on a 1-D ``y``).
@@ -146,34 +187,7 @@ _MODEL_ATTRS_DOC = """
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
-"""
 
-
-def _fill_doc(cls):
-    """Put the shared parameter and attribute descriptions into a class docstring."""
-    cls.__doc__ = (cls.__doc__
-                   .replace("    <<MODEL_PARAMS>>\n", _MODEL_PARAMS_DOC.lstrip("\n"))
-                   .replace("    <<MODEL_ATTRS>>\n", _MODEL_ATTRS_DOC.lstrip("\n") + "\n"))
-    return cls
-
-
-@_fill_doc
-class LMMSEDetector(_ReferenceDetector):
-    """Linear minimum-mean-square-error detector (reference classifier).
-
-    ``s_hat = (G^T G + sigma^2 I)^{-1} G^T x`` on the real model, then each
-    user's symbol posterior under the Gaussian approximation of the filter
-    output (residual interference plus filtered noise). Nothing is learned.
-
-    Parameters
-    ----------
-    <<MODEL_PARAMS>>
-
-    Attributes
-    ----------
-    filter_ : ndarray of shape (n_users * d, n_features)
-        The LMMSE filter (``d = 1`` for a real alphabet, 2 for complex constellations).
-    <<MODEL_ATTRS>>
     See Also
     --------
     MLDetector, SoftICDetector, DeepSICClassifier
@@ -191,7 +205,9 @@ class LMMSEDetector(_ReferenceDetector):
     [-1, 1]
     """
 
-    def __init__(self, channel=None, noise_var=None, *, constellation=None):
+    parameter_table = {"verbose": _VERBOSE}
+
+    def __init__(self, channel=None, noise_var=None, *, constellation=None, verbose=0):
         set_init_parameters(self, locals())
 
     def _prepare(self):
@@ -231,7 +247,6 @@ class LMMSEDetector(_ReferenceDetector):
         return hasattr(self, "filter_")
 
 
-@_fill_doc
 class MLDetector(_ReferenceDetector):
     """Exact maximum-likelihood detector by enumeration (reference classifier).
 
@@ -242,16 +257,46 @@ class MLDetector(_ReferenceDetector):
 
     Parameters
     ----------
-    <<MODEL_PARAMS>>
+    channel : array-like of shape (n_antennas, n_users), default=None
+        The channel ``H`` (the paper's column convention, ``x = H s + w``):
+        real for BPSK, complex for QPSK/16-QAM. ``None``: estimated from pilots
+        ``(X, y)`` by least squares in ``fit`` (``channel_estimated_`` is set).
+    noise_var : float, default=None
+        Noise variance per antenna ``E|w_n|^2`` (``10**(-snr_db/10)`` for
+        :func:`~skunfold.datasets.make_mimo`). ``None``: estimated, from the
+        pilot residuals when ``y`` is given, else from the received power.
+    constellation : {None, "bpsk", "qpsk", "16qam"}, default=None
+        Symbol alphabet. ``None``: the sorted labels of ``y`` (required then),
+        numeric labels being their own real symbol values (labels ``-1, +1``
+        are BPSK) and other labels equally spaced real points of unit energy
+        (see :func:`constellation_from_labels`). A named constellation fixes
+        the labels: the BPSK symbols ``-1, +1`` or the point indices of
+        :func:`get_constellation`.
     max_hypotheses : int, default=65536
         Refuse problems with more candidate vectors ``|S|^U`` than this.
     batch_size : int, default=2048
         Received vectors processed at once (memory ``batch_size * |S|^U``).
+    verbose : int, default=0
+        ``1`` prints a line when ``fit`` has built the detector; ``0`` is silent.
 
     Attributes
     ----------
     n_hypotheses_ : int
-    <<MODEL_ATTRS>>
+    classes_ : list of ndarray or ndarray
+        The alphabet's labels, one array per user (a single array for one
+        user fitted on a 1-D ``y``).
+    n_users_ : int
+    n_antennas_ : int
+    channel_ : ndarray of shape (n_antennas, n_users)
+        Channel used (given or estimated).
+    channel_estimated_ : bool
+    noise_var_ : float
+        Noise variance per antenna used.
+    noise_var_estimated_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+
     See Also
     --------
     LMMSEDetector, SoftICDetector, DeepSICClassifier
@@ -267,10 +312,12 @@ class MLDetector(_ReferenceDetector):
     True
     """
 
-    parameter_constraints = {"max_hypotheses": integer(1), "batch_size": integer(1)}
+    parameter_table = {"max_hypotheses": Param(constraints.integer(1), "int"),
+                       "batch_size": Param(constraints.integer(1), "int"),
+                       "verbose": _VERBOSE}
 
     def __init__(self, channel=None, noise_var=None, *, constellation=None,
-                 max_hypotheses=65536, batch_size=2048):
+                 max_hypotheses=65536, batch_size=2048, verbose=0):
         set_init_parameters(self, locals())
 
     def _fit(self, X, y):
@@ -338,8 +385,6 @@ class MLDetector(_ReferenceDetector):
         return hasattr(self, "_candidates")
 
 
-@_fill_doc
-@document_parameters
 class SoftICDetector(StagedDetectorMixin, _ChannelModelMixin, UnfoldedEstimator):
     """Iterative soft interference cancellation, the model-based detector.
 
@@ -354,11 +399,10 @@ class SoftICDetector(StagedDetectorMixin, _ChannelModelMixin, UnfoldedEstimator)
 
     Parameters
     ----------
-    <<MODEL_PARAMS>>
     n_layers : int, default=5
         Number of soft IC iterations (the weights are tied, so
         ``staged_predict_proba`` may run any depth).
-    %(training_parameters)s
+    %(parameters)s
 
     Attributes
     ----------
@@ -366,7 +410,26 @@ class SoftICDetector(StagedDetectorMixin, _ChannelModelMixin, UnfoldedEstimator)
         The solver as a torch module.
     problem_ : MIMODetection
         The fitted problem.
-    <<MODEL_ATTRS>>
+    layer_parameters_ : dict of str to ndarray
+        The soft IC hyperparameters of every iteration (column ``"layer"``,
+        ``"noise_scale"`` per user and ``"damping"``: 1 and 0, classically).
+    paradigm_ : str
+        ``"classical"``.
+    classes_ : list of ndarray or ndarray
+        The alphabet's labels, one array per user (a single array for one
+        user fitted on a 1-D ``y``).
+    n_users_ : int
+    n_antennas_ : int
+    channel_ : ndarray of shape (n_antennas, n_users)
+        Channel used (given or estimated).
+    channel_estimated_ : bool
+    noise_var_ : float
+        Noise variance per antenna used.
+    noise_var_estimated_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+
     See Also
     --------
     DeepSICClassifier : The unfolded, learned version.
@@ -392,11 +455,10 @@ class SoftICDetector(StagedDetectorMixin, _ChannelModelMixin, UnfoldedEstimator)
     True
     """
 
-    paradigm = "classical"
     paradigms = ("classical",)
 
     def __init__(self, channel=None, noise_var=None, *, n_layers=5, constellation=None,
-                 device="auto", n_threads=None):
+                 device="auto", n_threads=None, verbose=0):
         set_init_parameters(self, locals())
 
     def build_problem(self, X, y):

@@ -1,14 +1,19 @@
-"""The robust-PCA estimators' data handling and public API (shared by RobustPCA and LearnedRPCA).
+"""The robust-PCA estimators' shared base: data handling, parameters and the decomposition API.
 
 Every instance is a matrix: ``X`` is a stack ``(n_instances, n1, n2)`` or one
-2-D matrix. The hooks of :class:`~skunfold.core.UnfoldedEstimator`
-(:meth:`validate_input`, :meth:`validate_target`, :meth:`build_problem`)
-turn both into a stack and build a :class:`~skunfold.rpca.RobustPCAProblem`;
-the public methods (:meth:`decompose`, :meth:`predict`, :meth:`score`, ...)
-run the fitted module through the core's ``iterate`` / ``staged_iterate``
-and ``objective_values``.
+2-D matrix. :class:`RobustPCABase` implements the hooks of
+:class:`~skunfold.core.UnfoldedEstimator` (:meth:`validate_input`,
+:meth:`validate_target`, :meth:`build_problem`), which turn both into a
+stack and build a :class:`~skunfold.rpca.RobustPCAProblem`, and the public
+methods (:meth:`decompose`, :meth:`predict`, :meth:`transform`,
+:meth:`score`, ...), which run the fitted module through the core's
+``iterate`` / ``staged_iterate`` and ``objective_values``. Its
+``parameter_table`` holds the rows (check and documentation) of the
+parameters that :class:`~skunfold.rpca.RobustPCA` and
+:class:`~skunfold.rpca.LearnedRPCA` share.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -16,16 +21,14 @@ import torch
 from sklearn.base import OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..core import (
-    HyperparameterIteration,
-)
-from ..core.constraints import array_ndim, check_int, integer, real
+from ..core import Param, UnfoldedEstimator, constraints
 from .problem import RobustPCAProblem
 
-__all__ = ["IgnoredTargetWarning", "RobustPCAMixin", "SIZE_FREE_PARADIGMS"]
+__all__ = ["IgnoredTargetWarning", "RobustPCABase", "SIZE_FREE_PARADIGMS"]
 
 #: Paradigms whose learned parameters do not depend on the matrix size.
 SIZE_FREE_PARADIGMS = ("classical", "hyperparameters", "correction")
+
 
 class IgnoredTargetWarning(UserWarning):
     """Issued when ``y`` is a 1-D vector (e.g. class labels passed along a Pipeline).
@@ -40,7 +43,7 @@ def _n_dims(X):
     """The number of dimensions of ``X``, with a clear message for ragged stacks."""
     if hasattr(X, "columns") or hasattr(X, "tocsr"):
         return 2  # DataFrames and sparse matrices: scikit-learn's validation handles them
-    ndim = array_ndim(X)
+    ndim = constraints.array_ndim(X)
     if ndim is None:
         raise ValueError("X must be one matrix (2-D) or a stack of matrices of one shape "
                          "(n_instances, n1, n2); its instances have different shapes")
@@ -64,34 +67,53 @@ def _check_psi(psi, n_rows):
     return psi
 
 
-def _check_kernel_size(value, name):
-    ks = check_int(value, name, min_value=1, allow_none=True)
-    if ks is not None and ks % 2 == 0:
-        raise ValueError(f"{name} must be odd, got {ks}")
-    return ks
+def _unchecked(value, name):
+    """``psi`` is checked against the data's size in ``fit`` (``_check_psi``)."""
+    return value
 
 
-def _layer_values(module, k):
-    """The hyperparameters layer ``k`` of a fitted module applies (learned or classical)."""
-    iteration = module.iteration(k)
-    if isinstance(iteration, HyperparameterIteration):
-        return iteration.hyperparameters(module.problem, k)
-    return module.problem.layer_hyperparameters(k)
+#: The rows of the parameters shared by RobustPCA and LearnedRPCA.
+SHARED_ROWS = {
+    "rank": Param(constraints.integer(1), "int", """
+        Rank ``r`` of the low-rank part. A rank of at least ``min(n1, n2)`` is
+        clipped to ``min(n1, n2)`` for every matrix (see ``rank_``): the
+        low-rank part is then the whole matrix, and the defaults fit any data."""),
+    "step_size": Param(constraints.real(0, strict_min=True), "float", """
+        Step ``eta`` of the scaled gradient steps (the classical value, and
+        the initial value of the learned ``eta_L, eta_R``)."""),
+    "threshold": Param(constraints.real(0, strict_min=True), "float", """
+        Relative threshold ``c`` of the first iteration; iteration ``k``
+        (1-based) uses ``zeta_k = c * threshold_decay**(k - 1)``, times the
+        root-mean-square ``rms(X)`` of the instance."""),
+    "threshold_decay": Param(constraints.real(0, 1, strict_min=True), "float", """
+        Geometric decay ``rho`` of the threshold."""),
+    "init_threshold": Param(constraints.real(0, strict_min=True), "float", """
+        Relative threshold ``zeta_0`` of the initialisation (large: the
+        initialisation is close to a plain truncated SVD)."""),
+    "psi": Param(_unchecked, "array-like of shape (n1, n1)", """
+        The sparsifying transform ``Psi`` of ``X = L R^T + Psi Y``; ``None``
+        is the identity (then the model is exactly LRPCA and costs
+        ``O(n1 n2 r)`` per iteration). Must be square and invertible."""),
+    "alpha": Param(constraints.real(0), "float", """
+        Relative l1 weight of objective (24), ``lambda = alpha * rms(X)``
+        (used by :meth:`objective`, :meth:`score` without ``y`` and
+        unsupervised training)."""),
+}
 
 
-class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
-    """Data handling and inference API shared by the robust-PCA estimators."""
+class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
+    """Data handling, shared parameters and decomposition API of the robust-PCA estimators.
 
-    parameter_constraints = {
-        "rank": integer(1),
-        "step_size": real(0, strict_min=True),
-        "threshold": real(0, strict_min=True),
-        "threshold_decay": real(0, 1, strict_min=True),
-        "init_threshold": real(0, strict_min=True),
-        "alpha": real(0),
-        "n_channels": integer(1),
-        "kernel_size": _check_kernel_size,
-    }
+    Not an estimator itself: :class:`~skunfold.rpca.RobustPCA` and
+    :class:`~skunfold.rpca.LearnedRPCA` add their ``__init__`` and
+    declarations.
+    """
+
+    parameter_table = SHARED_ROWS
+
+    def _paradigm(self):
+        """The ``paradigm`` parameter (``"classical"`` for an estimator that learns nothing)."""
+        return self.get_params(deep=False).get("paradigm", "classical")
 
     # -- hooks of the core ---------------------------------------------------------------
     def validate_input(self, X, *, reset):
@@ -134,7 +156,7 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         (labels passed along a Pipeline) is ignored with an
         :class:`IgnoredTargetWarning`.
         """
-        if self.paradigm == "classical":
+        if self._paradigm() == "classical":
             return None
         y = self._rpca_target(y, X, self._rpca_2d_input, warn=True)
         return None if y is None else super().validate_target(y, X)
@@ -146,7 +168,7 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         self.instance_shape_ = (int(n1), int(n2))
         self.rank_ = min(int(self.rank), int(n1), int(n2))
         self.n_iter_ = int(self.n_layers)
-        self._rpca_size_free = self.psi_ is None and self.paradigm in SIZE_FREE_PARADIGMS
+        self._rpca_size_free = self.psi_ is None and self._paradigm() in SIZE_FREE_PARADIGMS
         return RobustPCAProblem(
             self.rank, step_size=self.step_size, threshold=self.threshold,
             threshold_decay=self.threshold_decay, init_threshold=self.init_threshold,
@@ -159,7 +181,7 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         if shape == tuple(self.instance_shape_) or self._rpca_size_free:
             return
         reason = ("a psi was given (its size is fixed)" if self.psi_ is not None
-                  else f"paradigm={self.paradigm!r} learns size-dependent parameters")
+                  else f"paradigm={self._paradigm()!r} learns size-dependent parameters")
         raise ValueError(
             f"X holds matrices of shape {shape} but this model was fitted on matrices of shape "
             f"{tuple(self.instance_shape_)} and {reason}; only models with psi=None and "
@@ -178,7 +200,7 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
                         f"y of shape {y.shape} is not a low-rank ground truth of the shape of X "
                         f"{expected} (it looks like the labels of a later step of a pipeline); "
                         "it is ignored and the model is trained unsupervised on objective (24)",
-                        IgnoredTargetWarning, stacklevel=5)
+                        IgnoredTargetWarning, stacklevel=constraints.caller_stacklevel())
                 return None
             raise ValueError(f"y must be the low-rank ground truth, an array of the shape of X "
                              f"{expected}; got shape {y.shape}")
@@ -193,6 +215,79 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         if staged:
             return self.staged_iterate(X, n_layers)
         return self.iterate(X, n_layers)
+
+    @contextlib.contextmanager
+    def _input_precision(self, dtype):
+        """Run a trained (float32) module in float64 for the block when ``dtype`` is float64.
+
+        The rows of a matrix are coupled (sums over rows in every layer), so
+        float32 rounding would make the output depend on the order of the
+        rows; in the precision of a float64 input it does not (to 1e-15). The
+        module is cast back afterwards, exactly (float32 values are float64
+        values).
+        """
+        module = self.module_
+        trained = module.dtype
+        if self.net_ is None or dtype != np.float64 or trained == torch.float64:
+            yield
+            return
+        module.to(torch.float64)
+        module.dtype = torch.float64
+        try:
+            yield
+        finally:
+            module.to(trained)
+            module.dtype = trained
+
+    def _validated_stack(self, X):
+        check_is_fitted(self)
+        return self.validate_input(X, reset=False)
+
+    def iterate(self, X, n_layers=None):
+        """The readout after the last layer: low-rank and sparse parts, shape ``(n, 2, n1, n2)``.
+
+        Computed in the precision of ``X`` (a trained model, trained in
+        float32, runs in float64 on float64 input).
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        n_layers : int, optional
+            Depth to run (default: the fitted depth; ``0``: the readout of the
+            initial state).
+
+        Returns
+        -------
+        estimate : ndarray of shape (n_instances, 2, n1, n2)
+            Channel 0 the low-rank part, channel 1 the sparse part.
+        """
+        X = self._validated_stack(X)
+        with self._input_precision(X.dtype):
+            return super().iterate(X, n_layers)
+
+    def staged_iterate(self, X, n_layers=None):
+        """Yield the readout after each layer ``k = 1, ..., n_layers`` (see :meth:`iterate`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
+            One matrix or a stack of matrices.
+        n_layers : int, optional
+            Depth to run (default: the fitted depth).
+
+        Yields
+        ------
+        estimate : ndarray of shape (n_instances, 2, n1, n2)
+        """
+        X = self._validated_stack(X)
+        stages = super().staged_iterate(X, n_layers)
+        while True:  # the precision is set per layer, never while suspended
+            with self._input_precision(X.dtype):
+                estimate = next(stages, None)
+            if estimate is None:
+                return
+            yield estimate
 
     # -- public inference API -------------------------------------------------------------
     def fit(self, X, y=None):
@@ -350,9 +445,15 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
     def score(self, X, y=None):
         """Minus the mean relative error ``||L R^T - X*||_F / ||X*||_F`` over instances.
 
-        Without a ground truth (``y=None``, or a 1-D ``y`` that cannot be one)
-        the score is minus the mean of objective (24) divided by ``||X||_F^2``.
-        Higher is better, as scikit-learn's model selection expects.
+        The one meaning of ``score`` for robust PCA: how far the low-rank part
+        is from the ground truth, relative to its size, averaged over the
+        matrices (each weighs alike, whatever its amplitude) -- the quantity
+        the supervised training minimises and the survey reports, not the
+        core's R² over all entries. Without a ground truth (``y=None``, a
+        ``y`` entirely NaN, or a 1-D ``y`` that cannot be one) it is the
+        core's unsupervised score: minus the mean of objective (24) divided
+        by ``||X||_F^2``, the objective of unsupervised training. Higher is
+        better, as scikit-learn's model selection expects.
 
         Parameters
         ----------
@@ -393,19 +494,14 @@ class RobustPCAMixin(OneToOneFeatureMixin, TransformerMixin):
         with torch.no_grad():
             initial = (module.initial(module.problem) if module.initial is not None
                        else module.problem.initial_hyperparameters)
-            values = [float(initial["init_threshold"])]
-            values += [float(_layer_values(module, k)["threshold"])
-                       for k in range(module.n_layers)]
-        return np.asarray(values)
+            first = float(initial["init_threshold"])
+        return np.concatenate([[first], self.layer_parameters_["threshold"]])
 
     @property
     def step_sizes_(self):
         """Step sizes ``(eta_L, eta_R)`` of each layer, shape ``(n_layers, 2)``."""
-        check_is_fitted(self)
-        module = self.module_
-        with torch.no_grad():
-            values = [_layer_values(module, k) for k in range(module.n_layers)]
-            return np.asarray([[float(v["step_L"]), float(v["step_R"])] for v in values])
+        table = self.layer_parameters_
+        return np.stack([table["step_L"], table["step_R"]], axis=1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
