@@ -162,6 +162,27 @@ def test_optimizer_object_equals_the_named_optimizer_and_sets_decay_and_clipping
         _est(p, optimizer=3).fit(X, S)
 
 
+class _SGDRegressor(UnfoldedRegressor):
+    """A preset whose default optimizer (``optimizer=None``) is SGD with clipping."""
+
+    default_optimizer = Optimizer("sgd", max_grad_norm=1.0)
+
+
+def test_optimizer_none_is_the_estimators_default(toy_problem):
+    p = toy_problem
+    X, S = p["X"][:128], p["S"][:128]
+    assert UnfoldedRegressor().optimizer is None
+    default = _est(p, optimizer=None).fit(X, S)
+    assert isinstance(default.net_.optimizer_, torch.optim.Adam)
+    assert_array_equal(default.predict(p["X_test"]),
+                       _est(p, optimizer=Optimizer()).fit(X, S).predict(p["X_test"]))
+    sgd = _SGDRegressor(p["problem"](), n_layers=3, max_epochs=2, batch_size=32, lr=1e-2,
+                        random_state=0).fit(X, S)
+    assert isinstance(sgd.net_.optimizer_, torch.optim.SGD)
+    assert_array_equal(sgd.predict(p["X_test"]), _est(
+        p, optimizer=Optimizer("sgd", max_grad_norm=1.0), lr=1e-2).fit(X, S).predict(p["X_test"]))
+
+
 @pytest.mark.parametrize("params, message", [
     (dict(early_stopping=EarlyStopping(validation_fraction=1.0)),
      r"early_stopping__validation_fraction must be in the open interval \(0, 1\)"),

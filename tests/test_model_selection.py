@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skunfold.core import MultiIteration, Sequential, Safeguard
+from skunfold.core import MultiIteration, Safeguard, Sequential
 from skunfold.metrics import nmse_db, nmse_scorer
 from skunfold.sparse import FISTA, ISTA, HyperLISTA, UnfoldedISTA
 

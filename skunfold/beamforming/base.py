@@ -23,17 +23,10 @@ from ..core import Param, SampleSource, constraints, to_numpy, to_tensor
 from .iterations import restore_classical
 from .problem import ANALOG_CONSTRAINTS, HybridPrecoding
 
-__all__ = ["HybridPrecodingMixin", "check_seed"]
+__all__ = ["HybridPrecodingMixin"]
 
 _LAYOUT = {2: "(n_samples, n_antennas)", 3: "(n_samples, n_users, n_antennas)",
            4: "(n_samples, n_bands, n_users, n_antennas)"}
-
-
-def check_seed(value, name):
-    """The check of ``random_state`` (as the core's): ``None``, a RandomState or an int >= 0."""
-    if value is None or isinstance(value, np.random.RandomState):
-        return value
-    return constraints.check_int(value, name, min_value=0)
 
 
 #: The rows of the parameters every hybrid-precoding estimator takes.

@@ -8,8 +8,8 @@ channel handling and the public API are in
 :class:`~skunfold.beamforming.base.HybridPrecodingMixin`.
 """
 
-from ..core import Param, UnfoldedEstimator, constraints, set_init_parameters
-from .base import HybridPrecodingMixin, check_seed
+from ..core import Param, UnfoldedEstimator, set_init_parameters
+from .base import HybridPrecodingMixin
 
 __all__ = ["HybridPGA"]
 
@@ -107,9 +107,9 @@ class HybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
 
     supports = ("complex_input",)
     parameter_table = {
-        "n_layers": Param(constraints.integer(1), "int", """
+        "n_layers": Param(None, "int", """
         Number of iterations."""),
-        "random_state": Param(check_seed, "int, RandomState instance or None", """
+        "random_state": Param(None, doc="""
         Seed of the initial digital precoders (one draw shared by the
         samples, see above)."""),
     }

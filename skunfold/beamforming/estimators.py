@@ -8,8 +8,8 @@ the channel handling and the public API of both are in
 :class:`~skunfold.beamforming.base.HybridPrecodingMixin`.
 """
 
-from ..core import PARADIGMS, Param, UnfoldedEstimator, constraints, set_init_parameters
-from .base import HybridPrecodingMixin, check_seed
+from ..core import Param, UnfoldedEstimator, set_init_parameters
+from .base import HybridPrecodingMixin
 
 __all__ = ["UnfoldedHybridPGA"]
 
@@ -118,18 +118,17 @@ class UnfoldedHybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
     paradigms = ("classical", "hyperparameters", "correction")
     default_lr = {None: 0.05}
     parameter_table = {
-        "n_layers": Param(constraints.integer(1), "int", """
+        "n_layers": Param(None, "int", """
         Depth ``K``."""),
-        "paradigm": Param(constraints.options(*PARADIGMS), '{"hyperparameters", "correction", '
-                          '"classical"}', """
+        "paradigm": Param(None, '{"hyperparameters", "correction", "classical"}', """
         What is learned (see the table above)."""),
-        "hidden_layer_sizes": Param(constraints.layer_sizes(), "tuple of int", """
+        "hidden_layer_sizes": Param(None, doc="""
         Hidden widths of the correction network (``paradigm="correction"``)."""),
-        "lr": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", """
+        "lr": Param(None, doc="""
         Learning rate of the optimizer (``None``: 0.05). The step sizes are
         learned through their logarithm, so ``lr`` is about the relative change
         of a step size per optimizer step."""),
-        "random_state": Param(check_seed, "int, RandomState instance or None", """
+        "random_state": Param(None, doc="""
         The single source of randomness: the initial digital precoders, the
         correction network, the shuffling and the validation split."""),
     }

@@ -65,10 +65,10 @@ def build_module(problem, X, y, side, dtype, seed, settings, n_layers, name):
     apply_to_problem(problem, convert)
     n = len(X)
     sample = (to_tensor(X, dtype), {k: to_tensor(v, dtype) for k, v in side.items()})
-    with evaluation_mode(problem):
-        check_problem_outputs(problem, sample[0], sample[1],
-                              None if y is None else to_tensor(y, dtype))
     paradigm = settings.paradigm if settings.trains else "classical"
+    with evaluation_mode(problem):  # the "dnn" paradigm's layers replace the problem's step
+        check_problem_outputs(problem, sample[0], sample[1],
+                              None if y is None else to_tensor(y, dtype), step=paradigm != "dnn")
     _check_modes(settings)
     fixed_point, tied = settings.fixed_point, settings.tied
     with torch.random.fork_rng(devices=[]):

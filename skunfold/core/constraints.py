@@ -238,7 +238,7 @@ def resolve_device(device):
 
     Examples
     --------
-    >>> from skunfold.core import resolve_device
+    >>> from skunfold.core.constraints import resolve_device
     >>> resolve_device("cpu")
     'cpu'
     """

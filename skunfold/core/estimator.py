@@ -9,8 +9,9 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .building import build_module, load_parameters, record_fixed_point
 from .constraints import check_complex_array, check_input_ndim
+from .equilibrium import FixedPoint
 from .ops import compute_dtype
-from .options import Optimizer
+from .options import EarlyStopping, Optimizer
 from .parameters import (
     CORE_PARAMETERS,
     PARADIGMS,
@@ -20,6 +21,8 @@ from .parameters import (
 )
 from .prediction import Predictions
 from .problem import check_problem
+from .robust import Adversarial
+from .safeguard import Safeguard
 from .sources import SampleSource, StreamData, training_seed, validate_draw
 from .tables import layer_table
 from .threads import choose_threads, torch_threads
@@ -73,7 +76,10 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         target rows are unlabeled), ``"complex_input"``,
         ``"variable_input_shape"`` (a fitted model runs on samples of
         another shape: ``predict`` then checks neither ``n_features_in_`` nor
-        the sample shape). A class whose ``__init__`` and ``supports``
+        the sample shape), ``"input_precision"`` (a trained model, trained in
+        float32, runs inference in float64 on float64 input: e.g. where a
+        layer sums over the rows of a sample, so that the result does not
+        depend on their order). A class whose ``__init__`` and ``supports``
         disagree is a ``TypeError`` when it is defined.
     ``paradigms`` : tuple of str
         The accepted values of ``paradigm``.
@@ -90,6 +96,12 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
     ``default_optimizer`` : Optimizer
         The optimizer used when ``optimizer=None`` (default: Adam, no decay,
         no clipping).
+    ``default_early_stopping`` : EarlyStopping
+        What ``True`` means for ``early_stopping``; likewise
+        ``default_fixed_point``, ``default_safeguard`` and
+        ``default_adversarial`` for the other options (default: the option object's
+        defaults), e.g. ``EarlyStopping(n_iter_no_change=20)`` for a model
+        whose papers train with a longer patience.
 
     Notes
     -----
@@ -104,6 +116,10 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
     parameter_table = {}
     default_lr = {None: 1e-3}
     default_optimizer = Optimizer()
+    default_early_stopping = EarlyStopping()
+    default_fixed_point = FixedPoint()
+    default_safeguard = Safeguard()
+    default_adversarial = Adversarial()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -214,14 +230,21 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
 
     def _settings(self):
         settings = resolve_parameters(self)
+        params = self.get_params(deep=False)
         for name, value in self.core_defaults.items():
-            if name not in self.get_params(deep=False):
+            if name not in params:
                 settings[name] = CORE_PARAMETERS[name].check(value, name)
         if settings.paradigm not in self.paradigms:
             raise ValueError(f"paradigm must be one of {list(self.paradigms)} for "
                              f"{type(self).__name__}, got {settings.paradigm!r}")
         if settings.optimizer is None:
             settings["optimizer"] = self.default_optimizer.validated("optimizer")
+        for name, default in (("early_stopping", self.default_early_stopping),
+                              ("fixed_point", self.default_fixed_point),
+                              ("safeguard", self.default_safeguard),
+                              ("adversarial", self.default_adversarial)):
+            if params.get(name) is True:
+                settings[name] = default.validated(name)
         settings["trains"] = "training" in self.supports and settings.paradigm != "classical"
         return settings
 
@@ -237,8 +260,9 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
             return
         name = type(self).__name__
         if y is None and "unsupervised" not in self.supports:
-            raise ValueError(f"{name} trains supervised only: pass the targets y to fit "
-                             "(or max_epochs=0 for the untrained solver)")
+            raise ValueError(f"{name} requires y to be passed, but the target y is None: it "
+                             "trains supervised only (pass the targets y to fit, or "
+                             "max_epochs=0 for the untrained solver)")
         if y is not None and y.dtype.kind in "fc" and "semi_supervised" not in self.supports \
                 and np.isnan(y).any():
             raise ValueError(f"{name} does not train semi-supervised: y holds NaN (unlabeled) "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .equilibrium import warn_not_converged
-from .module import module_device, module_dtype
+from .module import cast_module, module_device, module_dtype
 from .ops import output_dtype, to_numpy, to_tensor
 from .problem import evaluation_mode
 from .threads import choose_threads, torch_threads
@@ -29,13 +29,20 @@ CHUNK_ENTRIES = 1 << 22
 
 
 @contextlib.contextmanager
-def inference_mode(module, device=None, n_threads=None, flops_per_layer=None):
+def inference_mode(module, device=None, n_threads=None, flops_per_layer=None, dtype=None):
     """Run a block with ``module`` in eval mode, without autograd, with threads chosen.
 
     ``device``: move the module there for the block and back to the CPU after
     (classical solvers are kept on the CPU between calls); ``None`` leaves it
-    where it is (a trained network stays on its training device).
+    where it is (a trained network stays on its training device). ``dtype``:
+    compute in this precision for the block and cast back after (exactly,
+    when it is the wider one); ``None`` keeps the module's.
     """
+    previous = module_dtype(module)
+    if dtype is not None and dtype != previous:
+        cast_module(module, dtype)
+    else:
+        dtype = None
     if device is not None:
         module.to(device)
     threads = choose_threads(n_threads, flops_per_layer, module_device(module))
@@ -48,6 +55,8 @@ def inference_mode(module, device=None, n_threads=None, flops_per_layer=None):
         module.train(was_training)
         if device is not None:
             module.to("cpu")
+        if dtype is not None:
+            cast_module(module, previous)
 
 
 def chunk_rows(module, sample_shape):

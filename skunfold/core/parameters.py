@@ -83,7 +83,7 @@ def _check_paradigm(value, name):
 
 def _check_tied(value, name):
     if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{name} must be None, True or False, got {value!r}")
+        raise TypeError(f"{name} must be None, True or False, got {value!r}")
     return value
 
 
@@ -209,6 +209,7 @@ FEATURES = {
     "semi_supervised": (),
     "complex_input": (),
     "variable_input_shape": (),
+    "input_precision": (),
 }
 
 #: Core parameters any estimator may take without a feature (they are read with their defaults).

@@ -87,7 +87,7 @@ class Predictions:
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module, allow_zero=True)
-        with self._inference_mode(module, X.shape):
+        with self._inference_mode(module, X):
             return run_layers(module, X, side, n_layers)
 
     def staged_iterate(self, X, n_layers=None, *, problem=None, **side_information):
@@ -111,20 +111,23 @@ class Predictions:
         X, side, module = self._prepare_inference(X, side_information, problem)
         stages = run_layers_staged(module, X, side, self._check_depth(n_layers, module))
         while True:  # the mode (no autograd, threads) is set per layer, never while suspended
-            with self._inference_mode(module, X.shape):
+            with self._inference_mode(module, X):
                 estimate = next(stages, None)
             if estimate is None:
                 return
             yield estimate
 
-    def _inference_mode(self, module, shape):
+    def _inference_mode(self, module, X):
         classical = self.net_ is None
         flops = self.__dict__.get("_layer_flops")
-        rows = min(shape[0], chunk_rows(module, shape[1:]))
+        rows = min(X.shape[0], chunk_rows(module, X.shape[1:]))
+        exact = "input_precision" in self.supports and not classical \
+            and X.dtype in (np.float64, np.complex128)
         return inference_mode(
             module, device=self._core_value("device") if classical else None,
             n_threads=self._core_value("n_threads"),
-            flops_per_layer=None if flops is None else flops * rows)
+            flops_per_layer=None if flops is None else flops * rows,
+            dtype=torch.float64 if exact else None)
 
     def format_estimate(self, estimate):
         """An estimate in the layout of the fitted targets: 1-D when ``fit`` got a 1-D ``y``."""

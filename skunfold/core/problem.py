@@ -431,7 +431,7 @@ def _state_parts(state, where, batch):
     return parts
 
 
-def check_problem_outputs(problem, x, side, y=None):
+def check_problem_outputs(problem, x, side, y=None, step=True):
     """Run a problem's methods once on a small batch and check what they return.
 
     Called by ``fit`` before the network is built, with a few training
@@ -440,17 +440,22 @@ def check_problem_outputs(problem, x, side, y=None):
     shapes as ``initial_state``; ``readout`` a tensor with the batch first
     (of the shape of the targets ``y`` when the default loss compares them);
     ``objective``, when the problem defines it, one value per sample. The
-    messages name the method and the expected shape.
+    messages name the method and the expected shape. With ``step=False``
+    (a paradigm whose layers replace the step) the step is not called and
+    the readout of the initial state is checked.
     """
     name = type(problem).__name__
     batch = x.shape[0]
     initial = {k: fixed_value(v) for k, v in problem.initial_hyperparameters.items()}
     state = _call(problem, "initial_state", batch, x, **initial, **side)
     before = _state_parts(state, f"{name}.initial_state(x)", batch)
-    params = {k: fixed_value(v) for k, v in problem.layer_hyperparameters(0).items()}
-    params.update(problem.objective_parameters)
-    new = _call(problem, "step", batch, state, x, **params, **side)
-    after = _state_parts(new, f"{name}.step(state, x, ...)", batch)
+    if not step:
+        new, after = state, before
+    else:
+        params = {k: fixed_value(v) for k, v in problem.layer_hyperparameters(0).items()}
+        params.update(problem.objective_parameters)
+        new = _call(problem, "step", batch, state, x, **params, **side)
+        after = _state_parts(new, f"{name}.step(state, x, ...)", batch)
     if len(after) != len(before) or isinstance(new, tuple) != isinstance(state, tuple):
         raise ValueError(f"{name}.step returned {_describe(new)} where initial_state returned "
                          f"{_describe(state)}; a step returns a state of the same structure")

@@ -6,7 +6,7 @@ and the inference API are in
 :class:`~skunfold.distributed.base.DistributedMixin`.
 """
 
-from ..core import Param, UnfoldedEstimator, constraints, set_init_parameters
+from ..core import Param, UnfoldedEstimator, set_init_parameters
 from .base import DistributedMixin
 
 __all__ = ["DistributedADMM"]
@@ -88,7 +88,7 @@ class DistributedADMM(DistributedMixin, UnfoldedEstimator):
     """
 
     parameter_table = {
-        "n_layers": Param(constraints.integer(1), "int", """
+        "n_layers": Param(None, "int", """
         Communication rounds."""),
     }
 

@@ -8,7 +8,7 @@ Shlezinger 2025). The classical solver is
 API of both are in :class:`~skunfold.distributed.base.DistributedMixin`.
 """
 
-from ..core import PARADIGMS, Param, UnfoldedEstimator, constraints, set_init_parameters
+from ..core import Param, UnfoldedEstimator, constraints, set_init_parameters
 from .base import DistributedMixin
 
 __all__ = ["UnfoldedDADMM"]
@@ -109,16 +109,15 @@ class UnfoldedDADMM(DistributedMixin, UnfoldedEstimator):
     paradigms = ("classical", "hyperparameters")
     default_lr = {None: 1e-2}
     parameter_table = {
-        "n_layers": Param(constraints.integer(1), "int", """
+        "n_layers": Param(None, "int", """
         Communication rounds ``K``."""),
-        "paradigm": Param(constraints.options(*PARADIGMS), '{"hyperparameters", "classical"}',
-                          """
+        "paradigm": Param(None, '{"hyperparameters", "classical"}', """
         ``"hyperparameters"`` learns ``(rho, step, tau, eta)`` of every round;
         ``"classical"`` learns nothing (:class:`DistributedADMM`)."""),
         "hyperparameter_sharing": Param(_check_sharing, '{"agent", "shared"}', """
         Learn every hyperparameter per agent (``4 K P`` scalars), or once
         per round for all agents (``4 K``)."""),
-        "lr": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", """
+        "lr": Param(None, doc="""
         Learning rate of the optimizer (``None``: 1e-2; the hyperparameters
         are learned through their logarithms)."""),
     }

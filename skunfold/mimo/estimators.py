@@ -44,15 +44,6 @@ def _check_hidden_sizes(value, name):
     return tuple(int(h) for h in sizes)
 
 
-def _check_early_stopping(value, name):
-    """``True`` is DeepSIC's ``EarlyStopping(n_iter_no_change=20)``; else as the core's row."""
-    if isinstance(value, (bool, np.bool_)) or value is None:
-        return EarlyStopping(n_iter_no_change=PATIENCE).validated(name) if value else None
-    if isinstance(value, EarlyStopping):
-        return value.validated(name)
-    raise TypeError(f"{name} must be True, False or an EarlyStopping, got {value!r}")
-
-
 class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstimator):
     """DeepSIC: iterative soft interference cancellation unfolded into learned layers.
 
@@ -189,7 +180,7 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
         "hidden_layer_sizes": Param(_check_hidden_sizes),
         "adapt_epochs": Param(constraints.integer(1)),
         "adapt_lr": Param(constraints.real(0, strict_min=True, allow_none=True)),
-        "early_stopping": Param(_check_early_stopping, "bool or EarlyStopping", """
+        "early_stopping": Param(None, "bool or EarlyStopping", """
             Hold out ``validation_fraction`` of the pilots, stop a stage when the
             validation cross-entropy has not improved for ``n_iter_no_change``
             epochs and keep its best epoch (``True``:
@@ -199,6 +190,7 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
             500 pilots: SER 0.19 instead of 0.21 without it). Not used by
             :meth:`partial_fit`."""),
     }
+    default_early_stopping = EarlyStopping(n_iter_no_change=PATIENCE)
 
     def __init__(self, *, n_layers=5, paradigm="dnn", constellation=None,
                  hidden_layer_sizes=(64,), channel=None, noise_var=None, adapt_epochs=10,

@@ -13,7 +13,6 @@ parameters that :class:`~skunfold.rpca.RobustPCA` and
 :class:`~skunfold.rpca.LearnedRPCA` share.
 """
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -215,79 +214,6 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
         if staged:
             return self.staged_iterate(X, n_layers)
         return self.iterate(X, n_layers)
-
-    @contextlib.contextmanager
-    def _input_precision(self, dtype):
-        """Run a trained (float32) module in float64 for the block when ``dtype`` is float64.
-
-        The rows of a matrix are coupled (sums over rows in every layer), so
-        float32 rounding would make the output depend on the order of the
-        rows; in the precision of a float64 input it does not (to 1e-15). The
-        module is cast back afterwards, exactly (float32 values are float64
-        values).
-        """
-        module = self.module_
-        trained = module.dtype
-        if self.net_ is None or dtype != np.float64 or trained == torch.float64:
-            yield
-            return
-        module.to(torch.float64)
-        module.dtype = torch.float64
-        try:
-            yield
-        finally:
-            module.to(trained)
-            module.dtype = trained
-
-    def _validated_stack(self, X):
-        check_is_fitted(self)
-        return self.validate_input(X, reset=False)
-
-    def iterate(self, X, n_layers=None):
-        """The readout after the last layer: low-rank and sparse parts, shape ``(n, 2, n1, n2)``.
-
-        Computed in the precision of ``X`` (a trained model, trained in
-        float32, runs in float64 on float64 input).
-
-        Parameters
-        ----------
-        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
-            One matrix or a stack of matrices.
-        n_layers : int, optional
-            Depth to run (default: the fitted depth; ``0``: the readout of the
-            initial state).
-
-        Returns
-        -------
-        estimate : ndarray of shape (n_instances, 2, n1, n2)
-            Channel 0 the low-rank part, channel 1 the sparse part.
-        """
-        X = self._validated_stack(X)
-        with self._input_precision(X.dtype):
-            return super().iterate(X, n_layers)
-
-    def staged_iterate(self, X, n_layers=None):
-        """Yield the readout after each layer ``k = 1, ..., n_layers`` (see :meth:`iterate`).
-
-        Parameters
-        ----------
-        X : array-like of shape (n1, n2) or (n_instances, n1, n2)
-            One matrix or a stack of matrices.
-        n_layers : int, optional
-            Depth to run (default: the fitted depth).
-
-        Yields
-        ------
-        estimate : ndarray of shape (n_instances, 2, n1, n2)
-        """
-        X = self._validated_stack(X)
-        stages = super().staged_iterate(X, n_layers)
-        while True:  # the precision is set per layer, never while suspended
-            with self._input_precision(X.dtype):
-                estimate = next(stages, None)
-            if estimate is None:
-                return
-            yield estimate
 
     # -- public inference API -------------------------------------------------------------
     def fit(self, X, y=None):

@@ -5,7 +5,7 @@ handling, the shared parameters and the decomposition API): its parameters,
 their rows and its docstring.
 """
 
-from ..core import PARADIGMS, Optimizer, Param, constraints, set_init_parameters
+from ..core import Optimizer, Param, constraints, set_init_parameters
 from .decomposition import IgnoredTargetWarning, RobustPCABase
 
 __all__ = ["LearnedRPCA", "IgnoredTargetWarning"]
@@ -16,29 +16,6 @@ def _check_kernel_size(value, name):
     if ks is not None and ks % 2 == 0:
         raise ValueError(f"{name} must be odd, got {ks}")
     return ks
-
-
-def _check_batch_size(value, name):
-    bs = constraints.check_int(value, name)
-    if bs < 1 and bs != -1:
-        raise ValueError(f"{name} must be a positive integer or -1 (full batch), got {bs}")
-    return bs
-
-
-#: The optimizer of ``optimizer=None``: Adam with a half-cosine decay within every stage.
-DEFAULT_OPTIMIZER = Optimizer(lr_schedule="cosine")
-
-
-def _check_optimizer(value, name):
-    """The core's ``optimizer`` check, and ``None``: :data:`DEFAULT_OPTIMIZER`."""
-    if value is None:
-        value = DEFAULT_OPTIMIZER
-    elif isinstance(value, (str, type)):
-        value = Optimizer(value)
-    if not isinstance(value, Optimizer):
-        raise ValueError(f"{name} must be None, the name of an optimizer, a torch.optim.Optimizer "
-                         f"subclass or an Optimizer, got {value!r}")
-    return value.validated(name)
 
 
 class LearnedRPCA(RobustPCABase):
@@ -151,38 +128,39 @@ class LearnedRPCA(RobustPCABase):
     ((5,), (4, 2))
     """
 
-    supports = ("training", "unsupervised", "semi_supervised")
+    supports = ("training", "unsupervised", "semi_supervised", "input_precision")
     default_lr = {None: 0.1}
 
+    #: ``optimizer=None``: Adam with a half-cosine decay of the learning rate within every stage.
+    default_optimizer = Optimizer(lr_schedule="cosine")
+
+    # rows with check None give the core's rows (and checks) this estimator's text
     parameter_table = {
-        "n_layers": Param(constraints.integer(1), "int", """
+        "n_layers": Param(None, "int", """
             Depth ``K`` (the number of iterations of ``paradigm="classical"``)."""),
-        "paradigm": Param(constraints.options(*PARADIGMS),
-                          '{"hyperparameters", "objective", "correction", "dnn", "classical"}',
-                          """
+        "paradigm": Param(
+            None, '{"hyperparameters", "objective", "correction", "dnn", "classical"}', """
             What the layers learn (see the table above)."""),
         "n_channels": Param(constraints.integer(1), "int", """
             Hidden channels of the correction CNN."""),
         "kernel_size": Param(_check_kernel_size, "int", """
             Kernel size of the CNNs (odd); ``None``: 3 for the correction CNN
             (3 x 3 over the matrix), 1 for the ``"dnn"`` transform networks."""),
-        "lr": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", """
+        "lr": Param(None, doc="""
             Learning rate of the optimizer (``None``: 0.1). Thresholds are learned
             as logarithms, so ``lr`` is about the relative change of a threshold
             per step; the learned ``Psi_k`` and CNN weights are scaled so that the
             same rate suits them."""),
-        "batch_size": Param(_check_batch_size, "int", """
+        "batch_size": Param(None, doc="""
             Instances (matrices) per mini-batch (``-1``: all)."""),
-        "optimizer": Param(_check_optimizer,
-                           "None, str, torch.optim.Optimizer class or Optimizer", """
+        "optimizer": Param(None, doc="""
             ``None``: Adam with a half-cosine decay of the learning rate within
             every stage of the loss schedule (never below 2% of ``lr``), i.e.
             ``Optimizer(lr_schedule="cosine")``, so each stage ends with small,
-            precise steps. Otherwise as in every estimator: ``"adam"``,
-            ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or a
-            :class:`torch.optim.Optimizer` class (constant learning rate), or an
-            :class:`~skunfold.core.Optimizer` (which also sets the decay and
-            gradient clipping)."""),
+            precise steps. Otherwise ``"adam"``, ``"adamw"``, ``"sgd"``,
+            ``"rmsprop"`` or a :class:`torch.optim.Optimizer` class (constant
+            learning rate), or an :class:`~skunfold.core.Optimizer` (which also
+            sets the decay and gradient clipping)."""),
     }
 
     def __init__(self, rank=5, *, n_layers=10, paradigm="hyperparameters", step_size=0.5,

@@ -19,12 +19,6 @@ from .problem import HyperLISTAProblem, SparseCoding
 __all__ = ["UnfoldedISTA", "HyperLISTA", "UnfoldedAMP"]
 
 
-def _check_tied(value, name):
-    if value not in (None, True, False):
-        raise TypeError(f"{name} must be None or a bool, got {value!r}")
-    return value
-
-
 def _lr_row(doc):
     """The core's ``lr`` row with a preset's text on its defaults (the same check)."""
     return Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", doc)
@@ -190,7 +184,7 @@ class UnfoldedISTA(SparseCoderMixin):
         "coupling": Param(constraints.options("cp", allow_none=True), "str or None"),
         "support_selection": Param(check_support_selection, "bool or (float, float)"),
         "momentum": Param(constraints.boolean(), "bool"),
-        "tied": Param(_check_tied, "bool or None"),
+        "tied": Param(None, "bool or None"),
         "init": Param(lambda v, name: _check_init(v, name), "str or UnfoldedISTA"),
         "lr": _lr_row("""
         Learning rate; ``None`` picks the paradigm's default (5e-2 for the
@@ -456,7 +450,7 @@ class UnfoldedAMP(AMPCoderMixin):
     parameter_table = {
         "shrinkage": Param(constraints.options(*SHRINKAGES), "str"),
         "matrix_init": Param(constraints.options("auto", "transpose", "scaled"), "str"),
-        "tied": Param(_check_tied, "bool or None"),
+        "tied": Param(None, "bool or None"),
         "lr": _lr_row("""
         Learning rate; ``None`` picks the paradigm's default (1e-2 for the
         shrinkage parameters of ``"hyperparameters"``, mostly learned through
