@@ -205,6 +205,22 @@ class Problem:
             return (state[0] + delta, *state[1:])
         return state + delta
 
+    def safeguard_problem(self):
+        """The problem whose classical step guards a safeguarded model (default: this one).
+
+        Override when the problem's own iteration is not a classical,
+        convergent map (e.g. HyperLISTA's instance-adaptive thresholds) or its
+        state carries more than the classical iteration's: return a
+        :class:`Problem` whose ``step`` (with its ``layer_hyperparameters(k)``
+        and ``objective_parameters``) is the classical iteration, taking and
+        returning this problem's states (passing on what it does not use),
+        with this problem's ``readout`` and ``objective``. It is called on the
+        module's (moved and cast) problem for every safeguarded batch, so it
+        should be cheap (share this problem's tensors) and hold no learned
+        parameter. See :class:`~skunfold.core.Safeguard`.
+        """
+        return self
+
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
         """Iteration modules of a paradigm, when the problem has its own.
 
@@ -369,7 +385,7 @@ def evaluation_mode(problem):
     :func:`torch.no_grad`, unless the problem's step uses autograd itself
     (``step_uses_autograd``): then :func:`torch.enable_grad`.
     """
-    if getattr(problem, "step_uses_autograd", False):
+    if problem.step_uses_autograd:
         return torch.enable_grad()
     return torch.no_grad()
 

@@ -175,21 +175,14 @@ class Safeguard(OptionGroup):
 
 
 def guard_problem(problem):
-    """The problem whose classical step ``T`` guards the learned layers of a module on ``problem``.
+    """The problem whose classical step guards a module on ``problem``: its ``safeguard_problem()``.
 
-    The public hook of the families: a problem may define
-    ``safeguard_problem()``, returning a :class:`~skunfold.core.Problem` whose
-    ``step`` (with its ``layer_hyperparameters(k)`` and
-    ``objective_parameters``) is the classical iteration that guards the
-    model, and whose ``readout`` and ``objective`` are those of the problem.
-    It must take and return the states of ``problem`` (passing on what it
-    does not use) and hold no learned parameter: it is called on the
-    module's (already moved and cast) problem at the start of every
-    safeguarded batch, so it should be cheap (share the problem's tensors).
-    Without the hook, ``T`` is the problem's own step.
+    The public hook of the families and of a user's solver is
+    :meth:`Problem.safeguard_problem <skunfold.core.Problem.safeguard_problem>`;
+    by default the problem guards itself (its own ``step`` with its classical
+    hyperparameters).
     """
-    hook = getattr(problem, "safeguard_problem", None)
-    return problem if hook is None else hook()
+    return problem.safeguard_problem()
 
 
 def _select(accept, y, fallback):
