@@ -16,7 +16,6 @@ measurement) say how the rows are split among the agents, so ``X`` needs no
 special layout.
 """
 
-import warnings
 
 import numpy as np
 from sklearn.base import RegressorMixin
@@ -127,17 +126,9 @@ class DistributedMixin(RegressorMixin):
                              "is None: with dictionary=None the dictionary is estimated from "
                              "(X, y); pass `dictionary` to fit without targets (unsupervised)")
         # imported on use: skunfold.datasets imports this package, which needs no other family
-        from ..sparse import DictionaryEstimatedWarning
+        from ..sparse.coding import estimate_dictionary
 
-        lab = ~np.isnan(y).all(axis=1)
-        D = np.linalg.lstsq(y[lab].astype(np.float64), X[lab].astype(np.float64), rcond=None)[0]
-        warnings.warn(f"dictionary=None: {type(self).__name__} estimated the dictionary "
-                      f"({D.shape[0]} atoms x {D.shape[1]} features) from (X, y) by least "
-                      "squares; it is stored in `dictionary_`", DictionaryEstimatedWarning,
-                      stacklevel=constraints.caller_stacklevel())
-        if not np.all(np.isfinite(D)):
-            raise ValueError("could not estimate a usable dictionary from (X, y)")
-        return D
+        return estimate_dictionary(X, y, type(self).__name__)
 
     # -- another graph ------------------------------------------------------------------------
     def _problem_for(self, graph, agents):

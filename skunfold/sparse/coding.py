@@ -20,7 +20,7 @@ from ..core import Param, UnfoldedEstimator, constraints
 from .problem import DEFAULT_SUPPORT_SELECTION
 
 __all__ = ["SparseCoderMixin", "AMPCoderMixin", "DictionaryEstimatedWarning",
-           "check_support_selection", "DICTIONARY_ROW"]
+           "estimate_dictionary", "check_support_selection", "DICTIONARY_ROW"]
 
 
 class DictionaryEstimatedWarning(UserWarning):
@@ -70,6 +70,24 @@ def _check_dictionary(value, name):
 DICTIONARY_ROW = Param(_check_dictionary, "array-like of shape (n_components, n_features)", """
         Row convention, ``X = S @ dictionary`` (see :class:`UnfoldedISTA`);
         ``None``: estimated from ``(X, y)`` by least squares.""")
+
+
+def estimate_dictionary(X, y, owner):
+    """The dictionary ``D`` of ``X ~ y @ D``: least squares on the labeled samples, with a warning.
+
+    Used by the estimators whose ``dictionary=None`` (sparse coding, and the
+    distributed LASSO): the unlabeled rows of ``y`` (all NaN) are left out;
+    a :class:`DictionaryEstimatedWarning` names ``owner`` and the sizes.
+    """
+    lab = ~np.isnan(y).all(axis=1)
+    D = np.linalg.lstsq(y[lab].astype(np.float64), X[lab].astype(np.float64), rcond=None)[0]
+    warnings.warn(
+        f"dictionary=None: {owner} estimated the dictionary ({D.shape[0]} atoms x "
+        f"{D.shape[1]} features) from (X, y) by least squares; it is stored in `dictionary_`",
+        DictionaryEstimatedWarning, stacklevel=constraints.caller_stacklevel())
+    if not np.all(np.isfinite(D)) or np.linalg.norm(D) == 0:
+        raise ValueError("could not estimate a usable dictionary from (X, y)")
+    return D
 
 
 class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, RegressorMixin,
@@ -136,15 +154,7 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "with dictionary=None the dictionary is estimated from (X, y); pass "
                 "`dictionary` to fit without targets (unsupervised)")
-        lab = ~np.isnan(y).all(axis=1)
-        D = np.linalg.lstsq(y[lab].astype(np.float64), X[lab].astype(np.float64), rcond=None)[0]
-        warnings.warn(
-            f"dictionary=None: {type(self).__name__} estimated the dictionary "
-            f"({D.shape[0]} atoms x {D.shape[1]} features) from (X, y) by least squares; "
-            "it is stored in `dictionary_`", DictionaryEstimatedWarning, stacklevel=5)
-        if not np.all(np.isfinite(D)) or np.linalg.norm(D) == 0:
-            raise ValueError("could not estimate a usable dictionary from (X, y)")
-        return D, True
+        return estimate_dictionary(X, y, type(self).__name__), True
 
     def _problem_for(self, X, dictionary):
         """The fitted problem, or the same problem on another dictionary (transfer)."""
