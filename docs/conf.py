@@ -6,7 +6,9 @@ The API pages of every importable sub-package of skunfold are written to
 up in the reference without editing the docs. A sub-package that declares its
 public names in groups (``skunfold.core``: ``USING`` and ``EXTENDING``) gets one
 section per group; a module it exports by name (``skunfold.core.constraints``)
-gets a page of its own.
+gets a page of its own. The landing page (``api.rst``) includes
+``docs/generated/api_tables.inc``: one table per sub-package (one per group for
+the core), with short names and one-line summaries.
 """
 
 import importlib
@@ -19,13 +21,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))  # docs/gallery_checks.py
 
 import skunfold  # noqa: E402
 
 # -- project -----------------------------------------------------------------
 project = "skunfold"
 author = "the skunfold developers"
-copyright = "the skunfold developers"
+copyright = "2026, the skunfold developers"
 release = skunfold.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -44,6 +47,8 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 suppress_warnings = ["toc.empty_glob"]
 default_role = "literal"
 add_module_names = False
+# short names in the pages' tables of contents too ("fit()", not "UnfoldedISTA.fit()")
+toc_object_entries_show_parents = "hide"
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------
 autosummary_generate = True
@@ -60,6 +65,18 @@ numpydoc_xref_param_type = False
 # -- sphinx-gallery -----------------------------------------------------------
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The checks of the gallery's outputs (an empty axes, a printed object repr) live in
+# docs/gallery_checks.py; the build still runs where that file is absent.
+try:
+    from gallery_checks import EmptyAxesCheckingScraper, check_example_outputs
+except ImportError:  # pragma: no cover - the checks are part of the repository
+    EmptyAxesCheckingScraper = check_example_outputs = None
+if EmptyAxesCheckingScraper is None:
+    _image_scrapers = ("matplotlib",)
+elif inspect.isclass(EmptyAxesCheckingScraper):
+    _image_scrapers = (EmptyAxesCheckingScraper(),)
+else:
+    _image_scrapers = (EmptyAxesCheckingScraper,)
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
@@ -69,6 +86,7 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
+    "image_scrapers": _image_scrapers,
 }
 warnings.filterwarnings("ignore", category=UserWarning,
                         message="Matplotlib is currently using agg")
@@ -79,6 +97,9 @@ try:
 
     html_theme = "pydata_sphinx_theme"
     html_theme_options = {
+        # the name and version on every page, next to the logo; pyproject.toml names
+        # no source repository or package page, so there are no icon links
+        "logo": {"text": f"skunfold {release}", "alt_text": "skunfold"},
         "navigation_with_keys": False,
         "show_toc_level": 2,
         "header_links_before_dropdown": 6,
@@ -87,8 +108,42 @@ try:
 except ImportError:  # pragma: no cover - the docs extra installs it
     html_theme = "alabaster"
 html_title = f"skunfold {release}"
-html_static_path = []
+html_logo = "_static/skunfold-logo.svg"
+html_favicon = "_static/skunfold-logo.svg"
+html_static_path = ["_static"]
 html_show_sourcelink = False
+
+
+def _sidebars():
+    """The left sidebar of each page (``html_sidebars``).
+
+    The API pages list the sub-package pages only (the class and function pages
+    are reached from their tables), and a top-level page without a sub-toctree
+    (the user guide, ...) has no left sidebar at all instead of an empty
+    "Section Navigation"; the other pages keep the theme's default.
+    """
+    sidebars = {"api": ["sidebar-nav-api.html"], "generated/**": ["sidebar-nav-api.html"]}
+    for name in _toctree_entries(HERE / "index.rst"):
+        page = HERE / f"{name}.rst"
+        if page.exists() and ".. toctree::" not in page.read_text(encoding="utf-8"):
+            sidebars[name] = []
+    return sidebars
+
+
+def _toctree_entries(page):
+    """The documents listed in the toctrees of ``page`` (options and captions skipped)."""
+    entries, inside = [], False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith(".. toctree::"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            inside = False
+        elif inside and line.strip() and not line.strip().startswith(":"):
+            entries.append(line.strip())
+    return entries
+
+
+html_sidebars = _sidebars()
 
 
 # -- API pages, one per importable sub-package ------------------------------------
@@ -135,11 +190,70 @@ def _autosummary(heading, items, underline="-"):
             "   :nosignatures:", ""] + [f"   {item}" for item in items] + [""]
 
 
+#: The documented members of a module exported as a name, in groups (heading,
+#: introduction, names); the module's other names are helpers used inside skunfold.
+API_MODULE_GROUPS = {
+    "skunfold.core.constraints": [
+        ("Checks of parameter rows", "Factories of the ``check(value, name)`` callables "
+         "that :class:`~skunfold.core.Param` rows hold.",
+         ["integer", "real", "options", "open_unit", "boolean", "layer_sizes"]),
+        ("Checks of data", "Input checks for n-d and complex arrays.",
+         ["check_input_ndim", "check_complex_array", "array_ndim"]),
+    ],
+}
+
+
 def _module_page(modname):
     """The page of a module exported as a name (e.g. ``skunfold.core.constraints``)."""
     title = f"``{modname}``"
-    return "\n".join([title, "=" * len(title), "", f".. automodule:: {modname}",
-                      "   :members:", ""])
+    groups = API_MODULE_GROUPS.get(modname)
+    if groups is None:
+        return "\n".join([title, "=" * len(title), "", f".. automodule:: {modname}",
+                          "   :members:", ""])
+    lines = [title, "=" * len(title), "", f".. automodule:: {modname}", "   :no-members:",
+             "", f".. currentmodule:: {modname}", ""]
+    for heading, intro, names in groups:
+        lines += [heading, "-" * len(heading), "", intro, "", ".. autosummary::",
+                  "   :nosignatures:", ""] + [f"   {name}" for name in names] + [""]
+        lines += [f".. autofunction:: {name}\n" for name in names]
+    return "\n".join(lines)
+
+
+def _table(names):
+    """A link table (no stub pages) of ``names``: classes, functions, objects, modules."""
+    return [".. autosummary::", "   :nosignatures:", ""] + [f"   {name}" for name in names] + [""]
+
+
+def _ordered(module, names):
+    """``names`` with the classes first, then functions, objects and modules."""
+    classes, functions, data = _members(module, names)
+    modules = [n for n in names if inspect.ismodule(getattr(module, n))]
+    return classes + functions + data + modules
+
+
+def _landing_tables(documented):
+    """The tables of the API landing page (``docs/api.rst`` includes them).
+
+    One table per sub-package (name, one-line summary); a sub-package that declares
+    its names in groups gets one table per group. The names are short (the
+    ``currentmodule`` is the sub-package); each links to its page.
+    """
+    lines = []
+    for name, module in documented:
+        doc = (inspect.getdoc(module) or "").strip().splitlines()
+        summary = doc[0] if doc else ""
+        title = f"``skunfold.{name}``"
+        link = f":ref:`skunfold.{name} <api-{name}>`"
+        lines += [title, "-" * len(title), "", f"{summary} Full page: {link}.", "",
+                  f".. currentmodule:: skunfold.{name}", ""]
+        groups = [(heading, getattr(module, attr)) for attr, heading, _ in API_GROUPS
+                  if hasattr(module, attr)]
+        if groups:
+            for heading, names in groups:
+                lines += [f"**{heading}**", ""] + _table(_ordered(module, names))
+        else:
+            lines += _table(_ordered(module, _public_names(module)))
+    return "\n".join(lines)
 
 
 #: The groups of a module that declares its public names in groups (``skunfold.core``:
@@ -178,7 +292,7 @@ def _members_page(module, names, out, lines, underline):
 def _write_api_pages():
     out = HERE / "generated" / "api"
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, documented = [], []
     for i, name in enumerate(_api_modules()):
         modname = f"skunfold.{name}"
         try:
@@ -186,9 +300,7 @@ def _write_api_pages():
         except Exception as exc:  # a family under construction must not break the build
             print(f"[skunfold docs] not documenting {modname}: import failed ({exc!r})")
             continue
-        doc = inspect.getdoc(module) or modname
-        summary = doc.strip().splitlines()[0].rstrip(".")
-        title = f"``{modname}``: {summary}"
+        title = f"``{modname}``"  # the module's docstring follows, its summary first
         lines = [f".. _api-{name}:", "", title, "=" * len(title), "",
                  f".. automodule:: {modname}", "   :no-members:", "",
                  f".. currentmodule:: {modname}", ""]
@@ -206,9 +318,15 @@ def _write_api_pages():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
         written.append(path.name)
+        documented.append((name, module))
     for stale in out.glob("*.rst"):
         if stale.name not in written:
             stale.unlink()
+    # a ``.inc`` file is not a page of its own: ``api.rst`` includes it
+    tables = HERE / "generated" / "api_tables.inc"
+    text = _landing_tables(documented)
+    if not tables.exists() or tables.read_text() != text:
+        tables.write_text(text)
 
 
 _write_api_pages()
@@ -230,6 +348,30 @@ def _quote_fitted_names(app, what, name, obj, options, lines):
         if "_" in line and "shape (" in line:
             lines[i] = _SHAPE.sub(
                 lambda m: "shape (" + _FITTED_NAME.sub(r"`\1`", m.group(1)) + ")", line)
+
+
+def _constant_docstring(app, what, name, obj, options, lines):
+    """A module constant's ``#:`` comment, not its type's docstring.
+
+    A constant re-exported by a sub-package (``skunfold.core.PARADIGMS``) would
+    otherwise be summarised by the docstring of ``tuple`` ("Built-in immutable
+    sequence."); its comment is in the module that defines it.
+    """
+    if what != "data" or not name.startswith("skunfold."):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    short = name.rsplit(".", 1)[1]
+    for modname, module in sorted(sys.modules.items()):
+        if not modname.startswith("skunfold") or vars(module).get(short, None) is not obj:
+            continue
+        try:
+            doc = ModuleAnalyzer.for_module(modname).find_attr_docs().get(("", short))
+        except Exception:  # a module without source (compiled)
+            continue
+        if doc:
+            lines[:] = list(doc)
+            return
 
 
 def _skip_foreign_members(app, what, name, obj, skip, options):
@@ -254,4 +396,7 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
 def setup(app):
     # before numpydoc (priority 500) parses the docstrings
     app.connect("autodoc-process-docstring", _quote_fitted_names, priority=100)
+    app.connect("autodoc-process-docstring", _constant_docstring, priority=50)
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    if check_example_outputs is not None:  # docs/gallery_checks.py
+        app.connect("build-finished", check_example_outputs)

@@ -76,16 +76,18 @@ for name, rows in results.items():
 # ``n_test`` symbols).
 
 floor = 0.5 / (4 * n_test)
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
-for ax, (name, rows) in zip(axes, results.items()):
-    for col, (label, style) in enumerate([("soft IC (true channel)", "s-"),
-                                          ("LMMSE (true channel)", "^--"),
-                                          ("DeepSIC (pilots only)", "o-")]):
-        ax.semilogy(snrs, np.maximum(rows[:, col], floor), style, label=label)
-    ax.set_title(f"{name} receiver")
-    ax.set_xlabel("SNR [dB]")
-    ax.grid(True, which="both", alpha=0.3)
-axes[0].set_ylabel("symbol error rate")
-axes[1].legend()
-fig.tight_layout()
+with plt.rc_context({"font.size": 13}):  # legible when the figure is shown at page width
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    for ax, (name, rows) in zip(axes, results.items()):
+        for col, (label, style) in enumerate([("soft IC (true channel)", "s-"),
+                                              ("LMMSE (true channel)", "^--"),
+                                              ("DeepSIC (pilots only)", "o-")]):
+            ax.semilogy(snrs, np.maximum(rows[:, col], floor), style, label=label)
+        ax.set_title(f"{name} receiver")
+        ax.set_xticks(snrs)
+        ax.set_xlabel("SNR [dB]")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("symbol error rate")
+    axes[1].legend(fontsize=11)
+    fig.tight_layout()
 plt.show()

@@ -68,12 +68,13 @@ print(f"partial_fit: {np.mean(adapt_seconds):.2f} s per block")
 # Blocks without errors are drawn at the bottom of the axis.
 
 floor = 0.5 / (4 * n_data)
-fig, ax = plt.subplots(figsize=(7, 3.6))
-for (name, values), style in zip(ser.items(), ("k--", "C1-", "C0-")):
-    ax.semilogy(np.maximum(values, floor), style, label=name)
-ax.set_xlabel("block")
-ax.set_ylabel("symbol error rate")
-ax.grid(True, which="both", alpha=0.3)
-ax.legend()
-fig.tight_layout()
+with plt.rc_context({"font.size": 12}):  # legible when the figure is shown at page width
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for (name, values), style in zip(ser.items(), ("k--", "C1-", "C0-")):
+        ax.semilogy(np.maximum(values, floor), style, label=name)
+    ax.set_xlabel("block")
+    ax.set_ylabel("symbol error rate")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
 plt.show()

@@ -92,7 +92,9 @@ print("analog moduli:", np.unique(np.round(np.abs(W_a), 6)), "= 1/sqrt(M) =",
 # %%
 # Rate per iteration
 # ------------------
-fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+# Solid lines: phase shifters (unit-modulus ``W_a``); dashed: no constraint.
+# Iteration 0 is the shared initialisation.
+fig, ax = plt.subplots(figsize=(7, 4.2))
 styles = {"unit_modulus": "-", None: "--"}
 for (name, constraint), rates in curves.items():
     marker = "o" if name.startswith("unfolded") else None
@@ -103,7 +105,10 @@ ax.set_xlabel("iteration k")
 ax.set_ylabel("rate (nats per band)")
 ax.set_title("Held-out mean rate")
 ax.grid(True, alpha=0.3)
-ax.legend(fontsize=8)
+ax.legend()
+fig.tight_layout()
+# sphinx_gallery_thumbnail_number = 1
+plt.show()
 
 # %%
 # Learned step sizes
@@ -114,12 +119,16 @@ ax.legend(fontsize=8)
 # classical solver uses 0.5 everywhere.
 steps = models["unit_modulus"].step_sizes_
 layers = np.arange(1, K + 1)
-ax2.semilogy(layers, steps[:, 0], "o-", color="C2", label="analog mu_a")
-ax2.semilogy(layers, steps[:, 1:], "s:", color="C3", alpha=0.6)
-ax2.plot([], [], "s:", color="C3", label="digital mu_d,b (one per band)")
-ax2.axhline(0.5, color="gray", lw=0.8, label="classical (0.5)")
-ax2.set_xlabel("layer k")
-ax2.set_title("Learned step sizes (unit modulus)")
-ax2.legend(fontsize=8)
+fig, ax = plt.subplots(figsize=(7, 4.2))
+ax.semilogy(layers, steps[:, 0], "o-", color="C2", label="analog mu_a")
+ax.semilogy(layers, steps[:, 1:], "s:", color="C3", alpha=0.6)
+ax.plot([], [], "s:", color="C3", label="digital mu_d,b (one per band)")
+ax.axhline(0.5, color="gray", lw=0.8, label="classical (0.5)")
+ax.set_xticks(layers)
+ax.set_xlabel("layer k")
+ax.set_ylabel("step size")
+ax.set_title("Learned step sizes (unit modulus)")
+ax.grid(True, which="both", alpha=0.3)
+ax.legend()
 fig.tight_layout()
 plt.show()

@@ -34,7 +34,6 @@ rank 5, 10% outliers, ``sigma = 0.05``, ``K = 10`` (a GPU run);
 import math
 import os
 import time
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,8 +41,6 @@ import numpy as np
 from skunfold.core import SequentialEndToEnd
 from skunfold.datasets import make_rpca, perturb_psi
 from skunfold.rpca import LearnedRPCA, RobustPCA
-
-warnings.simplefilter("ignore", UserWarning)
 
 if os.environ.get("SKUNFOLD_PAPER_SIZE") == "1":
     n, rank, n_train, max_epochs, batch_size, sigma, K = 1000, 5, 64, 30, 1, 0.05, 10

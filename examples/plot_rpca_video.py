@@ -24,7 +24,6 @@ core); ``SKUNFOLD_PAPER_SIZE=1`` uses 48 x 64 pixels and 100 frames.
 # ----------------------------------
 import math
 import os
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,8 +31,6 @@ import numpy as np
 from skunfold.core import SequentialEndToEnd
 from skunfold.datasets import make_static_video
 from skunfold.rpca import LearnedRPCA, RobustPCA
-
-warnings.simplefilter("ignore", UserWarning)
 
 if os.environ.get("SKUNFOLD_PAPER_SIZE") == "1":
     frame_shape, n_frames, n_videos, max_epochs = (48, 64), 100, 17, 40

@@ -162,7 +162,7 @@ def unit_modulus(W, modulus=1.0):
 
 
 class HybridPrecoding(Problem):
-    """Wideband hybrid precoding by projected gradient ascent on the rate (survey eqs. 11-12).
+    """Wideband hybrid precoding by projected gradient ascent on the rate (survey equations 11-12).
 
     One analog precoder ``W_a`` (``M x L``) is shared by ``B`` bands, each with
     a digital precoder ``W_d,b`` (``L x N``); the objective (maximised) is the
@@ -318,7 +318,7 @@ class HybridPrecoding(Problem):
 
 
 def sum_rate(channels, precoders):
-    """The achievable rate of precoded channels, in nats per band (survey eq. 11).
+    """The achievable rate of precoded channels, in nats per band (survey equation 11).
 
     ``R = (1/B) sum_b log det(I_N + H_b P_b P_b^H H_b^H)`` for every sample,
     with unit noise variance; divide by ``log(2)`` for bit/s/Hz.

@@ -233,7 +233,7 @@ class StateMLP(nn.Module):
 
 
 class CorrectionIteration(Iteration):
-    """The classical update plus a learned correction: ``T(s) + Δ(s, x)`` (eq. 14).
+    """The classical update plus a learned correction: ``T(s) + Δ(s, x)`` (equation 14).
 
     Parameters
     ----------

@@ -93,7 +93,7 @@ class LossSchedule(OptionGroup):
 
 
 class EndToEnd(LossSchedule):
-    """End-to-end training (L1, eq. 17a): only the last iterate's loss counts.
+    """End-to-end training (L1, equation 17a): only the last iterate's loss counts.
 
     Parameters
     ----------
@@ -111,7 +111,7 @@ class EndToEnd(LossSchedule):
 
 
 class MultiIteration(LossSchedule):
-    """Multi-iteration weighted loss (L2, eq. 17b): sum_k w_k l(s^(k), s).
+    """Multi-iteration weighted loss (L2, equation 17b): sum_k w_k l(s^(k), s).
 
     Parameters
     ----------
@@ -175,7 +175,7 @@ def _check_epochs(value, name):
 
 
 class Sequential(LossSchedule):
-    """Sequential layer-by-layer training (L3, eq. 17c).
+    """Sequential layer-by-layer training (L3, equation 17c).
 
     Layer ``k`` is trained on the loss of iterate ``k`` while the parameters of
     layers ``1..k-1`` stay frozen (parameters shared by several layers, such as
@@ -251,7 +251,7 @@ def split_epochs(total, n_stages, schedule):
 
 
 class SequentialEndToEnd(Sequential):
-    """Sequential training followed by end-to-end fine-tuning (the survey's Sec. V-B scheme).
+    """Sequential training followed by end-to-end fine-tuning (the survey's section V-B scheme).
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ def _positive_int(value, name):
 
 def make_wideband_channels(n_samples=1000, n_bands=8, n_users=6, n_antennas=12, complex=True,
                            random_state=None):
-    """Generate i.i.d. Gaussian wideband downlink channels ``H_b`` (users x antennas).
+    """Generate wideband downlink channels ``H_b`` (users x antennas), independent and Gaussian.
 
     Every sample is a stack of ``B = n_bands`` channel matrices
     ``H_b`` of shape ``(N, M)`` from ``M = n_antennas`` transmit antennas to

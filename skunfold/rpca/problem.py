@@ -36,7 +36,7 @@ __all__ = ["RobustPCAProblem"]
 
 
 class RobustPCAProblem(Problem):
-    """Robust PCA ``min 1/2 ||L R^T + Psi Y - X||_F^2 + lambda ||Y||_1`` (eqs. 22-27 of the survey).
+    """Robust PCA ``min 1/2 ||L R^T + Psi Y - X||_F^2 + lambda ||Y||_1`` (survey equations 22-27).
 
     The classical solver alternates a soft-thresholding step on the sparse
     part and scaled gradient steps on the rank-``r`` factors:
