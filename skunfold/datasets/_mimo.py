@@ -213,6 +213,13 @@ def make_mimo(n_samples=1000, n_users=4, n_antennas=4, constellation="bpsk", snr
 
 #: One frame of :func:`make_mimo_stream`.
 MIMOFrame = namedtuple("MIMOFrame", ["index", "X_pilots", "y_pilots", "X", "y", "channel"])
+MIMOFrame.__doc__ = """One coherence block of :func:`make_mimo_stream`: pilots, data, channel.
+
+Fields: ``index`` (the block's number), ``X_pilots`` and ``y_pilots`` (the
+received pilot vectors and their transmitted labels), ``X`` and ``y`` (the
+data block to detect and its true labels), ``channel`` (the block's channel
+matrix, of shape ``(n_antennas, n_users)``).
+"""
 
 
 def make_mimo_stream(n_frames=100, n_pilots=500, n_data=10000, n_users=4, n_antennas=4,
