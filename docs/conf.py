@@ -84,6 +84,10 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
+    # the topics of the gallery, in reading order (folders of examples/)
+    "subsection_order": ["../examples/sparse_recovery", "../examples/robust_pca",
+                         "../examples/communications", "../examples/beyond_fixed_depth",
+                         "../examples/your_own_solver"],
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
     "image_scrapers": _image_scrapers,

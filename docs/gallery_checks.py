@@ -92,19 +92,24 @@ _REPR = re.compile(r"<[\w.]+(?: [\w.]+)* object at 0x[0-9a-fA-F]+>")
 
 
 def find_reprs(gallery_dir):
-    """``{file name: [reprs]}`` of the generated example pages in ``gallery_dir`` showing reprs."""
+    """``{page: [reprs]}`` of the generated example pages under ``gallery_dir`` showing reprs.
+
+    Pages in the topic folders of the gallery are named by their path relative
+    to ``gallery_dir`` (``communications/plot_x.rst``).
+    """
+    root = Path(gallery_dir)
     found = {}
-    for path in sorted(Path(gallery_dir).glob("*.rst")):
+    for path in sorted(root.rglob("*.rst")):
         hits = _REPR.findall(path.read_text(encoding="utf-8", errors="replace"))
         if hits:
-            found[path.name] = hits
+            found[path.relative_to(root).as_posix()] = hits
     return found
 
 
 def check_example_outputs(app, exception):
     """Sphinx ``build-finished`` handler: fail when an example printed an object repr.
 
-    Scans ``<srcdir>/auto_examples/*.rst`` (the generated pages, with the
+    Scans ``<srcdir>/auto_examples/**/*.rst`` (the generated pages, with the
     captured output of every code block) for ``<... object at 0x...>`` and
     raises :class:`RuntimeError` listing the files. Does nothing when the
     build already failed (``exception`` is not None).

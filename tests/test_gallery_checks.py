@@ -98,6 +98,7 @@ def _gallery(tmp_path, pages):
     gallery = tmp_path / "auto_examples"
     gallery.mkdir()
     for name, text in pages.items():
+        (gallery / name).parent.mkdir(parents=True, exist_ok=True)
         (gallery / name).write_text(text)
     return SimpleNamespace(srcdir=str(tmp_path))
 
@@ -135,3 +136,13 @@ def test_check_example_outputs_silent_after_a_failed_build(tmp_path):
 
 def test_module_names():
     assert {"EmptyAxesCheckingScraper", "check_example_outputs"} <= set(gallery_checks.__all__)
+
+
+def test_check_example_outputs_looks_into_the_topic_folders(tmp_path):
+    app = _gallery(tmp_path, {
+        "communications/plot_bad.rst": OUTPUT.format("<Figure object at 0x7f00>"),
+        "sparse_recovery/plot_good.rst": OUTPUT.format("NMSE -27.5 dB"),
+    })
+    assert list(find_reprs(Path(app.srcdir) / "auto_examples")) == ["communications/plot_bad.rst"]
+    with pytest.raises(RuntimeError, match=r"communications/plot_bad\.rst"):
+        check_example_outputs(app, None)
