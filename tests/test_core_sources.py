@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from conftest import ToyISTA  # the core-only test problem
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skunfold.core import (
@@ -150,26 +151,6 @@ def test_estimator_pickles_after_a_fit_from_a_source(dictionary):
     model = _model(dictionary, max_epochs=1).fit(source)
     X = make_codes(5, dictionary, random_state=1)[0]
     assert_allclose(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
-
-
-class ToyISTA(Problem):
-    """ISTA on ``1/2 ||x - s D||^2 + 0.1 ||s||_1``, ``D`` an objective parameter."""
-
-    def __init__(self, D):
-        self.D = torch.tensor(np.array(D), dtype=torch.float32)
-        L = float(torch.linalg.matrix_norm(self.D.double(), ord=2) ** 2)
-        self.hyperparameters = {"step": 1.0 / L, "threshold": 0.1 / L}
-        self.objective_parameters = {"D": self.D}
-
-    def initial_state(self, x):
-        return x.new_zeros(x.shape[0], self.D.shape[0])
-
-    def step(self, s, x, step, threshold, D):
-        z = s - step * (s @ D - x) @ D.T
-        return torch.sign(z) * torch.relu(z.abs() - threshold)
-
-    def objective(self, s, x):
-        return 0.5 * ((x - s @ self.D) ** 2).sum(dim=1) + 0.1 * s.abs().sum(dim=1)
 
 
 class SizedOnData(ToyISTA):
