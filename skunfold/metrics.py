@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, check_consistent_length
 
-__all__ = ["nmse", "nmse_db", "nmse_scorer", "symbol_error_rate", "ser_scorer", "sum_rate"]
+__all__ = ["nmse", "nmse_db", "nmse_scorer", "psnr", "symbol_error_rate", "ser_scorer", "sum_rate"]
 
 
 def _same_shape(y_true, y_pred):
@@ -79,6 +79,42 @@ def nmse_db(y_true, y_pred):
 
 #: Scorer for model selection (``GridSearchCV(..., scoring=nmse_scorer)``): minus NMSE in dB.
 nmse_scorer = make_scorer(nmse_db, greater_is_better=False)
+
+
+def psnr(y_true, y_pred, *, data_range=1.0):
+    """Peak signal-to-noise ratio in dB: ``10 log10(data_range**2 / mean((y_pred - y_true)**2))``.
+
+    The figure of image denoising and reconstruction, over all entries of
+    the arrays (flattened images or patches, one per row, or shaped images).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples, ...)
+        Reference images.
+    y_pred : array-like of the same shape
+        Estimates.
+    data_range : float, default=1.0
+        The range of the pixel values (1 for images in ``[0, 1]``, 255 for
+        8-bit images).
+
+    Returns
+    -------
+    float
+        ``inf`` for a perfect reconstruction.
+
+    Examples
+    --------
+    >>> from skunfold.metrics import psnr
+    >>> round(psnr([[0.5, 0.5]], [[0.6, 0.4]]), 1)
+    20.0
+    """
+    y_true, y_pred = _pair(y_true, y_pred, allow_nd=True)
+    if not (isinstance(data_range, (int, float, np.floating)) and np.isfinite(data_range)
+            and data_range > 0):
+        raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+    mse = float(np.mean(np.abs(y_pred - y_true) ** 2))
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(data_range ** 2 / mse))
 
 
 def symbol_error_rate(y_true, y_pred):

@@ -106,3 +106,37 @@ def sparse_problem():
     for arr in (X, S, D, X_test, S_test):
         arr.flags.writeable = False
     return {"X": X, "S": S, "D": D, "X_test": X_test, "S_test": S_test}
+
+
+@pytest.fixture(scope="session")
+def patch_problem():
+    """Real data: noisy 8x8 patches of scikit-learn's "china" image and a learned dictionary.
+
+    The dictionary (128 atoms, 2x over-complete, mutual coherence about 0.72)
+    is learned by scikit-learn's ``MiniBatchDictionaryLearning`` on other
+    clean patches; noise 0.1 on pixels in [0, 1]. Returns a dict with ``X``
+    (800 noisy training patches, means removed), ``X_clean``, ``S`` (their
+    ``lasso_cd`` codes at ``alpha``, the targets of a supervised fit),
+    ``X_test``, ``X_test_clean`` (400 held-out patches), ``D`` and ``alpha``
+    (0.2). The figure is ``skunfold.metrics.psnr(X_test_clean, S @ D)``.
+    Tests must not modify the arrays.
+    """
+    import warnings
+
+    from sklearn.decomposition import SparseCoder
+
+    from skunfold.datasets import make_patch_denoising
+
+    alpha = 0.2
+    X, X_clean, D = make_patch_denoising("china", n_samples=1200, n_dictionary_samples=1500,
+                                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lasso_cd's convergence warnings on a few patches
+        S = SparseCoder(D, transform_algorithm="lasso_cd",
+                        transform_alpha=alpha).transform(X[:800])
+    out = {"X": X[:800], "X_clean": X_clean[:800], "S": S, "X_test": X[800:],
+           "X_test_clean": X_clean[800:], "D": D}
+    for arr in out.values():
+        arr.flags.writeable = False
+    out["alpha"] = alpha
+    return out
