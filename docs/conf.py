@@ -36,6 +36,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # every documented object links to its highlighted source (_modules/...)
+    "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -68,9 +70,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The checks of the gallery's outputs (an empty axes, a printed object repr) live in
 # docs/gallery_checks.py; the build still runs where that file is absent.
 try:
-    from gallery_checks import EmptyAxesCheckingScraper, check_example_outputs
+    from gallery_checks import (
+        EmptyAxesCheckingScraper,
+        WarningsWithoutPaths,
+        check_example_outputs,
+    )
 except ImportError:  # pragma: no cover - the checks are part of the repository
-    EmptyAxesCheckingScraper = check_example_outputs = None
+    EmptyAxesCheckingScraper = WarningsWithoutPaths = check_example_outputs = None
 if EmptyAxesCheckingScraper is None:
     _image_scrapers = ("matplotlib",)
 elif inspect.isclass(EmptyAxesCheckingScraper):
@@ -91,19 +97,63 @@ sphinx_gallery_conf = {
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
     "image_scrapers": _image_scrapers,
+    # a warning an example emits is shown as "ConvergenceWarning: ...", without the
+    # absolute path of the example file on the build machine
+    "reset_modules": ("matplotlib", "seaborn")
+    + ((WarningsWithoutPaths(),) if WarningsWithoutPaths is not None else ()),
 }
 warnings.filterwarnings("ignore", category=UserWarning,
                         message="Matplotlib is currently using agg")
 
 # -- HTML ---------------------------------------------------------------------
+#: Icons of the ``[project.urls]`` entries shown in the header, by lower-case label.
+PROJECT_URL_ICONS = {
+    "source": "fa-brands fa-github", "repository": "fa-brands fa-github",
+    "homepage": "fa-solid fa-house", "package": "fa-brands fa-python",
+}
+
+
+def project_icon_links(pyproject):
+    """The header's icon links: the ``[project.urls]`` of ``pyproject`` that it names.
+
+    An entry labelled (case-insensitively) "Source", "Repository", "Homepage"
+    or "Package" becomes a pydata-sphinx-theme icon link, in that order, with
+    its own label; a repository that is not on GitHub gets a generic code
+    icon. No file, no ``[project.urls]`` or none of these labels: no links
+    (skunfold's pyproject.toml names no URLs yet).
+    """
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python < 3.11
+        return []
+    try:
+        with open(pyproject, "rb") as f:
+            urls = tomllib.load(f).get("project", {}).get("urls", {})
+    except (OSError, ValueError):
+        return []
+    by_label = {label.strip().lower(): (label, url) for label, url in urls.items()}
+    links = []
+    for key, icon in PROJECT_URL_ICONS.items():
+        if key in by_label:
+            label, url = by_label[key]
+            if icon == "fa-brands fa-github" and "github.com" not in url:
+                icon = "fa-solid fa-code"
+            links.append({"name": label, "url": url, "icon": icon, "type": "fontawesome"})
+    return links
+
+
 try:
     import pydata_sphinx_theme  # noqa: F401
 
     html_theme = "pydata_sphinx_theme"
     html_theme_options = {
-        # the name and version on every page, next to the logo; pyproject.toml names
-        # no source repository or package page, so there are no icon links
+        # the name and version on every page, next to the logo
         "logo": {"text": f"skunfold {release}", "alt_text": "skunfold"},
+        # the source repository and package page named in pyproject.toml's
+        # [project.urls], if any (none yet), as icons in the header
+        "icon_links": project_icon_links(HERE.parent / "pyproject.toml"),
+        # "Source": the highlighted code of every module (viewcode's _modules/index)
+        "navbar_end": ["navbar-source", "theme-switcher", "navbar-icon-links"],
         "navigation_with_keys": False,
         "show_toc_level": 2,
         "header_links_before_dropdown": 6,
@@ -123,14 +173,14 @@ def _sidebars():
 
     The API pages list the sub-package pages only (the class and function pages
     are reached from their tables), and a top-level page without a sub-toctree
-    (the user guide, ...) has no left sidebar at all instead of an empty
+    (the user guide, ...) lists the site's top-level pages instead of an empty
     "Section Navigation"; the other pages keep the theme's default.
     """
     sidebars = {"api": ["sidebar-nav-api.html"], "generated/**": ["sidebar-nav-api.html"]}
     for name in _toctree_entries(HERE / "index.rst"):
         page = HERE / f"{name}.rst"
         if page.exists() and ".. toctree::" not in page.read_text(encoding="utf-8"):
-            sidebars[name] = []
+            sidebars[name] = ["sidebar-site.html"]
     return sidebars
 
 

@@ -6,22 +6,37 @@
 * :func:`check_example_outputs`, a Sphinx ``build-finished`` handler: an
   example whose captured output shows an object repr such as
   ``<matplotlib.legend.Legend object at 0x7f...>`` (the value of a stray
-  expression statement) fails the build, naming the pages.
+  expression statement) or an absolute path of the build machine (the
+  repository, the home directory, the Python installation: a warning
+  printed with its file name, a path printed by the example) fails the
+  build, naming the pages.
+* :class:`WarningsWithoutPaths`, a sphinx-gallery ``reset_modules`` entry:
+  before each example, warnings are formatted as ``Category: message``,
+  without the file name and source line that Python prints by default (an
+  absolute path of the build machine, and a line of the example's code that
+  the page shows anyway).
 
 Wired in from ``docs/conf.py``::
 
-    from gallery_checks import EmptyAxesCheckingScraper, check_example_outputs
+    from gallery_checks import (EmptyAxesCheckingScraper, WarningsWithoutPaths,
+                                check_example_outputs)
 
     sphinx_gallery_conf["image_scrapers"] = (EmptyAxesCheckingScraper(),)
+    sphinx_gallery_conf["reset_modules"] = ("matplotlib", WarningsWithoutPaths())
 
     def setup(app):
         app.connect("build-finished", check_example_outputs)
 """
 
+import os
 import re
+import sys
+import sysconfig
+import warnings
 from pathlib import Path
 
-__all__ = ["EmptyAxesCheckingScraper", "empty_axes", "check_example_outputs", "find_reprs"]
+__all__ = ["EmptyAxesCheckingScraper", "empty_axes", "check_example_outputs", "find_reprs",
+           "find_paths", "machine_paths", "WarningsWithoutPaths", "format_warning"]
 
 #: What counts as drawn in an axes (the background ``ax.patch`` is not in ``ax.patches``).
 _ARTIST_LISTS = ("lines", "collections", "images", "patches", "texts", "tables", "artists")
@@ -106,20 +121,111 @@ def find_reprs(gallery_dir):
     return found
 
 
+def format_warning(message, category, filename, lineno, line=None):
+    """A :func:`warnings.formatwarning` without the file and line: ``Category: message``."""
+    return f"{category.__name__}: {message}\n"
+
+
+class WarningsWithoutPaths:
+    """A sphinx-gallery ``reset_modules`` entry: warnings shown without their file path.
+
+    Called before each example with ``(gallery_conf, fname)``; sets
+    :func:`warnings.formatwarning` to :func:`format_warning`, so that a warning
+    an example emits reads ``ConvergenceWarning: ...`` on its page instead of
+    ``/path/of/the/build/examples/plot_x.py:49: ConvergenceWarning: ...``
+    followed by the line of code. The examples' code shows no filter or
+    formatting of warnings.
+    """
+
+    def __call__(self, gallery_conf, fname):
+        warnings.formatwarning = format_warning
+
+    def __repr__(self):
+        # a stable repr: sphinx-gallery compares the configuration between builds
+        return f"{type(self).__name__}()"
+
+
+#: Parts of a path that only a path of some machine contains.
+_PATH_MARKERS = ("/home/", "/Users/", "/work/", "/root/", "site-packages", "dist-packages",
+                 "C:\\Users\\")
+
+
+def machine_paths(root=None):
+    """The absolute paths of this machine that must not appear on a page, longest first.
+
+    ``root`` (the repository; default: none), the home directory, the Python
+    installation (``sys.prefix``, ``sys.base_prefix``) and its library
+    folders, plus the markers ``/home/``, ``/Users/``, ``/work/``, ``/root/``,
+    ``site-packages`` and ``dist-packages``.
+    """
+    paths = {str(root)} if root else set()
+    paths.add(os.path.expanduser("~"))
+    paths.update({sys.prefix, sys.base_prefix})
+    paths.update(v for k, v in sysconfig.get_paths().items() if k in ("purelib", "platlib"))
+    paths = {p.rstrip("/\\") for p in paths if p and len(p.rstrip("/\\")) > 1}
+    return sorted(paths | set(_PATH_MARKERS), key=len, reverse=True)
+
+
+def _outputs(text):
+    """The lines of the captured-output blocks (``sphx-glr-script-out``) of a generated page."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith(".. rst-class:: sphx-glr-script-out"):
+            inside = True
+        elif inside and line and not line[0].isspace():
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def find_paths(gallery_dir, paths):
+    """``{page: [lines]}`` of the example pages whose captured output shows one of ``paths``.
+
+    Only the output blocks are read (the example's code and text may name a
+    path on purpose). Pages are named as in :func:`find_reprs`.
+    """
+    root = Path(gallery_dir)
+    # a path, not a longer name that starts with it ("/root" is not "/rooted")
+    pattern = re.compile("|".join(
+        re.escape(p) + ("" if p.endswith(("/", "\\")) else r"(?![\w.-])") for p in paths))
+    found = {}
+    for page in sorted(root.rglob("*.rst")):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        hits = [line.strip()[:120] for line in _outputs(text) if pattern.search(line)]
+        if hits:
+            found[page.relative_to(root).as_posix()] = hits
+    return found
+
+
 def check_example_outputs(app, exception):
-    """Sphinx ``build-finished`` handler: fail when an example printed an object repr.
+    """Sphinx ``build-finished`` handler: fail on an object repr or a path in an example's output.
 
     Scans ``<srcdir>/auto_examples/**/*.rst`` (the generated pages, with the
-    captured output of every code block) for ``<... object at 0x...>`` and
-    raises :class:`RuntimeError` listing the files. Does nothing when the
-    build already failed (``exception`` is not None).
+    captured output of every code block) for ``<... object at 0x...>`` and,
+    in the output blocks, for the paths of :func:`machine_paths` (with the
+    repository, the parent of ``srcdir``), and raises :class:`RuntimeError`
+    listing the files. Does nothing when the build already failed
+    (``exception`` is not None).
     """
     if exception is not None:
         return
-    found = find_reprs(Path(app.srcdir) / "auto_examples")
+    gallery = Path(app.srcdir) / "auto_examples"
+    problems = []
+    found = find_reprs(gallery)
     if found:
         lines = [f"  {name}: {', '.join(sorted(set(hits)))}" for name, hits in found.items()]
-        raise RuntimeError(
+        problems.append(
             "gallery examples printed object reprs (a stray expression statement at the end "
             "of a code block: assign it, e.g. `_ = ax.legend()`, or end the block with "
             "plt.show()):\n" + "\n".join(lines))
+    found = find_paths(gallery, machine_paths(Path(app.srcdir).resolve().parent))
+    if found:
+        lines = [f"  {name}: {hits[0]}" + (f" (and {len(hits) - 1} more)" if len(hits) > 1
+                                            else "") for name, hits in found.items()]
+        problems.append(
+            "gallery examples printed absolute paths of the build machine (a warning is "
+            "formatted without its file by gallery_checks.WarningsWithoutPaths; print "
+            "file names, not paths):\n" + "\n".join(lines))
+    if problems:
+        raise RuntimeError("\n".join(problems))

@@ -27,9 +27,10 @@ def _pair(y_true, y_pred, allow_nd=False):
 
 
 def nmse(y_true, y_pred):
-    """Normalised mean squared error, a ratio of sums over the whole set.
+    r"""Normalised mean squared error, a ratio of sums over the whole set.
 
-    ``NMSE = sum_i ||y_pred_i - y_true_i||^2 / sum_i ||y_true_i||^2``.
+    :math:`\mathrm{NMSE} = \sum_i \|\hat y_i - y_i\|^2 / \sum_i \|y_i\|^2` (:math:`\hat y` =
+    ``y_pred``, :math:`y` = ``y_true``).
 
     Parameters
     ----------
@@ -54,7 +55,7 @@ def nmse(y_true, y_pred):
 
 
 def nmse_db(y_true, y_pred):
-    """NMSE in decibels: ``10 log10(sum ||y_pred - y_true||^2 / sum ||y_true||^2)``.
+    r"""NMSE in decibels: :math:`10 \log_{10}(\sum \|\hat y - y\|^2 / \sum \|y\|^2)`.
 
     Parameters
     ----------
@@ -151,10 +152,11 @@ ser_scorer = make_scorer(symbol_error_rate, greater_is_better=False)
 
 
 def sum_rate(channel_gains, powers, noise_var=1.0, *, gains="power"):
-    """Sum over the links of ``log2(1 + SINR)``, per sample of an interference channel.
+    r"""Sum rate :math:`\sum_i \log_2(1 + \mathrm{SINR}_i)`, per sample of an interference channel.
 
     Link ``i`` (transmitter ``i`` to receiver ``i``) has
-    ``SINR_i = g_ii p_i / (noise_var + sum_{j != i} g_ji p_j)`` where ``g_ji``
+    :math:`\mathrm{SINR}_i = g_{ii} p_i / (\sigma^2 + \sum_{j \ne i} g_{ji} p_j)` (:math:`\sigma^2`
+    = ``noise_var``) where :math:`g_{ji}`
     is the *power* gain from transmitter ``j`` to receiver ``i``. Two layouts
     of the channel are accepted:
 

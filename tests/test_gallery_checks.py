@@ -16,6 +16,7 @@ from gallery_checks import (  # noqa: E402
     EmptyAxesCheckingScraper,
     check_example_outputs,
     empty_axes,
+    find_paths,
     find_reprs,
 )
 
@@ -96,7 +97,7 @@ def test_scraper_repr_is_stable():
 
 def _gallery(tmp_path, pages):
     gallery = tmp_path / "auto_examples"
-    gallery.mkdir()
+    gallery.mkdir(parents=True)
     for name, text in pages.items():
         (gallery / name).parent.mkdir(parents=True, exist_ok=True)
         (gallery / name).write_text(text)
@@ -146,3 +147,81 @@ def test_check_example_outputs_looks_into_the_topic_folders(tmp_path):
     assert list(find_reprs(Path(app.srcdir) / "auto_examples")) == ["communications/plot_bad.rst"]
     with pytest.raises(RuntimeError, match=r"communications/plot_bad\.rst"):
         check_example_outputs(app, None)
+
+
+def test_find_paths_in_outputs_only(tmp_path):
+    warning = ("/build/repo/examples/plot_deq.py:49: ConvergenceWarning: not converged\n"
+               "      deq.fit(X, S)")
+    app = _gallery(tmp_path, {
+        "beyond/plot_deq.rst": OUTPUT.format(warning),
+        "beyond/plot_clean.rst": OUTPUT.format("ConvergenceWarning: not converged"),
+        # the example's own text and code may name a path
+        "plot_text.rst": "Reads ``/build/repo/data.npz``.\n" + OUTPUT.format("ok"),
+    })
+    found = find_paths(Path(app.srcdir) / "auto_examples", ["/build/repo"])
+    assert list(found) == ["beyond/plot_deq.rst"]
+    assert found["beyond/plot_deq.rst"][0].startswith("/build/repo/examples/plot_deq.py:49")
+
+
+def test_find_paths_matches_whole_names(tmp_path):
+    app = _gallery(tmp_path, {"plot_a.rst": OUTPUT.format("saved to /rooted/x; sqrt/rootx"),
+                              "plot_b.rst": OUTPUT.format("cache in /root/.cache")})
+    assert list(find_paths(Path(app.srcdir) / "auto_examples", ["/root"])) == ["plot_b.rst"]
+
+
+def test_machine_paths():
+    paths = gallery_checks.machine_paths("/some/repo")
+    assert "/some/repo" in paths and sys.prefix.rstrip("/") in paths
+    assert "site-packages" in paths and "/home/" in paths
+    assert paths == sorted(paths, key=len, reverse=True)
+
+
+def test_check_example_outputs_finds_paths(tmp_path):
+    root = tmp_path.resolve()  # srcdir is <root>/docs: the repository is its parent
+    docs = root / "docs"
+    app = _gallery(docs, {
+        "plot_deq.rst": OUTPUT.format(f"{root}/examples/plot_deq.py:49: UserWarning: x"),
+        "plot_pkg.rst": OUTPUT.format(f"{sys.prefix}/lib/python3/x.py:1: UserWarning: y"),
+        "plot_good.rst": OUTPUT.format("UserWarning: x"),
+    })
+    with pytest.raises(RuntimeError, match=r"absolute paths") as err:
+        check_example_outputs(app, None)
+    assert "plot_deq.rst" in str(err.value) and "plot_pkg.rst" in str(err.value)
+    assert "plot_good.rst" not in str(err.value)
+
+
+def test_check_example_outputs_reports_reprs_and_paths(tmp_path):
+    app = _gallery(tmp_path.resolve() / "docs", {
+        "plot_a.rst": OUTPUT.format("<Foo object at 0xdeadbeef>"),
+        "plot_b.rst": OUTPUT.format("/home/someone/x.py:3: UserWarning: z"),
+    })
+    with pytest.raises(RuntimeError, match=r"(?s)object reprs.*plot_a\.rst.*paths.*plot_b\.rst"):
+        check_example_outputs(app, None)
+
+
+def test_warnings_without_paths():
+    import warnings
+
+    reset = gallery_checks.WarningsWithoutPaths()
+    assert repr(reset) == "WarningsWithoutPaths()"
+    saved = warnings.formatwarning
+    try:
+        reset({}, "plot_x.py")
+        text = warnings.formatwarning("not converged", UserWarning, "/abs/plot_x.py", 49,
+                                      "deq.fit(X)")
+    finally:
+        warnings.formatwarning = saved
+    assert text == "UserWarning: not converged\n"
+
+
+def test_warnings_without_paths_in_the_output():
+    """As an example's output shows it: Python's own display of a warning, in a fresh process."""
+    import subprocess
+
+    code = ("import warnings, gallery_checks\n"
+            "gallery_checks.WarningsWithoutPaths()({}, None)\n"
+            "warnings.warn('tol not reached', RuntimeWarning)\n")
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    run = subprocess.run([sys.executable, "-c", code], cwd=docs, capture_output=True, text=True,
+                         check=True)
+    assert run.stderr == "RuntimeWarning: tol not reached\n"

@@ -15,9 +15,9 @@ the precoders of every realisation.
 * :func:`sum_rate`, :func:`rate_gradients`, :func:`unit_modulus`,
   :func:`power_scale` -- the pieces of the iteration.
 
-``predict`` returns the effective precoder ``W_a W_d,b`` of every band, one
+``predict`` returns the effective precoder :math:`W_a W_{d,b}` of every band, one
 array ``(n_samples, B, M, N)``; ``decompose`` the hybrid factors
-``(W_a, W_d)``; ``score`` the mean rate in nats per band; ``step_sizes_`` and
+:math:`(W_a, W_d)`; ``score`` the mean rate in nats per band; ``step_sizes_`` and
 ``layer_parameters_`` the step sizes of every layer.
 
 Modules: :mod:`~skunfold.beamforming.problem` (the problem and the pieces of

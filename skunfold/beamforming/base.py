@@ -31,18 +31,18 @@ _LAYOUT = {2: "(n_samples, n_antennas)", 3: "(n_samples, n_users, n_antennas)",
 
 #: The rows of the parameters every hybrid-precoding estimator takes.
 _SHARED_ROWS = {
-    "n_rf_chains": Param(constraints.integer(1), "int", """
-        RF chains ``L`` (columns of the analog precoder), ``1 <= L <= M``."""),
-    "step_size": Param(constraints.real(0, strict_min=True), "float", """
-        The classical step size of every update (``mu_a`` and every
-        ``mu_d,b``); the initial value of the learned ones."""),
+    "n_rf_chains": Param(constraints.integer(1), "int", r"""
+        RF chains ``L`` (columns of the analog precoder), :math:`1 \le L \le M`."""),
+    "step_size": Param(constraints.real(0, strict_min=True), "float", r"""
+        The classical step size of every update (:math:`\mu_a` and every
+        :math:`\mu_{d,b}`); the initial value of the learned ones."""),
     "analog_constraint": Param(constraints.options("unit_modulus", allow_none=True),
-                               '{"unit_modulus", None}', """
+                               '{"unit_modulus", None}', r"""
         ``"unit_modulus"``: the analog precoder is a network of phase
-        shifters, every entry of modulus ``1/sqrt(M)`` (the paper's hybrid
+        shifters, every entry of modulus :math:`1/\sqrt{M}` (the paper's hybrid
         model; the normalisation gives its columns unit norm, so that the
         step sizes have the same scale in both models), projected onto after
-        every analog step. ``None``: no constraint on ``W_a`` beyond the power
+        every analog step. ``None``: no constraint on :math:`W_a` beyond the power
         budget (the authors' public code)."""),
 }
 
@@ -240,12 +240,12 @@ class HybridPrecodingMixin:
         return np.concatenate(rates)
 
     def predict(self, X):
-        """The precoders of every channel realisation: ``W_a W_d,b`` for every band.
+        r"""The precoders of every channel realisation: :math:`W_a W_{d,b}` for every band.
 
         One array with the samples along the first axis, as scikit-learn
         expects (for indexing, cross-validation and pipelines): the effective
         precoder of every band, the matrix the transmitter applies to the
-        users' symbols. Its power is ``sum_b ||P_b||_F^2 = N B`` per sample;
+        users' symbols. Its power is :math:`\sum_b \|P_b\|_F^2 = N B` per sample;
         :func:`~skunfold.beamforming.sum_rate` gives its rate. The hybrid
         factors (analog and digital) are given by :meth:`decompose`.
 
@@ -266,7 +266,7 @@ class HybridPrecodingMixin:
         return self._bf_outputs(self.iterate(X4), ndim)[2]
 
     def decompose(self, X, n_layers=None):
-        """The hybrid precoders: the analog precoder and the digital precoders of every band.
+        r"""The hybrid precoders: the analog precoder and the digital precoders of every band.
 
         Parameters
         ----------
@@ -280,10 +280,10 @@ class HybridPrecodingMixin:
         Returns
         -------
         analog : ndarray of shape (n_samples, n_antennas, n_rf_chains)
-            ``W_a``; with ``analog_constraint="unit_modulus"`` every entry has
-            modulus ``1/sqrt(n_antennas)``.
+            :math:`W_a`; with ``analog_constraint="unit_modulus"`` every entry has
+            modulus :math:`1/\sqrt{M}` (:math:`M` = ``n_antennas``).
         digital : ndarray of shape (n_samples, n_bands, n_rf_chains, n_users)
-            ``W_d,b`` (``(n_samples, n_rf_chains, n_users)`` for one band,
+            :math:`W_{d,b}` (``(n_samples, n_rf_chains, n_users)`` for one band,
             ``(n_samples, n_rf_chains)`` for one band and one user).
         """
         X4, ndim = self._bf_channels(X)
@@ -308,9 +308,9 @@ class HybridPrecodingMixin:
             yield self._bf_outputs(packed, ndim)[2]
 
     def score(self, X, y=None, sample_weight=None):
-        """The mean rate of the precoders, in nats per band (higher is better).
+        r"""The mean rate of the precoders, in nats per band (higher is better).
 
-        ``R = (1/B) sum_b log det(I_N + H_b P_b P_b^H H_b^H)`` (survey eq. 11,
+        :math:`R = \frac{1}{B} \sum_b \log\det(I_N + H_b P_b P_b^H H_b^H)` (survey eq. 11,
         unit noise variance), averaged over the samples; divide by
         ``log(2)`` for bit/s/Hz.
 
@@ -349,10 +349,10 @@ class HybridPrecodingMixin:
 
     @property
     def step_sizes_(self):
-        """Step sizes of every layer, shape ``(n_layers, 1 + B)``: ``mu_a,k``, then ``mu_d,b,k``.
+        r"""Step sizes of every layer, shape ``(n_layers, 1 + B)``.
 
-        The columns ``analog_step`` and ``digital_step`` of
-        ``layer_parameters_`` side by side.
+        :math:`\mu_{a,k}` (column 0), then :math:`\mu_{d,b,k}`: the columns ``analog_step``
+        and ``digital_step`` of ``layer_parameters_`` side by side.
         """
         table = self.layer_parameters_
         return np.column_stack([table["analog_step"], table["digital_step"]])

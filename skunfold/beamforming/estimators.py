@@ -15,7 +15,7 @@ __all__ = ["UnfoldedHybridPGA"]
 
 
 class UnfoldedHybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
-    """Projected gradient ascent for hybrid precoding, unfolded with learned step sizes.
+    r"""Projected gradient ascent for hybrid precoding, unfolded with learned step sizes.
 
     Each of the ``n_layers`` layers is one iteration of :class:`HybridPGA`
     with its own step sizes: one for the analog precoder and one per band for
@@ -28,7 +28,7 @@ class UnfoldedHybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
     paradigm        learned
     =============== ==============================================================
     classical       nothing: :class:`HybridPGA` run for ``n_layers`` iterations
-    hyperparameters the step sizes ``mu_a,k`` and ``mu_d,b,k`` of every layer
+    hyperparameters the step sizes :math:`\mu_{a,k}` and :math:`\mu_{d,b,k}` of every layer
     correction      the step sizes, and a small network (shared by the layers,
                     bands and users) that corrects the digital gradient before
                     its step, user by user (zero until trained), see
@@ -46,11 +46,11 @@ class UnfoldedHybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
 
     The rate, the iteration and its initialisation are those of
     :class:`HybridPGA`: the rate of a realisation (survey eq. 11, nats per
-    band) is ``R = (1/B) sum_b log det(I_N + H_b W_a W_d,b W_d,b^H W_a^H
-    H_b^H)`` under the power budget ``sum_b ||W_a W_d,b||_F^2 = N B``; one
-    iteration is a gradient step on the shared analog precoder ``W_a`` and
+    band) is :math:`R = \frac{1}{B} \sum_b \log\det(I_N + H_b W_a W_{d,b}
+    W_{d,b}^H W_a^H H_b^H)` under the power budget :math:`\sum_b \|W_a W_{d,b}\|_F^2 = N B`; one
+    iteration is a gradient step on the shared analog precoder :math:`W_a` and
     its constraint, then a gradient step on every band's digital precoder
-    ``W_d,b`` and the rescaling to the budget.
+    :math:`W_{d,b}` and the rescaling to the budget.
 
     Parameters
     ----------
@@ -74,7 +74,7 @@ class UnfoldedHybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
     n_iter_ : int
         Depth of the fitted model (``n_layers``).
     step_sizes_ : ndarray of shape (n_layers, 1 + n_bands)
-        ``mu_a,k`` (column 0) and ``mu_d,b,k`` (columns 1 to B) of every layer.
+        :math:`\mu_{a,k}` (column 0) and :math:`\mu_{d,b,k}` (columns 1 to B) of every layer.
     layer_parameters_ : dict of str to ndarray
         The same step sizes as a table: columns ``"layer"``,
         ``"analog_step"`` and ``"digital_step"`` (shape ``(n_layers, B)``).
@@ -137,5 +137,5 @@ class UnfoldedHybridPGA(HybridPrecodingMixin, UnfoldedEstimator):
                  step_size=0.5, analog_constraint="unit_modulus", hidden_layer_sizes=(32,),
                  loss_schedule="end_to_end", max_epochs=40, lr=None, batch_size=100,
                  optimizer="adam", early_stopping=True, device="auto", n_threads=None,
-                 warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())

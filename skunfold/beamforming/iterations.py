@@ -1,8 +1,8 @@
-"""The beamforming family's own layers: learned step sizes plus a correction of the digital step.
+r"""The beamforming family's own layers: learned step sizes plus a correction of the digital step.
 
 The classical and hyperparameters paradigms use the core's generic layers on
 :class:`~skunfold.beamforming.HybridPrecoding` (its step with the classical
-or the learned ``mu_a,k`` and ``mu_d,b,k``, through their logarithm). The
+or the learned :math:`\mu_{a,k}` and :math:`\mu_{d,b,k}`, through their logarithm). The
 correction paradigm keeps those learned step sizes and adds a small network,
 shared by every layer and band, that corrects the digital gradient before the
 step; it outputs zero until trained, so the untrained layer is the classical
@@ -18,7 +18,7 @@ __all__ = ["DigitalCorrection", "CorrectionLayer", "beamforming_layers", "restor
 
 
 def _column_features(W):
-    """``W / ||W||_F`` per band, one row of real features per user: shape ``(..., N, 2L or L)``."""
+    r""":math:`W / \|W\|_F` per band, one row of real features per user, ``(..., N, 2L or L)``."""
     parts = torch.view_as_real(W).flatten(-2) if W.is_complex() else W
     squares = (parts * parts).sum((-2, -1), keepdim=True)
     # clamped before the root: a zero gradient (a zero channel) has no infinite derivative
@@ -30,12 +30,12 @@ def _column_features(W):
 
 
 class DigitalCorrection(nn.Module):
-    """``Delta(W_d,b, g_b)``: a correction of the digital gradient ``g_b``, user by user.
+    r""":math:`\Delta(W_{d,b}, g_b)`: a correction of the digital gradient ``g_b``, user by user.
 
     For each band and user ``n`` a multilayer perceptron reads the user's
-    column of ``W_d,b / ||W_d,b||_F`` and of ``g_b / ||g_b||_F`` (real and
+    column of :math:`W_{d,b} / \|W_{d,b}\|_F` and of :math:`g_b / \|g_b\|_F` (real and
     imaginary parts) and outputs a column of ``L`` entries; the result is
-    multiplied by ``output_scale * ||g_b||_F``, so the correction is relative
+    multiplied by ``output_scale`` :math:`\times \|g_b\|_F`, so the correction is relative
     to the gradient and the network sees neither the power nor the gradient's
     scale. It is shared by the bands, the users and the layers (``B N``
     applications per layer), and its last layer starts at zero.
@@ -80,9 +80,9 @@ class DigitalCorrection(nn.Module):
 
 
 class CorrectionLayer(HyperparameterIteration):
-    """Learned step sizes of the layer plus the shared correction of the digital gradient.
+    r"""Learned step sizes of the layer plus the shared correction of the digital gradient.
 
-    ``W_d,b <- W_d,b + mu_d,b,k (g_b + Delta(W_d,b, g_b))``, the rest of the
+    :math:`W_{d,b} \leftarrow W_{d,b} + \mu_{d,b,k} (g_b + \Delta(W_{d,b}, g_b))`, the rest of the
     iteration as in :meth:`HybridPrecoding.step
     <skunfold.beamforming.HybridPrecoding.step>`.
 

@@ -1,15 +1,15 @@
-"""Wideband hybrid precoding as a :class:`~skunfold.core.Problem`: projected gradient ascent.
+r"""Wideband hybrid precoding as a :class:`~skunfold.core.Problem`: projected gradient ascent.
 
 Shapes throughout: a batch of channels ``x`` has shape ``(batch, B, N, M)``
 (``B`` frequency bands, ``N`` single-antenna users, ``M`` transmit antennas);
-the analog precoder ``W_a`` (shared by the bands) has shape ``(batch, M, L)``
-and the digital precoders ``W_d`` have shape ``(batch, B, L, N)`` (``L`` RF
-chains). The effective precoder of band ``b`` is ``W_a W_d,b`` (``M x N``).
+the analog precoder :math:`W_a` (shared by the bands) has shape ``(batch, M, L)``
+and the digital precoders :math:`W_d` have shape ``(batch, B, L, N)`` (``L`` RF
+chains). The effective precoder of band ``b`` is :math:`W_a W_{d,b}` (:math:`M \times N`).
 
 The objective is the achievable rate in nats per band (natural logarithm,
 unit noise variance), survey eq. (11):
-``R = (1/B) sum_b log det(I_N + H_b W_a W_d,b W_d,b^H W_a^H H_b^H)``,
-under the power constraint ``sum_b ||W_a W_d,b||_F^2 = N B``.
+:math:`R = \frac{1}{B} \sum_b \log\det(I_N + H_b W_a W_{d,b} W_{d,b}^H W_a^H H_b^H)`,
+under the power constraint :math:`\sum_b \|W_a W_{d,b}\|_F^2 = N B`.
 """
 
 import math
@@ -38,42 +38,50 @@ def _identity(n, like):
 
 
 def _band_rates(G):
-    """``log det(I + G G^H)`` of every ``N x N`` matrix ``G``."""
+    r""":math:`\log\det(I + G G^H)` of every :math:`N \times N` matrix ``G``."""
     return torch.linalg.slogdet(_identity(G.shape[-1], G) + G @ G.mH)[1]
 
 
 def _stacked(x):
-    """The bands' channels stacked, ``(batch, B N, M)``: one product with ``W_a`` for all bands."""
+    """The bands' channels stacked, ``(batch, B N, M)``: one product with ``Wa`` for all bands."""
     return x.reshape(x.shape[0], -1, x.shape[-1])
 
 
 def _through_analog(x, Wa):
-    """``H_b W_a`` of every band, shape ``(batch, B, N, L)``, in one batched product."""
+    """``H_b Wa`` of every band, shape ``(batch, B, N, L)``, in one batched product."""
     return (_stacked(x) @ Wa).reshape(*x.shape[:-1], Wa.shape[-1])
 
 
 def _solve_rate(G):
-    """``(I + G G^H)^{-1} G`` for every band."""
+    r""":math:`(I + G G^H)^{-1} G` for every band."""
     return torch.linalg.solve(_identity(G.shape[-1], G) + G @ G.mH, G)
 
 
 def _analog_gradient(x, HWa, Wd):
-    """``dR/dW_a* = (1/B) sum_b H_b^H (I + G_b G_b^H)^{-1} G_b W_d,b^H`` (``HWa = H_b W_a``)."""
+    r"""The analog gradient :math:`\partial R / \partial W_a^*` (``HWa`` holds :math:`H_b W_a`).
+
+    :math:`\frac{1}{B} \sum_b H_b^H (I + G_b G_b^H)^{-1} G_b W_{d,b}^H`.
+    """
     C = _solve_rate(HWa @ Wd) @ Wd.mH
     return _stacked(x).mH @ C.reshape(C.shape[0], -1, C.shape[-1]) / x.shape[1]
 
 
 def _digital_gradient(x, HWa, Wd):
-    """``dR/dW_d,b* = (1/B) (H_b W_a)^H (I + G_b G_b^H)^{-1} G_b`` of every band."""
+    r"""The digital gradients :math:`\partial R / \partial W_{d,b}^*` of every band.
+
+    :math:`\frac{1}{B} (H_b W_a)^H (I + G_b G_b^H)^{-1} G_b`.
+    """
     return HWa.mH @ _solve_rate(HWa @ Wd) / x.shape[1]
 
 
 def rate_gradients(x, Wa, Wd):
-    """The rate's conjugate Wirtinger gradients ``dR/dW_a*`` and ``dR/dW_d,b*``.
+    r"""The rate's conjugate Wirtinger gradients, with respect to :math:`W_a` and :math:`W_{d,b}`.
 
-    With ``G_b = H_b W_a W_d,b`` and ``T_b = H_b^H (I + G_b G_b^H)^{-1} G_b``,
-    ``dR/dW_a* = (1/B) sum_b T_b W_d,b^H`` and ``dR/dW_d,b* = (1/B) W_a^H T_b``.
-    This is half the gradient ``dR/dRe W + i dR/dIm W`` that
+    With :math:`G_b = H_b W_a W_{d,b}` and :math:`T_b = H_b^H (I + G_b G_b^H)^{-1} G_b`,
+    :math:`\partial R / \partial W_a^* = \frac{1}{B} \sum_b T_b W_{d,b}^H` and
+    :math:`\partial R / \partial W_{d,b}^* = \frac{1}{B} W_a^H T_b`.
+    This is half the gradient :math:`\partial R / \partial \operatorname{Re} W +
+    i\, \partial R / \partial \operatorname{Im} W` that
     :func:`torch.autograd.grad` returns for a complex ``W``, and for real
     channels and precoders half the ordinary gradient (the scaling of the
     reference code, so that step sizes mean the same there and here).
@@ -106,7 +114,7 @@ def rate_gradients(x, Wa, Wd):
 
 
 def power_scale(Wa, Wd, budget):
-    """The factor ``c`` (per sample) with ``sum_b ||W_a (c W_d,b)||_F^2 = budget``.
+    r"""The factor ``c`` (per sample) with :math:`\sum_b \|W_a (c W_{d,b})\|_F^2 =` ``budget``.
 
     Parameters
     ----------
@@ -142,9 +150,9 @@ def _normalised(W):
 
 
 def unit_modulus(W, modulus=1.0):
-    """Project ``W`` entrywise onto the entries of modulus ``modulus`` (phases kept).
+    r"""Project ``W`` entrywise onto the entries of modulus ``modulus`` (phases kept).
 
-    The nearest point in Frobenius norm: ``modulus * W / |W|`` entrywise; a
+    The nearest point in Frobenius norm: ``modulus`` :math:`\times W / |W|` entrywise; a
     zero entry becomes ``modulus``. For real ``W`` the entries become
     ``+-modulus`` (the signs).
 
@@ -162,31 +170,32 @@ def unit_modulus(W, modulus=1.0):
 
 
 class HybridPrecoding(Problem):
-    """Wideband hybrid precoding by projected gradient ascent on the rate (survey equations 11-12).
+    r"""Wideband hybrid precoding by projected gradient ascent on the rate (survey equations 11-12).
 
-    One analog precoder ``W_a`` (``M x L``) is shared by ``B`` bands, each with
-    a digital precoder ``W_d,b`` (``L x N``); the objective (maximised) is the
+    One analog precoder :math:`W_a` (:math:`M \times L`) is shared by ``B`` bands, each with
+    a digital precoder :math:`W_{d,b}` (:math:`L \times N`); the objective (maximised) is the
     rate in nats per band, :func:`sum_rate`. Iteration ``k``:
 
-    1. ``W_a <- W_a + mu_a,k dR/dW_a*``, then the analog constraint: with
-       ``"unit_modulus"`` the projection onto ``|[W_a]_ml| = 1/sqrt(M)`` (the
-       phases are kept) and the digital precoders rescaled to the power
-       budget; with ``None`` (the reference code) ``W_a`` rescaled to it;
-    2. ``W_d,b <- W_d,b + mu_d,b,k dR/dW_d,b*`` for every band, at the new
-       ``W_a``, then the digital precoders rescaled together to the budget
-       ``sum_b ||W_a W_d,b||_F^2 = N B``.
+    1. :math:`W_a \leftarrow W_a + \mu_{a,k} \partial R / \partial W_a^*`, then the
+       analog constraint: with ``"unit_modulus"`` the projection onto
+       :math:`|[W_a]_{ml}| = 1/\sqrt{M}` (the phases are kept) and the digital
+       precoders rescaled to the power budget; with ``None`` (the reference
+       code) :math:`W_a` rescaled to it;
+    2. :math:`W_{d,b} \leftarrow W_{d,b} + \mu_{d,b,k} \partial R / \partial W_{d,b}^*`
+       for every band, at the new :math:`W_a`, then the digital precoders
+       rescaled together to the budget :math:`\sum_b \|W_a W_{d,b}\|_F^2 = N B`.
 
     The gradients are the closed forms of :func:`rate_gradients`. The
-    initial ``W_a`` is made of the first ``L`` right singular vectors of the
+    initial :math:`W_a` is made of the first ``L`` right singular vectors of the
     band-averaged channel (projected onto the constraint), the initial
-    ``W_d`` is ``initial_digital`` (a random draw of the estimator) rescaled
-    to the budget for every sample. The state is ``(W_a, W_d, H W_a)`` (the
+    :math:`W_d` is ``initial_digital`` (a random draw of the estimator) rescaled
+    to the budget for every sample. The state is :math:`(W_a, W_d, H W_a)` (the
     channels through the analog precoder, kept for the next iteration); the
     readout packs the precoders into one array of shape ``(batch, L, M + B N)``,
-    ``[W_a^T | W_d,1 | ... | W_d,B]`` (see :meth:`unpack`).
+    :math:`[W_a^\top \mid W_{d,1} \mid \dots \mid W_{d,B}]` (see :meth:`unpack`).
 
-    Hyperparameters: ``analog_step`` (``mu_a``, a float) and ``digital_step``
-    (``mu_d``, one per band, a tensor of shape ``(B,)``), both learned
+    Hyperparameters: ``analog_step`` (:math:`\mu_a`, a float) and ``digital_step``
+    (:math:`\mu_d`, one per band, a tensor of shape ``(B,)``), both learned
     through their logarithm (they stay positive: a negative step would be a
     descent step).
 
@@ -200,10 +209,10 @@ class HybridPrecoding(Problem):
         The digital precoders before the first iteration, up to scale (real or
         complex, as the channels).
     step_size : float, default=0.5
-        The classical ``mu_a`` and ``mu_d,b``.
+        The classical :math:`\mu_a` and :math:`\mu_{d,b}`.
     analog_constraint : {"unit_modulus", None}, default="unit_modulus"
-        Phase shifters (every entry of ``W_a`` of modulus ``1/sqrt(M)``) or no
-        constraint on ``W_a`` beyond the power budget.
+        Phase shifters (every entry of :math:`W_a` of modulus :math:`1/\sqrt{M}`) or no
+        constraint on :math:`W_a` beyond the power budget.
 
     Examples
     --------
@@ -254,7 +263,7 @@ class HybridPrecoding(Problem):
 
     # -- the solver ------------------------------------------------------------------------
     def initial_state(self, x):
-        """``W_a`` from the SVD of the band-averaged channel, ``W_d`` at the power budget.
+        """:math:`W_a` from the SVD of the band-averaged channel, :math:`W_d` at the power budget.
 
         The SVD is computed in float64 whatever the computation dtype, so
         that models in float32 and float64 start from the same precoders (the
@@ -295,13 +304,16 @@ class HybridPrecoding(Problem):
         return (Wa, Wd, HWa)
 
     def readout(self, state):
-        """Both precoders packed: ``[W_a^T | W_d,1 | ... | W_d,B]``, ``(batch, L, M + B N)``."""
+        r"""Both precoders packed, :math:`[W_a^\top \mid W_{d,1} \mid \dots \mid W_{d,B}]`.
+
+        Shape ``(batch, L, M + B N)``.
+        """
         Wa, Wd = state[:2]
         digital = Wd.permute(0, 2, 1, 3).reshape(Wd.shape[0], self.n_rf_chains, -1)
         return torch.cat([Wa.mT, digital], dim=2)
 
     def unpack(self, estimate):
-        """``(W_a, W_d)`` of a packed readout (a tensor or an array ``(batch, L, M + B N)``)."""
+        """:math:`(W_a, W_d)` of a packed readout (a tensor or an array ``(batch, L, M + B N)``)."""
         M, B, N, L = self.n_antennas, self.n_bands, self.n_users, self.n_rf_chains
         Wa = estimate[:, :, :M].swapaxes(1, 2)
         Wd = estimate[:, :, M:].reshape(-1, L, B, N).swapaxes(1, 2)
@@ -318,9 +330,9 @@ class HybridPrecoding(Problem):
 
 
 def sum_rate(channels, precoders):
-    """The achievable rate of precoded channels, in nats per band (survey equation 11).
+    r"""The achievable rate of precoded channels, in nats per band (survey equation 11).
 
-    ``R = (1/B) sum_b log det(I_N + H_b P_b P_b^H H_b^H)`` for every sample,
+    :math:`R = \frac{1}{B} \sum_b \log\det(I_N + H_b P_b P_b^H H_b^H)` for every sample,
     with unit noise variance; divide by ``log(2)`` for bit/s/Hz.
 
     Parameters
@@ -329,7 +341,7 @@ def sum_rate(channels, precoders):
         Channels ``H_b`` (``N`` users, ``M`` antennas; one band, or one band
         and one user).
     precoders : array-like of shape (n_samples, B, M, N), (n_samples, M, N) or (n_samples, M)
-        Effective precoders ``P_b`` (e.g. ``W_a W_d,b``, the output of
+        Effective precoders :math:`P_b` (e.g. :math:`W_a W_{d,b}`, the output of
         ``predict``), in the layout of ``channels``.
 
     Returns

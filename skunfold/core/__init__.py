@@ -21,7 +21,9 @@ The public contract has two halves.
 * option objects, one estimator parameter each: :class:`FixedPoint`,
   :class:`Safeguard`, :class:`Adversarial`, :class:`EarlyStopping`,
   :class:`Optimizer`;
-* errors: :class:`TrainingDivergedError`, :class:`SampleSourceError`;
+* errors and warnings: :class:`TrainingDivergedError`,
+  :class:`WorseThanClassicalWarning`, :class:`DivergedOutputError`,
+  :class:`SampleSourceError`;
 * :mod:`~skunfold.core.constraints`: the checks of parameters and data.
 
 **Extending** -- what a family or a user's own solver is written with:
@@ -61,20 +63,22 @@ from .paradigms import (
     mlp,
 )
 from .parameters import PARADIGMS, Param, set_init_parameters
+from .prediction import DivergedOutputError
 from .problem import Problem
 from .regressor import UnfoldedRegressor
 from .robust import Adversarial, pgd_perturbation
 from .safeguard import Safeguard
 from .schedules import EndToEnd, LossSchedule, MultiIteration, Sequential, SequentialEndToEnd
 from .sources import SampleSource, SampleSourceError
-from .training import TrainingDivergedError
+from .training import TrainingDivergedError, WorseThanClassicalWarning
 
 __all__ = [
     # using: what a user of the estimators calls or passes
     "UnfoldedEstimator", "UnfoldedRegressor", "adapt", "Problem", "PARADIGMS", "SampleSource",
     "LossSchedule", "EndToEnd", "MultiIteration", "Sequential", "SequentialEndToEnd",
     "FixedPoint", "Safeguard", "Adversarial", "EarlyStopping", "Optimizer",
-    "TrainingDivergedError", "SampleSourceError", "constraints",
+    "TrainingDivergedError", "WorseThanClassicalWarning", "DivergedOutputError",
+    "SampleSourceError", "constraints",
     # extending: what a family or a user's solver is written with
     "Param", "set_init_parameters", "Iteration", "ClassicalIteration",
     "HyperparameterIteration", "ObjectiveIteration", "CorrectionIteration", "DNNIteration",

@@ -1,19 +1,19 @@
-"""Deep equilibrium mode: a tied iteration run to its fixed point, differentiated implicitly.
+r"""Deep equilibrium mode: a tied iteration run to its fixed point, differentiated implicitly.
 
-A model whose layers share one set of parameters (a *tied* iteration ``f``)
+A model whose layers share one set of parameters (a *tied* iteration :math:`f`)
 can be run until its state stops changing instead of for ``K`` layers: the
-fixed point ``z* = f(z*, x)``. Training then needs no graph through the
+fixed point :math:`z^* = f(z^*, x)`. Training then needs no graph through the
 iterations (Bai, Kolter & Koltun 2019; Gilton, Ongie & Willett 2021):
 
-* **forward**: iterate ``z <- f(z)`` without autograd (plain iteration or
+* **forward**: iterate :math:`z \leftarrow f(z)` without autograd (plain iteration or
   Anderson acceleration) until each sample's relative residual
-  ``||f(z) - z|| / ||f(z)||`` is below ``tol`` or ``max_iter`` iterations are
+  :math:`\|f(z) - z\| / \|f(z)\|` is below ``tol`` or ``max_iter`` iterations are
   done; each sample keeps its lowest-residual iterate;
-* **backward**: one call ``z = f(z*)`` with autograd, whose incoming gradient
-  ``u`` is replaced by the solution of ``g = J^T g + u`` (``J`` the Jacobian
-  of ``f`` at ``z*``: the implicit function theorem), found by a second
+* **backward**: one call :math:`z = f(z^*)` with autograd, whose incoming gradient
+  :math:`u` is replaced by the solution of :math:`g = J^\top g + u` (:math:`J` the Jacobian
+  of :math:`f` at :math:`z^*`: the implicit function theorem), found by a second
   fixed-point iteration of vector-Jacobian products; or, with
-  ``backward="jacobian_free"``, left as ``g = u`` (Fung et al. 2022).
+  ``backward="jacobian_free"``, left as :math:`g = u` (Fung et al. 2022).
 
 Memory is that of one layer, whatever the number of iterations.
 
@@ -36,12 +36,12 @@ __all__ = ["FixedPoint", "fixed_point_iteration", "equilibrium_state", "warn_not
 
 
 class FixedPoint(OptionGroup):
-    """Deep equilibrium mode (``fixed_point=FixedPoint(...)``): its settings and diagnostics.
+    r"""Deep equilibrium mode (``fixed_point=FixedPoint(...)``): its settings and diagnostics.
 
     Parameters
     ----------
     tol : float, default=1e-4
-        Relative residual ``||f(z) - z|| / ||f(z)||`` at which a sample's
+        Relative residual :math:`\|f(z) - z\| / \|f(z)\|` at which a sample's
         forward (and backward) solve stops.
     max_iter : int, default=100
         Most iterations of each solve; samples that do not reach ``tol`` are
@@ -104,7 +104,7 @@ def _norms(t):
 
 def fixed_point_iteration(f, z0, tol=1e-4, max_iter=100, solver="anderson", memory=5,
                           lam=1e-4):
-    """Solve ``z = f(z)`` per sample of a batch ``z`` of shape ``(batch, n)``.
+    r"""Solve :math:`z = f(z)` per sample of a batch ``z`` of shape ``(batch, n)``.
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ def fixed_point_iteration(f, z0, tol=1e-4, max_iter=100, solver="anderson", memo
     Returns
     -------
     z : torch.Tensor of shape (batch, n)
-        Each sample's iterate of lowest residual ``||f(z) - z||``.
+        Each sample's iterate of lowest residual :math:`\|f(z) - z\|`.
     n_iter : torch.Tensor of shape (batch,)
         Iterations each sample needed to reach ``tol`` (``max_iter`` when it
         did not).

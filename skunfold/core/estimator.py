@@ -304,6 +304,7 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         with torch_threads(threads):
             if not trains:
                 self._module, self.net_, self.history_ = module.eval(), None, None
+                self.comparison_ = None
             else:
                 data = ArrayData(X, y, side)
                 if source is not None:
@@ -312,6 +313,7 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
                 self.net_ = self._train(module, data, settings, dtype,
                                         (shuffle_seed, split_seed), adaptation)
                 self.history_ = self.net_.history
+                self.comparison_ = self.net_.comparison_
                 self._module = None
             if self.module_.fixed_point is not None:
                 self.n_iter_, self.backward_n_iter_ = record_fixed_point(
@@ -379,11 +381,11 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         if lr is None:
             lr = self.default_lr.get(settings.paradigm, self.default_lr[None])
         options = dict(early_stopping=settings.early_stopping, epochs_per_stage=None,
-                       selection=None)
+                       selection=None, keep_best=settings.keep_best)
         if adaptation is not None:
             lr = lr if adaptation.lr is None else adaptation.lr
             options = dict(early_stopping=None, epochs_per_stage=adaptation.epochs,
-                           selection=adaptation.select)
+                           selection=adaptation.select, keep_best=settings.keep_best)
         return fit_module(
             module, data, schedule=settings.loss_schedule, n_layers=self.n_layers,
             max_epochs=settings.max_epochs, lr=lr, optimizer=settings.optimizer,

@@ -21,7 +21,7 @@ _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 def soft_threshold(z, theta):
-    """Soft thresholding ``sign(z) max(|z| - theta, 0)``, the prox of the l1 norm.
+    r"""Soft thresholding :math:`\mathrm{sign}(z) \max(|z| - \theta, 0)`, the prox of the l1 norm.
 
     Computed as ``z - clip(z, -theta, theta)``, one fused pass per bound;
     ``theta`` is a float or a tensor broadcasting against ``z`` (e.g. one

@@ -233,7 +233,7 @@ class StateMLP(nn.Module):
 
 
 class CorrectionIteration(Iteration):
-    """The classical update plus a learned correction: ``T(s) + Δ(s, x)`` (equation 14).
+    r"""The classical update plus a learned correction: :math:`T(s) + \Delta(s, x)` (equation 14).
 
     Parameters
     ----------
@@ -257,10 +257,10 @@ class CorrectionIteration(Iteration):
 
 
 class DNNIteration(Iteration):
-    """A network in place of the update: ``s <- s + Φ_k(s, x)`` (a residual step).
+    r"""A network in place of the update: :math:`s \leftarrow s + \Phi_k(s, x)` (a residual step).
 
     The generic DNN paradigm keeps the iteration's structure (a state in, a
-    state out, ``K`` times) and nothing of its formula; Φ starts at zero, so the
+    state out, ``K`` times) and nothing of its formula; :math:`\Phi` starts at zero, so the
     untrained model stays at the initial state. Families supply DNN layers
     initialised at their classical step instead.
     """

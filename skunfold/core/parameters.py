@@ -152,10 +152,17 @@ CORE_PARAMETERS = {
         stage.""", default=None),
     "early_stopping": Param(_option(EarlyStopping), "bool or EarlyStopping", """
         Hold out a validation set, stop a stage when its loss stops improving
-        and restore the stage's best epoch; keep the untrained model (the
-        classical solver, with a ``ConvergenceWarning``) if training made the
-        validation loss worse. ``True``: ``EarlyStopping()`` (10% held out,
+        and restore the stage's best epoch (``keep_best`` then compares the
+        result with the classical solver on that set). ``True``: ``EarlyStopping()`` (10% held out,
         patience 10).""", default=False),
+    "keep_best": Param(boolean(), "bool", """
+        After training, compare the trained model's full-depth loss with the
+        untrained model's (the classical solver at the same depth, which every
+        paradigm starts from) on the validation set when ``early_stopping``
+        holds one out, else on the training data. If training made it worse,
+        a :class:`~skunfold.core.WorseThanClassicalWarning` gives both
+        figures and, with ``True``, the untrained model is kept; ``False``
+        keeps the trained one. The figures are in ``comparison_``.""", default=True),
     "fixed_point": Param(_option(FixedPoint), "bool or FixedPoint", """
         Deep equilibrium mode: run the tied learned iteration to its fixed
         point instead of ``n_layers`` times, in ``predict`` and in training,
@@ -214,7 +221,7 @@ FEATURES = {
 
 #: Core parameters any estimator may take without a feature (they are read with their defaults).
 _FREE = {"n_layers", "paradigm", "tied", "hidden_layer_sizes", "device", "n_threads", "verbose",
-         "random_state"}
+         "random_state", "keep_best"}
 
 
 def _signature_names(cls):

@@ -21,7 +21,30 @@ from .module import module_device, module_dtype
 from .ops import to_numpy, to_tensor
 from .problem import check_problem, converted_copy, evaluation_mode
 
-__all__ = ["Predictions"]
+__all__ = ["Predictions", "DivergedOutputError", "check_finite_estimate"]
+
+
+class DivergedOutputError(FloatingPointError):
+    """Raised at inference when a model's output is not finite (or, as a family checks, exploded).
+
+    A diverging iteration (a step too large for the data, a model trained on
+    other data) returns garbage rather than an estimate; ``predict`` raises
+    this instead, so a grid search scores the candidate as failed
+    (``error_score``) instead of selecting it. The estimator is unchanged.
+    """
+
+
+def check_finite_estimate(estimate, owner, n_layers=None):
+    """Return ``estimate``; raise :class:`DivergedOutputError` when it holds NaN or inf."""
+    if np.issubdtype(estimate.dtype, np.inexact) and not np.isfinite(estimate).all():
+        bad = int((~np.isfinite(estimate.reshape(len(estimate), -1))).any(axis=1).sum())
+        depth = "" if n_layers is None else f" after {n_layers} layer(s)"
+        raise DivergedOutputError(
+            f"{type(owner).__name__} produced non-finite estimates{depth} for {bad} of "
+            f"{len(estimate)} samples: the iteration diverged on these inputs (a step or "
+            "threshold unsuited to their scale, or inputs unlike the training data). Check the "
+            "scale of X, use fewer layers or refit on data like these")
+    return estimate
 
 
 def _supports_safeguard(estimator):
@@ -88,7 +111,8 @@ class Predictions:
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module, allow_zero=True)
         with self._inference_mode(module, X):
-            return run_layers(module, X, side, n_layers)
+            estimate = run_layers(module, X, side, n_layers)
+        return check_finite_estimate(estimate, self, n_layers)
 
     def staged_iterate(self, X, n_layers=None, *, problem=None, **side_information):
         """Yield the raw estimate after each layer ``k = 1, ..., n_layers``.
@@ -115,7 +139,7 @@ class Predictions:
                 estimate = next(stages, None)
             if estimate is None:
                 return
-            yield estimate
+            yield check_finite_estimate(estimate, self)
 
     def _inference_mode(self, module, X):
         classical = self.net_ is None

@@ -45,7 +45,7 @@ class Problem:
         ``"positive"`` (the default: learned through its logarithm, as step
         sizes and thresholds), ``"real"`` (unconstrained), ``"unit_interval"``
         (through a logistic function), ``("interval", low, high)`` (the same,
-        scaled to ``(low, high)``: e.g. a step size kept below ``2 / L``, where
+        scaled to ``(low, high)``: e.g. a step size kept below :math:`2 / L`, where
         a gradient step stays convergent) or ``"fixed"`` (never learned, e.g. a
         schedule set by hand).
     initial_hyperparameters : dict of str to float or tensor

@@ -36,11 +36,11 @@ def _per_sample(v, like):
 
 
 def pgd_perturbation(loss, x, radius, n_steps=3, step_size=None):
-    """Inputs that increase ``loss`` most within relative l2 balls: projected gradient ascent.
+    r"""Inputs that increase ``loss`` most within relative l2 balls: projected gradient ascent.
 
-    Per sample ``i``, ``delta_i`` is kept within ``||delta_i|| <= radius ||x_i||``;
-    each step moves it by ``step_size`` times the ball's radius along the
-    sample's normalised gradient and projects it back on the ball.
+    Per sample ``i``, :math:`\delta_i` is kept within :math:`\|\delta_i\| \le \rho \|x_i\|`
+    (:math:`\rho` is ``radius``); each step moves it by ``step_size`` times the ball's
+    radius along the sample's normalised gradient and projects it back on the ball.
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def pgd_perturbation(loss, x, radius, n_steps=3, step_size=None):
     Returns
     -------
     x_adv : torch.Tensor
-        ``x + delta``, detached.
+        :math:`x + \delta`, detached.
 
     Examples
     --------
@@ -86,12 +86,12 @@ def pgd_perturbation(loss, x, radius, n_steps=3, step_size=None):
 
 
 class Adversarial(OptionGroup):
-    """Robust training (``adversarial=Adversarial(...)``): each batch replaced by its attack.
+    r"""Robust training (``adversarial=Adversarial(...)``): each batch replaced by its attack.
 
     Parameters
     ----------
     radius : float, default=0.05
-        Relative l2 radius of the perturbations: ``||delta_i|| <= radius ||x_i||``
+        Relative l2 radius :math:`\rho` of the perturbations, :math:`\|\delta_i\| \le \rho \|x_i\|`
         (``0`` trains on the clean inputs).
     steps : int, default=3
         Projected gradient steps per batch (each costs a forward and a

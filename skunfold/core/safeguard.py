@@ -1,4 +1,4 @@
-"""Safeguarded inference: a learned update is kept only when it makes progress on the classical map.
+r"""Safeguarded inference: a learned update is kept only when it progresses on the classical map.
 
 A learned solver is fast in distribution but carries no guarantee off it (a
 perturbed operator, another noise level, an adversarial input). The
@@ -6,22 +6,23 @@ safeguard of Heaton, Chen, Wang & Yin ("Safeguarded Learned Convex
 Optimization", AAAI 2023) restores the classical solver's convergence at a
 small price: at layer ``k``, per sample,
 
-* the learned update ``y = L_k(z_k)`` is computed, and with it the residual
-  ``r(y) = ||S_k(y)||`` of the classical fixed-point map ``T_k`` (the
+* the learned update :math:`y = L_k(z_k)` is computed, and with it the residual
+  :math:`r(y) = \|S_k(y)\|` of the classical fixed-point map :math:`T_k` (the
   problem's own ``step`` with its classical hyperparameters of layer ``k``):
-  ``S_k(z) = readout(z) - readout(T_k(z))``; with ``residual="objective"``,
-  ``r(y)`` is the problem's objective at ``readout(y)`` instead;
-* ``y`` is accepted when ``r(y) < (1 - delta) mu_k``, otherwise the classical
-  update ``T_k(z_k)`` is used for that sample;
-* ``mu_0 = r(z_0)`` (the residual of the initial state), and on acceptance the
+  :math:`S_k(z) = \mathrm{readout}(z) - \mathrm{readout}(T_k(z))`; with
+  ``residual="objective"``, :math:`r(y)` is the problem's objective at
+  :math:`\mathrm{readout}(y)` instead;
+* :math:`y` is accepted when :math:`r(y) < (1 - \delta) \mu_k` (:math:`\delta` is
+  ``delta``), otherwise the classical update :math:`T_k(z_k)` is used for that sample;
+* :math:`\mu_0 = r(z_0)` (the residual of the initial state), and on acceptance the
   reference is updated by ``rule``:
 
   ============== ===============================================
-  rule           ``mu_{k+1}`` after an accepted update
+  rule           :math:`\mu_{k+1}` after an accepted update
   ============== ===============================================
-  ``"ema"``      ``theta r(y) + (1 - theta) mu_k`` (moving average)
-  ``"recent"``   ``r(y)`` (the most recent accepted residual)
-  ``"geometric"`` ``(1 - delta) mu_k``
+  ``"ema"``      :math:`\theta\, r(y) + (1 - \theta) \mu_k` (moving average)
+  ``"recent"``   :math:`r(y)` (the most recent accepted residual)
+  ``"geometric"`` :math:`(1 - \delta) \mu_k`
   ============== ===============================================
 
   and is kept after a fallback.
@@ -232,7 +233,7 @@ class SafeguardedRun:
                                  **self.side)
 
     def residual(self, k, state):
-        """``r(state)`` per sample: ``||S_k(state)||`` or the objective (see :class:`Safeguard`)."""
+        r"""The residual :math:`r(z)` per sample (see :class:`Safeguard`)."""
         estimate = self.module.readout(state)
         if self.safeguard.residual == "objective":
             value = self.problem.objective(estimate, self.x, **self.side)

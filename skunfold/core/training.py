@@ -30,6 +30,7 @@ __all__ = [
     "train_stages",
     "check_not_diverged",
     "keep_improvement",
+    "WorseThanClassicalWarning",
     "fit_module",
 ]
 
@@ -330,28 +331,57 @@ def check_not_diverged(net, initial, data, n_layers, factor=10.0, **kwargs):
             "schedule. The estimator was left as it was before this fit.")
 
 
-def keep_improvement(net, initial, valid, n_layers):
-    """Restore the untrained model when training made the validation loss worse.
+class WorseThanClassicalWarning(ConvergenceWarning):
+    """Training made the model worse than the classical solver it starts from.
+
+    Raised by ``fit`` with both figures: the full-depth loss of the trained
+    model and of the untrained one (the classical solver at the same depth,
+    or the model training started from), on the validation set when
+    ``early_stopping`` holds one out, else on the training data. With
+    ``keep_best=True`` (the default) the estimator keeps the untrained
+    model; with ``keep_best=False`` it keeps the trained one.
+    """
+
+
+#: Relative difference of two losses below which they are equal (float32 round-off).
+_TIE = 1e-4
+
+
+def keep_improvement(net, initial, data, n_layers, *, keep_best=True, on="validation"):
+    """Compare the trained model with the untrained one on ``data``; keep the better.
 
     Early stopping keeps the best *trained* epoch of every stage; this makes
     the untrained model (the classical solver) a candidate too: if the
-    trained model's full-depth validation loss is above the untrained one's,
-    the untrained parameters are restored and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` says so. Returns whether
-    the trained model was kept.
+    trained model's full-depth loss on ``data`` is above the untrained
+    one's, a :class:`WorseThanClassicalWarning` gives both figures and, with
+    ``keep_best``, the untrained parameters are restored.
+
+    Returns
+    -------
+    comparison : dict
+        ``{"trained": loss, "classical": loss, "on": on, "kept": "trained" or
+        "classical"}``.
     """
-    final, start, _ = _losses(net, initial, valid, n_layers)
-    if final <= start:
-        return True
-    with torch.no_grad():
-        old = dict(initial.named_parameters())
-        for name, p in net.module_.named_parameters():
-            p.copy_(old[name].to(p.device, p.dtype))
+    final, start, _ = _losses(net, initial, data, n_layers)
+    comparison = {"trained": final, "classical": start, "on": on, "kept": "trained"}
+    if final - start <= _TIE * abs(start) + 1e-30:  # a tie (round-off) keeps the trained model
+        return comparison
+    if keep_best:
+        with torch.no_grad():
+            old = dict(initial.named_parameters())
+            for name, p in net.module_.named_parameters():
+                p.copy_(old[name].to(p.device, p.dtype))
+        comparison["kept"] = "classical"
+        what = "the untrained model is kept (keep_best=True)"
+    else:
+        what = "the trained model is kept all the same (keep_best=False)"
     warnings.warn(
-        f"training did not improve on the untrained model on the validation set (loss "
-        f"{final:.4g} after training, {start:.4g} before): the untrained model is kept; lower "
-        "`lr` or train longer", ConvergenceWarning, stacklevel=caller_stacklevel())
-    return False
+        f"training did not improve on the untrained model on the {on} data: loss {final:.4g} "
+        f"after training, {start:.4g} before (the classical solver at the same depth, or the "
+        f"model training started from); {what}. Lower `lr`, train longer or on more data, or "
+        "try another paradigm",
+        WorseThanClassicalWarning, stacklevel=caller_stacklevel())
+    return comparison
 
 
 #: A budget large enough for any schedule's stages, used only to read their structure.
@@ -370,15 +400,15 @@ def _split(data, fraction, seed):
 
 def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
                device="cpu", dtype=torch.float32, early_stopping=None, seeds=(0, 0), verbose=0,
-               name="fit", epochs_per_stage=None, selection=None):
+               name="fit", epochs_per_stage=None, selection=None, keep_best=True):
     """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
 
     The whole training of an estimator: an optional validation split (early
-    stopping restores each stage's best epoch, and the untrained model is kept
-    when no trained one beats it on the validation set, see
-    :func:`keep_improvement`), the skorch net, the stages of ``schedule``
+    stopping restores each stage's best epoch), the skorch net, the stages of ``schedule``
     (:func:`train_stages`) and the divergence check against the untrained
-    module (:func:`check_not_diverged`).
+    module (:func:`check_not_diverged`), and the comparison of the trained
+    model with the untrained one on the validation set (else on the training
+    data), which keeps the better (:func:`keep_improvement`).
 
     Parameters
     ----------
@@ -409,10 +439,14 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         ``max_epochs``.
     selection : callable, optional
         ``selection(module) -> parameters`` restricting what is trained.
+    keep_best : bool, default=True
+        Restore the untrained model when the trained one is worse.
 
     Returns
     -------
     net : UnfoldingNet
+        Its attribute ``comparison_`` holds what :func:`keep_improvement`
+        returned (``None`` when nothing was trained).
     """
     valid, stream = None, isinstance(data, StreamData)
     if early_stopping is not None:
@@ -455,10 +489,12 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         print(f"[{name}] {line} (elapsed {time.perf_counter() - start:.1f} s)", flush=True)
 
     train_stages(net, data, stages, selection=selected, log=log if verbose else None)
+    net.comparison_ = None
     if stages:
         check_not_diverged(net, initial, reference, n_layers)
-        if valid is not None:
-            keep_improvement(net, initial, valid, n_layers)
+        net.comparison_ = keep_improvement(
+            net, initial, reference if valid is None else valid, n_layers, keep_best=keep_best,
+            on="training" if valid is None else "validation")
     if verbose:
         log(f"done: {len(net.history)} epoch(s)")
     return net

@@ -16,11 +16,11 @@ def _positive_int(value, name):
 
 def make_wideband_channels(n_samples=1000, n_bands=8, n_users=6, n_antennas=12, complex=True,
                            random_state=None):
-    """Generate wideband downlink channels ``H_b`` (users x antennas), independent and Gaussian.
+    """Generate wideband downlink channels :math:`H_b` (users x antennas), independent and Gaussian.
 
-    Every sample is a stack of ``B = n_bands`` channel matrices
-    ``H_b`` of shape ``(N, M)`` from ``M = n_antennas`` transmit antennas to
-    ``N = n_users`` single-antenna users, with i.i.d. entries: circularly
+    Every sample is a stack of :math:`B` = ``n_bands`` channel matrices
+    :math:`H_b` of shape ``(N, M)`` from :math:`M` = ``n_antennas`` transmit antennas to
+    :math:`N` = ``n_users`` single-antenna users, with i.i.d. entries: circularly
     symmetric complex Gaussian ``CN(0, 1)`` (the model of Lavi and
     Shlezinger's paper), or real ``N(0, 1)`` with ``complex=False`` (the
     authors' public code). With unit noise variance and the power budget

@@ -27,7 +27,7 @@ def _graph(graph, n_agents, edge_probability, rng):
 def make_distributed_lasso(n_samples=1000, n_agents=50, n_measurements=250, n_components=500,
                            graph="erdos_renyi", edge_probability=0.12, sparsity=0.1,
                            snr_db=None, dictionary=None, random_state=None):
-    """The sparse-recovery benchmark ``x = H s + e`` with its rows split across agents on a graph.
+    """The sparse-recovery benchmark :math:`x = H s + e`, its rows split across agents on a graph.
 
     The measurements are those of
     :func:`~skunfold.datasets.make_sparse_recovery` (``H`` with i.i.d.
@@ -90,9 +90,9 @@ def make_distributed_lasso(n_samples=1000, n_agents=50, n_measurements=250, n_co
 def make_distributed_regression(n_samples=1000, n_agents=50, n_measurements=250,
                                 n_components=100, graph="erdos_renyi", edge_probability=0.12,
                                 snr_db=20.0, dictionary=None, random_state=None):
-    """Distributed least squares / ridge: dense Gaussian ``s``, rows split across agents.
+    r"""Distributed least squares / ridge: dense Gaussian ``s``, rows split across agents.
 
-    As :func:`make_distributed_lasso`, with ``s ~ N(0, I)`` (no sparsity): the
+    As :func:`make_distributed_lasso`, with :math:`s \sim \mathcal{N}(0, I)` (no sparsity): the
     data of ``DistributedADMM(penalty="l2")`` (ridge; least squares with
     ``alpha=0``). With ``n_measurements >= n_components`` the problem is
     well posed without a regulariser.

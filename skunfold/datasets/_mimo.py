@@ -38,7 +38,7 @@ def _periods(n_users):
 
 
 def fading_gains(frame, n_users):
-    """Column gains ``0.8 + 0.2 cos(2 pi t / P_u)`` of the time-varying channel at frame ``t``."""
+    r"""Column gains :math:`0.8 + 0.2 \cos(2 \pi t / P_u)` of the varying channel at frame t."""
     return 0.8 + 0.2 * np.cos(2.0 * np.pi * frame / _periods(n_users))
 
 
@@ -120,13 +120,14 @@ def _validate(n_users, n_antennas, constellation, snr_db, channel, nonlinearity,
 def make_mimo(n_samples=1000, n_users=4, n_antennas=4, constellation="bpsk", snr_db=10.0,
               channel="sed", frame=None, nonlinearity=None, csi_error=None, csi_block=500,
               random_state=None):
-    """Generate a multiuser MIMO detection problem ``x = H s + w``.
+    r"""Generate a multiuser MIMO detection problem :math:`x = H s + w`.
 
-    ``U = n_users`` users each send an i.i.d. uniform symbol of
-    ``constellation``; the receiver's ``N = n_antennas`` antennas observe
-    ``x = sum_u h_u s_u + w`` with ``w ~ N(0, sigma^2 I)`` (real model, BPSK) or
-    ``CN(0, sigma^2 I)`` (complex constellations), ``sigma^2 = 10**(-snr_db/10)``.
-    Complex vectors are returned with real and imaginary parts stacked, as
+    :math:`U` = ``n_users`` users each send an i.i.d. uniform symbol of
+    ``constellation``; the receiver's :math:`N` = ``n_antennas`` antennas observe
+    :math:`x = \sum_u h_u s_u + w` with :math:`w \sim \mathcal{N}(0, \sigma^2 I)` (real model, BPSK)
+    or
+    :math:`\mathcal{CN}(0, \sigma^2 I)` (complex constellations), :math:`\sigma^2 =`
+    ``10**(-snr_db/10)``. Complex vectors are returned with real and imaginary parts stacked, as
     scikit-learn rejects complex input. This is the setting of the DeepSIC
     papers (see the docs' published results): 4 x 4 BPSK on the spatial-exponential-decay
     channel, with optional periodic time variation, a non-linear receiver and
@@ -142,25 +143,25 @@ def make_mimo(n_samples=1000, n_users=4, n_antennas=4, constellation="bpsk", snr
         BPSK is simulated as a real model (``N`` features); QPSK and 16-QAM as a
         complex one (``2 N`` features).
     snr_db : float, default=10.0
-        ``sigma^2 = 10**(-snr_db / 10)`` per antenna (unit-energy symbols).
+        :math:`\sigma^2 =` ``10**(-snr_db / 10)`` per antenna (unit-energy symbols).
     channel : {"sed", "gaussian"} or array-like of shape (n_antennas, n_users), default="sed"
-        ``"sed"``: spatial exponential decay ``H[n, u] = exp(-|n - u|)``;
+        ``"sed"``: spatial exponential decay :math:`H_{nu} = e^{-|n - u|}`;
         ``"gaussian"``: i.i.d. N(0, 1) entries (CN(0, 1) for complex
         constellations), drawn from ``random_state``; an array: this channel
         (pass the returned channel back to share one realisation between
         training and test sets).
     frame : int or None, default=None
         Time index ``t`` of the periodically varying channel: column ``u`` is
-        scaled by ``0.8 + 0.2 cos(2 pi t / P_u)`` with periods
-        ``P = (51, 39, 33, 21)`` frames (cycled, plus 4 per extra group of four
+        scaled by :math:`0.8 + 0.2 \cos(2 \pi t / P_u)` with periods
+        :math:`P = (51, 39, 33, 21)` frames (cycled, plus 4 per extra group of four
         users). Applied to any channel, given or drawn; ``None``: no variation.
     nonlinearity : {None, "tanh", "one_bit"}, default=None
         Non-linear receiver front end applied after the noise to each real
-        feature: ``"tanh"`` saturates, ``x <- tanh(0.5 x)``; ``"one_bit"``
-        quantises, ``x <- sign(x)``.
+        feature: ``"tanh"`` saturates, :math:`x \leftarrow \tanh(0.5 x)`; ``"one_bit"``
+        quantises, :math:`x \leftarrow \mathrm{sign}(x)`.
     csi_error : float or None, default=None
         Channel-state uncertainty of variance ``e`` (0.1 in the DeepSIC paper):
-        the samples are generated with ``H * (1 + sqrt(e) n)``, ``n`` i.i.d.
+        the samples are generated with :math:`H \odot (1 + \sqrt{e}\, n)`, ``n`` i.i.d.
         N(0, 1) (CN(0, 1) for complex constellations) redrawn every
         ``csi_block`` samples, while the returned channel is the nominal ``H``.
         Gives the data of a channel a model-based detector knows only up to
@@ -225,10 +226,10 @@ matrix, of shape ``(n_antennas, n_users)``).
 def make_mimo_stream(n_frames=100, n_pilots=500, n_data=10000, n_users=4, n_antennas=4,
                      constellation="bpsk", snr_db=12.0, channel="sed", nonlinearity=None,
                      csi_error=None, random_state=None):
-    """Frames of pilots and data over a periodically drifting channel.
+    r"""Frames of pilots and data over a periodically drifting channel.
 
     Frame ``t`` uses the base channel with column ``u`` scaled by
-    ``0.8 + 0.2 cos(2 pi t / P_u)`` (see :func:`make_mimo`), the time-varying
+    :math:`0.8 + 0.2 \cos(2 \pi t / P_u)` (see :func:`make_mimo`), the time-varying
     SED setting of the DeepSIC papers: blocks of ``n_pilots + n_data``
     symbols per coherence interval, the pilots first.
 

@@ -26,17 +26,18 @@ def _positive_real(value, name, allow_none=False):
 def make_interference_network(n_samples=1000, n_pairs=20, *, area_side=None,
                               receiver_offset=None, path_loss_exponent=2.2, fading="rayleigh",
                               topology_random_state=None, random_state=None):
-    """Channel realisations of an ad hoc interference network of transmitter-receiver pairs.
+    r"""Channel realisations of an ad hoc interference network of transmitter-receiver pairs.
 
-    The setting of the UWMMSE paper (Chowdhury et al., 2021): ``M = n_pairs``
+    The setting of the UWMMSE paper (Chowdhury et al., 2021): :math:`M` = ``n_pairs``
     single-antenna transmitters are placed uniformly in the square
-    ``[-area_side/2, area_side/2]^2`` (by default ``[-M, M]^2``); receiver
+    :math:`[-a/2, a/2]^2` (:math:`a` = ``area_side``, by default :math:`[-M, M]^2`); receiver
     ``i`` is placed at transmitter ``i`` plus a uniform offset in
-    ``[-receiver_offset, receiver_offset]^2`` (by default ``M/4`` per
+    :math:`[-o, o]^2` (:math:`o` = ``receiver_offset``, by default :math:`M/4` per
     coordinate). The path gain from transmitter ``j`` to receiver ``i`` is
-    ``d_ji^(-path_loss_exponent)`` with ``d_ji = ||tx_j - rx_i||``, and every
+    :math:`d_{ji}^{-\kappa}` (:math:`\kappa` = ``path_loss_exponent``) with
+    :math:`d_{ji} = \|t_j - r_i\|` (transmitter and receiver positions), and every
     sample multiplies every entry by an independent Rayleigh fading
-    amplitude of scale 1 (``E[fading^2] = 2``).
+    amplitude of scale 1 (:math:`\mathbb{E}[f^2] = 2` for the fading :math:`f`).
 
     **Convention.** ``H[b, j, i]`` is the *amplitude* gain from transmitter
     ``j`` to receiver ``i`` in sample ``b`` (rows are transmitters, columns
@@ -60,11 +61,11 @@ def make_interference_network(n_samples=1000, n_pairs=20, *, area_side=None,
         Number ``M`` of transmitter-receiver pairs.
     area_side : float, default=None
         Side of the square holding the transmitters; ``None``: ``2 * n_pairs``
-        (the paper's ``[-M, M]^2``). For networks of another size at the
+        (the paper's :math:`[-M, M]^2`). For networks of another size at the
         density of the paper's 20 pairs, use ``40 * sqrt(n_pairs / 20)``.
     receiver_offset : float, default=None
         Largest offset of a receiver from its transmitter, per coordinate;
-        ``None``: ``n_pairs / 4`` (the paper's ``M/4``).
+        ``None``: ``n_pairs / 4`` (the paper's :math:`M/4`).
     path_loss_exponent : float, default=2.2
     fading : {"rayleigh", "none"}, default="rayleigh"
         ``"none"`` gives the path gains only (every sample identical).

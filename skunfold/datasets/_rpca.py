@@ -25,15 +25,15 @@ def _shape(shape, name="shape"):
 
 def make_rpca(n_instances=10, shape=(1000, 1000), rank=5, outlier_fraction=0.1, psi=None,
               outlier_scale=1.0, random_state=None):
-    """Generate robust-PCA problems ``X = L + psi @ S`` as in LRPCA's experiments.
+    r"""Generate robust-PCA problems ``X = L + psi @ S`` as in LRPCA's experiments.
 
-    Reproduces the generator of Cai, Liu and Yin (2021): ``L = U V^T`` with
+    Reproduces the generator of Cai, Liu and Yin (2021): :math:`L = U V^\top` with
     ``U`` of shape ``(n1, rank)`` and ``V`` of shape ``(n2, rank)`` drawn
-    i.i.d. N(0, 1) and divided by ``sqrt(n1)`` and ``sqrt(n2)``; exactly
+    i.i.d. N(0, 1) and divided by :math:`\sqrt{n_1}` and :math:`\sqrt{n_2}`; exactly
     ``floor(outlier_fraction * n1 * n2)`` entries of ``S``, chosen uniformly
-    without replacement, are non-zero, with values uniform in ``[-s, s]``,
-    ``s = outlier_scale * mean(|L|)`` (small outliers, of the scale of the
-    entries of ``L``). For n1 = n2 = 1000 and rank 5, ``||L||_F ~ 2.24``.
+    without replacement, are non-zero, with values uniform in :math:`[-s, s]`,
+    :math:`s = c\, \mathrm{mean}(|L|)` (:math:`c` = ``outlier_scale``) (small outliers, of the scale
+    of the entries of ``L``). For n1 = n2 = 1000 and rank 5, :math:`\|L\|_F \approx 2.24`.
 
     Parameters
     ----------
@@ -103,10 +103,10 @@ def make_rpca(n_instances=10, shape=(1000, 1000), rank=5, outlier_fraction=0.1, 
 
 
 def perturb_psi(psi, noise_level=0.05, random_state=None):
-    """A noisy copy ``psi + noise_level * G / sqrt(n)`` of a transform (the mismatched setting).
+    r"""A noisy copy :math:`\Psi + \epsilon G / \sqrt{n}` of a transform (the mismatched setting).
 
-    ``G`` has i.i.d. N(0, 1) entries, so the perturbation has spectral norm
-    about ``2 * noise_level``. The survey's study gives its solvers such a
+    ``G`` has i.i.d. N(0, 1) entries and :math:`\epsilon` is ``noise_level``, so the perturbation
+    has spectral norm about ``2 * noise_level``. The survey's study gives its solvers such a
     surrogate of the true ``psi``; ``noise_level`` in ``[0.01, 0.1]`` is the
     range suggested for reproducing it.
 

@@ -17,7 +17,7 @@ def _check_positive_int(value, name):
 def make_sparse_recovery(n_samples=1000, n_measurements=250, n_components=500, sparsity=0.1,
                          snr_db=None, condition_number=None, dictionary=None,
                          random_state=None):
-    """Generate the standard sparse-recovery benchmark ``x = H s + e``.
+    """Generate the standard sparse-recovery benchmark :math:`x = H s + e`.
 
     This reproduces the setting of the LISTA-CP/SS, ALISTA and HyperLISTA
     papers: ``H`` has i.i.d. N(0, 1/m) entries and unit-norm columns; each entry

@@ -1,7 +1,7 @@
 """Distributed optimisation over a network: D-ADMM and its deep unfolded version.
 
 ``P`` agents on a connected undirected graph each hold some rows of the
-measurement model ``x = H s + e`` of one shared unknown ``s`` and solve the
+measurement model :math:`x = H s + e` of one shared unknown ``s`` and solve the
 distributed LASSO (or ridge regression) together, exchanging their
 estimates with their graph neighbours once per iteration: every iteration is
 a communication round, so a fixed small number of unfolded rounds is

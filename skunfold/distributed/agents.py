@@ -176,7 +176,7 @@ def run_agents(agents, X, n_layers=None):
 
 
 def rounds_to_target(estimator, X, S, target_nmse_db, n_layers=None, **predict_params):
-    """The first round at which the consensus estimate reaches an NMSE, and its messages.
+    r"""The first round at which the consensus estimate reaches an NMSE, and its messages.
 
     Parameters
     ----------
@@ -186,7 +186,7 @@ def rounds_to_target(estimator, X, S, target_nmse_db, n_layers=None, **predict_p
     S : array-like of shape (n_samples, n_components)
         The true unknowns.
     target_nmse_db : float
-        Target NMSE ``10 log10(sum ||s_hat - s||^2 / sum ||s||^2)``, in dB.
+        Target NMSE :math:`10 \log_{10}(\sum \|\hat s - s\|^2 / \sum \|s\|^2)`, in dB.
     n_layers : int, optional
         Rounds to try (default: the fitted ``n_layers``; a classical solver
         runs any number).

@@ -49,9 +49,9 @@ _SHARED_ROWS = {
         almost equal size (:func:`~skunfold.distributed.agent_rows`)."""),
     "alpha": Param(constraints.real(0), "float", """
         Weight of the regulariser of the global objective."""),
-    "penalty": Param(constraints.options("l1", "l2"), '{"l1", "l2"}', """
+    "penalty": Param(constraints.options("l1", "l2"), '{"l1", "l2"}', r"""
         ``"l1"``: the LASSO; ``"l2"``: ridge regression
-        ``alpha/2 ||s||^2`` (least squares with ``alpha=0``)."""),
+        :math:`\tfrac{\alpha}{2} \|s\|^2` (least squares with ``alpha=0``)."""),
     "schedule": Param(constraints.options("gauss_seidel", "jacobi"),
                       '{"gauss_seidel", "jacobi"}', """
         ``"gauss_seidel"``: the colours of a greedy colouring (networkx)
@@ -64,8 +64,8 @@ _SHARED_ROWS = {
         The l1 term: a proximal step, or the authors' subgradient."""),
     "rho": Param(constraints.real(0, strict_min=True), "float", """
         The ADMM penalty."""),
-    "step": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", """
-        Primal step; ``None``: ``1 / max_p(||H_p||^2 + 2 rho d_p)``."""),
+    "step": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", r"""
+        Primal step; ``None``: :math:`1 / \max_p(\|H_p\|^2 + 2 \rho d_p)`."""),
     "eta": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", """
         Dual step; ``None``: ``rho``."""),
 }
@@ -75,7 +75,7 @@ class DistributedMixin(RegressorMixin):
     """Data handling, parameters and inference shared by the distributed estimators.
 
     ``X`` holds the measurements ``(n_samples, n_features)``: each row is
-    one instance ``x = H s + e`` with all ``m = n_features`` measurements
+    one instance :math:`x = H s + e` with all :math:`m =` ``n_features`` measurements
     stacked; agent ``p`` holds the measurements ``agents == p`` and the
     matching rows of ``H`` (``dictionary[:, agents == p]``), and sees nothing
     else. ``y`` holds the unknowns ``s`` ``(n_samples, n_components)``.
@@ -197,7 +197,7 @@ class DistributedMixin(RegressorMixin):
             yield self._consensus(S, return_agents)
 
     def objective(self, X, S):
-        """The global objective ``1/2 ||x - H s||^2 + alpha r(s)`` of each sample at ``S``.
+        r"""The global objective, :math:`\tfrac12 \|x - H s\|^2 + \alpha\, r(s)`, at ``S``.
 
         Parameters
         ----------

@@ -15,7 +15,7 @@ __all__ = ["DistributedADMM"]
 class DistributedADMM(DistributedMixin, UnfoldedEstimator):
     """Classical distributed ADMM (D-ADMM): one communication round per iteration.
 
-    Agents on a connected graph each hold some rows of ``x = H s + e`` and
+    Agents on a connected graph each hold some rows of :math:`x = H s + e` and
     solve the global LASSO (or ridge) problem together, exchanging only
     their estimates with their neighbours, once per round. Each round an
     agent takes one proximal-gradient step on its augmented Lagrangian and
@@ -26,7 +26,7 @@ class DistributedADMM(DistributedMixin, UnfoldedEstimator):
     a few rounds.
 
     ``X`` holds the measurements ``(n_samples, n_features)``: each row is
-    one instance ``x = H s + e`` with all ``m = n_features`` measurements
+    one instance :math:`x = H s + e` with all :math:`m =` ``n_features`` measurements
     stacked; agent ``p`` holds the measurements ``agents == p`` and the
     matching rows of ``H`` (``dictionary[:, agents == p]``), and sees nothing
     else. ``y`` holds the unknowns ``s`` ``(n_samples, n_components)``.

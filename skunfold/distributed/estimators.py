@@ -127,7 +127,7 @@ class UnfoldedDADMM(DistributedMixin, UnfoldedEstimator):
                  penalty="l1", schedule="gauss_seidel", shrinkage="soft_threshold", rho=1.0,
                  step=None, eta=None, loss_schedule="end_to_end", max_epochs=20, lr=None,
                  batch_size=32, optimizer="adam", early_stopping=False, device="auto",
-                 n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     @property

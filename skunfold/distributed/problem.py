@@ -1,32 +1,42 @@
-"""Distributed LASSO / ridge regression over a graph as a :class:`~skunfold.core.Problem`: D-ADMM.
+r"""Distributed LASSO / ridge regression over a graph as a :class:`~skunfold.core.Problem`: D-ADMM.
 
 ``P`` agents on a connected undirected graph each hold a block of rows of
-the measurement model ``x = H s + e`` of one shared unknown ``s``: agent
-``p`` holds ``b_p = x[rows_p]`` and ``H_p = H[rows_p]``. Together they solve::
+the measurement model :math:`x = H s + e` of one shared unknown ``s``: agent
+``p`` holds :math:`b_p` = ``x[rows_p]`` and :math:`H_p` = ``H[rows_p]``. Together they solve
 
-    min_s  sum_p 1/2 ||b_p - H_p s||^2 + alpha ||s||_1         (penalty="l1", the LASSO)
-    min_s  sum_p 1/2 ||b_p - H_p s||^2 + alpha/2 ||s||^2       (penalty="l2", ridge; 0: LS)
+.. math::
 
-with a copy ``s_p`` per agent and the consensus constraints ``s_p = s_j`` on
-every edge: each agent carries ``1/P`` of the regulariser (its weight
-``tau / P``, classically ``tau = alpha``, so that a learned ``tau`` keeps its
+    \min_s \sum_p \tfrac12 \|b_p - H_p s\|^2 + \alpha \|s\|_1
+    \quad \text{or} \quad
+    \min_s \sum_p \tfrac12 \|b_p - H_p s\|^2 + \tfrac{\alpha}{2} \|s\|^2
+
+(``penalty="l1"``, the LASSO, or ``penalty="l2"``, ridge regression; least
+squares with ``alpha=0``), with a copy :math:`s_p` per agent and the consensus constraints
+:math:`s_p = s_j` on every edge: each agent carries :math:`1/P` of the regulariser (its weight
+:math:`\tau / P`, classically :math:`\tau = \alpha`, so that a learned ``tau`` keeps its
 meaning on a network of another size). Row convention as
-in :mod:`skunfold.sparse`: the dictionary ``D = H^T`` has shape
-``(n_components, n_features)``, ``x ~ s @ D``.
+in :mod:`skunfold.sparse`: the dictionary :math:`D = H^\top` has shape
+``(n_components, n_features)``, :math:`x \approx s D`.
 
 One round of linearised D-ADMM (Mota et al. 2013; the unfolded form of Noah
-& Shlezinger 2025), for agent ``p`` of degree ``d_p`` with neighbours
-``N(p)``::
+& Shlezinger 2025), for agent ``p`` of degree :math:`d_p` with neighbours
+:math:`\mathcal{N}(p)`, with the hyperparameters ``rho``, ``step``, ``tau``, ``eta`` as
+:math:`\rho_p, \gamma_p, \tau_p, \eta_p`:
 
-    g_p = H_p^T (H_p s_p - b_p) + u_p + rho_p (d_p s_p - sum_{j in N(p)} s_j)
-    s_p <- prox_{step_p (tau_p / P) r}(s_p - step_p g_p)    (soft thresholding for l1)
-    u_p <- u_p + eta_p (d_p s_p - sum_{j in N(p)} s_j)
+.. math::
 
-``u_p`` is the sum of the multipliers of agent ``p``'s edges. Gauss–Seidel:
+    g_p &= H_p^\top (H_p s_p - b_p) + u_p
+           + \rho_p \bigl(d_p s_p - \textstyle\sum_{j \in \mathcal{N}(p)} s_j\bigr) \\
+    s_p &\leftarrow \operatorname{prox}_{\gamma_p (\tau_p / P) r}(s_p - \gamma_p g_p) \\
+    u_p &\leftarrow u_p + \eta_p \bigl(d_p s_p - \textstyle\sum_{j \in \mathcal{N}(p)} s_j\bigr)
+
+(the proximal step of :math:`r = \|\cdot\|_1` is soft thresholding).
+
+:math:`u_p` is the sum of the multipliers of agent ``p``'s edges. Gauss–Seidel:
 the colours of a proper colouring update one after the other, every agent
 using its neighbours' latest estimates; then every agent updates its dual.
 Jacobi: every agent updates from the previous round's estimates. Either
-way one round costs one message per agent and neighbour (``2 |E|``).
+way one round costs one message per agent and neighbour (:math:`2 |E|`).
 """
 
 import numpy as np
@@ -43,8 +53,8 @@ HYPERPARAMETERS = ("rho", "step", "tau", "eta")
 
 
 def default_hyperparameters(blocks, degrees, alpha, rho=1.0, step=None, eta=None):
-    """Classical values: ``step = 1 / max_p(||H_p||^2 + 2 rho d_p)``, ``tau = alpha``,
-    ``eta = rho``.
+    r"""Classical values: ``step`` :math:`= 1 / \max_p(\|H_p\|^2 + 2 \rho d_p)`,
+    ``tau`` :math:`= \alpha`, ``eta`` :math:`= \rho`.
 
     Parameters
     ----------
@@ -64,7 +74,7 @@ def default_hyperparameters(blocks, degrees, alpha, rho=1.0, step=None, eta=None
 
 
 class DistributedLasso(Problem):
-    """The distributed LASSO (or ridge) solved by D-ADMM, one communication round per layer.
+    r"""The distributed LASSO (or ridge) solved by D-ADMM, one communication round per layer.
 
     The state is ``(S, U, B)``: every agent's estimate ``S`` and dual ``U``
     (shape ``(batch, n_agents, n_components)``) and the agents' measurement
@@ -90,7 +100,7 @@ class DistributedLasso(Problem):
     schedule : {"gauss_seidel", "jacobi"}, default="gauss_seidel"
     shrinkage : {"soft_threshold", "subgradient"}, default="soft_threshold"
         The l1 term: its proximal step, or the authors' subgradient
-        ``tau sign(s_p)`` inside ``g_p``.
+        :math:`\tau \operatorname{sign}(s_p)` inside :math:`g_p`.
     rho, step, eta : float or None
         Classical values (see :func:`default_hyperparameters`).
     sharing : {"shared", "agent"}, default="shared"
@@ -166,12 +176,12 @@ class DistributedLasso(Problem):
         return (S, torch.zeros_like(S), B)
 
     def local_update(self, s, u, b, neighbour_sum, blocks, degrees, rho, step, tau):
-        """The primal update of a set of agents from their own data and their neighbours' sum.
+        r"""The primal update of a set of agents from their own data and their neighbours' sum.
 
         Shapes: ``s, u, neighbour_sum`` ``(batch, agents, n_components)``,
         ``b`` ``(batch, agents, n_rows)``, ``blocks`` ``(agents, n_rows,
         n_components)``, ``degrees`` ``(agents, 1)``; hyperparameters scalars
-        or ``(agents, 1)``, ``tau`` the agent's share ``tau / P``. This is all an agent
+        or ``(agents, 1)``, ``tau`` the agent's share :math:`\tau / P`. This is all an agent
         computes (see :func:`~skunfold.distributed.export_agents`).
         """
         resid = torch.einsum("bpn,prn->bpr", s, blocks) - b
@@ -189,7 +199,7 @@ class DistributedLasso(Problem):
         return value
 
     def neighbour_sums(self, pieces, c):
-        """``sum_{j in N(p)} s_j`` for the agents of colour ``c`` from the colours' ``pieces``."""
+        r"""The sums :math:`\sum_{j \in \mathcal{N}(p)} s_j` of the agents of colour ``c``."""
         n = len(pieces)
         total = None
         for c2, piece in enumerate(pieces):

@@ -1,8 +1,8 @@
-"""Multiuser MIMO symbol detection: soft interference cancellation and DeepSIC.
+r"""Multiuser MIMO symbol detection: soft interference cancellation and DeepSIC.
 
 ``U`` users each send a symbol of a constellation (BPSK, QPSK, 16-QAM, or the
 alphabet of the labels); the receiver's ``N`` antennas observe
-``x = sum_u h_u s_u + w``. Complex signals are handled as real vectors (real
+:math:`x = \sum_u h_u s_u + w`. Complex signals are handled as real vectors (real
 parts, then imaginary parts), ``y`` holds one column of symbol labels per user
 (scikit-learn's multi-output classification).
 

@@ -34,11 +34,11 @@ def _check_channel_parameter(value, name):
 #: Rows of the channel model shared by the detectors that use it.
 MODEL_ROWS = {
     "channel": Param(_check_channel_parameter, "array-like of shape (n_antennas, n_users)", """
-        The channel ``H`` (the paper's column convention, ``x = H s + w``):
+        The channel ``H`` (the paper's column convention, :math:`x = H s + w`):
         real for BPSK, complex for QPSK/16-QAM. ``None``: estimated from pilots
         ``(X, y)`` by least squares in ``fit`` (``channel_estimated_`` is set)."""),
-    "noise_var": Param(constraints.real(0, strict_min=True, allow_none=True), "float", """
-        Noise variance per antenna ``E|w_n|^2`` (``10**(-snr_db/10)`` for
+    "noise_var": Param(constraints.real(0, strict_min=True, allow_none=True), "float", r"""
+        Noise variance per antenna :math:`\mathbb{E}|w_n|^2` (``10**(-snr_db/10)`` for
         :func:`~skunfold.datasets.make_mimo`). ``None``: estimated, from the
         pilot residuals when ``y`` is given, else from the received power."""),
     "constellation": Param(check_constellation, '{None, "bpsk", "qpsk", "16qam"}', """

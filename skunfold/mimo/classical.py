@@ -1,7 +1,7 @@
 """The model-based MIMO detectors: LMMSE, ML and soft interference cancellation.
 
 They need the channel, given or estimated from pilots ``(X, y)`` by least
-squares, and the linear Gaussian model ``x = H s + w``. :class:`SoftICDetector`
+squares, and the linear Gaussian model :math:`x = H s + w`. :class:`SoftICDetector`
 is the classical paradigm of the :class:`~skunfold.mimo.MIMODetection`
 problem on the open core (any depth, staged predictions); LMMSE and ML are
 one-shot reference detectors.
@@ -143,20 +143,20 @@ _VERBOSE = Param(constraints.integer(0), "int", """
 
 
 class LMMSEDetector(_ReferenceDetector):
-    """Linear minimum-mean-square-error detector (reference classifier).
+    r"""Linear minimum-mean-square-error detector (reference classifier).
 
-    ``s_hat = (G^T G + sigma^2 I)^{-1} G^T x`` on the real model, then each
+    :math:`\hat s = (G^\top G + \sigma^2 I)^{-1} G^\top x` on the real model, then each
     user's symbol posterior under the Gaussian approximation of the filter
     output (residual interference plus filtered noise). Nothing is learned.
 
     Parameters
     ----------
     channel : array-like of shape (n_antennas, n_users), default=None
-        The channel ``H`` (the paper's column convention, ``x = H s + w``):
+        The channel ``H`` (the paper's column convention, :math:`x = H s + w`):
         real for BPSK, complex for QPSK/16-QAM. ``None``: estimated from pilots
         ``(X, y)`` by least squares in ``fit`` (``channel_estimated_`` is set).
     noise_var : float, default=None
-        Noise variance per antenna ``E|w_n|^2`` (``10**(-snr_db/10)`` for
+        Noise variance per antenna :math:`\mathbb{E}|w_n|^2` (``10**(-snr_db/10)`` for
         :func:`~skunfold.datasets.make_mimo`). ``None``: estimated, from the
         pilot residuals when ``y`` is given, else from the received power.
     constellation : {None, "bpsk", "qpsk", "16qam"}, default=None
@@ -248,21 +248,21 @@ class LMMSEDetector(_ReferenceDetector):
 
 
 class MLDetector(_ReferenceDetector):
-    """Exact maximum-likelihood detector by enumeration (reference classifier).
+    r"""Exact maximum-likelihood detector by enumeration (reference classifier).
 
-    Evaluates ``||x - H s||^2`` for all ``|S|^U`` symbol vectors: ``predict``
+    Evaluates :math:`\|x - H s\|^2` for all :math:`|\mathcal{S}|^U` symbol vectors: ``predict``
     returns the jointly most likely vector, ``predict_proba`` the exact
     per-user posteriors (marginals of the Gaussian likelihood, uniform prior).
-    Only for small ``|S|^U``.
+    Only for small :math:`|\mathcal{S}|^U`.
 
     Parameters
     ----------
     channel : array-like of shape (n_antennas, n_users), default=None
-        The channel ``H`` (the paper's column convention, ``x = H s + w``):
+        The channel ``H`` (the paper's column convention, :math:`x = H s + w`):
         real for BPSK, complex for QPSK/16-QAM. ``None``: estimated from pilots
         ``(X, y)`` by least squares in ``fit`` (``channel_estimated_`` is set).
     noise_var : float, default=None
-        Noise variance per antenna ``E|w_n|^2`` (``10**(-snr_db/10)`` for
+        Noise variance per antenna :math:`\mathbb{E}|w_n|^2` (``10**(-snr_db/10)`` for
         :func:`~skunfold.datasets.make_mimo`). ``None``: estimated, from the
         pilot residuals when ``y`` is given, else from the received power.
     constellation : {None, "bpsk", "qpsk", "16qam"}, default=None
@@ -273,9 +273,9 @@ class MLDetector(_ReferenceDetector):
         the labels: the BPSK symbols ``-1, +1`` or the point indices of
         :func:`get_constellation`.
     max_hypotheses : int, default=65536
-        Refuse problems with more candidate vectors ``|S|^U`` than this.
+        Refuse problems with more candidate vectors :math:`|\mathcal{S}|^U` than this.
     batch_size : int, default=2048
-        Received vectors processed at once (memory ``batch_size * |S|^U``).
+        Received vectors processed at once (memory ``batch_size`` :math:`\times |\mathcal{S}|^U`).
     verbose : int, default=0
         ``1`` prints a line when ``fit`` has built the detector; ``0`` is silent.
 
@@ -386,11 +386,11 @@ class MLDetector(_ReferenceDetector):
 
 
 class SoftICDetector(StagedDetectorMixin, _ChannelModelMixin, UnfoldedEstimator):
-    """Iterative soft interference cancellation, the model-based detector.
+    r"""Iterative soft interference cancellation, the model-based detector.
 
     The algorithm DeepSIC unfolds (Choi, Cheong, Cioffi 2000): starting from
     uniform posteriors, every iteration subtracts, for each user ``u``, the
-    expected interference ``sum_{j != u} h_j E[s_j]`` of the other users from
+    expected interference :math:`\sum_{j \ne u} h_j \mathbb{E}[s_j]` of the other users from
     ``x`` and evaluates the likelihood of each of ``u``'s symbols with the
     remainder modelled as Gaussian (covariance of the residual interference
     plus the noise). It needs the channel and the linear Gaussian model;

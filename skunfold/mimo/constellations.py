@@ -207,7 +207,7 @@ def complex_observations(X, is_complex):
 
 
 def estimate_channel(X, symbols, is_complex):
-    """Least-squares channel and per-antenna noise variance from pilots.
+    r"""Least-squares channel and per-antenna noise variance from pilots.
 
     Parameters
     ----------
@@ -222,7 +222,7 @@ def estimate_channel(X, symbols, is_complex):
     H : ndarray of shape (n_antennas, n_users)
         Real for a real model, complex otherwise.
     noise_var : float
-        Residual power per antenna (``E|w|^2``), corrected for the fitted
+        Residual power per antenna (:math:`\mathbb{E}|w|^2`), corrected for the fitted
         degrees of freedom.
     """
     Xc = complex_observations(X, is_complex)

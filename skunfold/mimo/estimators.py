@@ -66,7 +66,7 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
     correction      soft IC plus a learned per-user MLP correction of the
                     log-likelihoods (starts as soft IC)
     hyperparameters soft IC with learned per-user noise inflation and a
-                    damping factor (``U + 1`` scalars per layer)
+                    damping factor (:math:`U + 1` scalars per layer)
     classical       soft IC, nothing learned
     =============== =====================================================
 
@@ -196,7 +196,7 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
                  hidden_layer_sizes=(64,), channel=None, noise_var=None, adapt_epochs=10,
                  adapt_lr=None, loss_schedule="sequential", max_epochs=1000, lr=5e-3,
                  batch_size=-1, optimizer="adam", early_stopping=True, device="auto",
-                 n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     # -- hooks of the core ------------------------------------------------------------

@@ -21,7 +21,7 @@ from .iterations import mimo_layers
 __all__ = ["MIMODetection", "soft_ic_loglik", "user_cross_entropy", "UserCrossEntropy",
            "MAX_DAMPING"]
 
-#: Largest damping of the learned soft IC: ``beta = MAX_DAMPING * damping``.
+#: Largest damping of the learned soft IC: :math:`\beta =` ``MAX_DAMPING * damping``.
 MAX_DAMPING = 0.95
 
 
@@ -121,7 +121,7 @@ def channel_blocks(channel, n_users):
 
 
 class MIMODetection(Problem):
-    """Multiuser MIMO detection ``x = G s + w``, solved by iterative soft interference cancellation.
+    r"""Multiuser MIMO detection :math:`x = G s + w` by iterative soft interference cancellation.
 
     The state is every user's log-posterior over the ``M`` points of the
     alphabet (shape ``(batch, U, M)``), uniform before the first iteration;
@@ -134,7 +134,7 @@ class MIMODetection(Problem):
 
     Its hyperparameters are a per-user inflation ``noise_scale`` of the noise
     variance (classically 1) and a ``damping`` in ``[0, 1]`` that mixes the
-    new posteriors with the previous ones, ``beta = 0.95 damping``
+    new posteriors with the previous ones, :math:`\beta = 0.95\,` ``damping``
     (classically 0). The DNN paradigm (DeepSIC) needs neither the channel nor
     the points: its per-user networks replace the step. Built without them,
     the problem has no model to update the posteriors with, so its

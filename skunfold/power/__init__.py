@@ -1,10 +1,10 @@
-"""Power allocation in interference networks: WMMSE and its unfolded version, UWMMSE.
+r"""Power allocation in interference networks: WMMSE and its unfolded version, UWMMSE.
 
 ``M`` single-antenna transmitter-receiver pairs share a band; given a
 channel realisation (amplitude gains ``H[b, j, i]`` from transmitter ``j``
 to receiver ``i``, see :func:`~skunfold.datasets.make_interference_network`),
 choose every transmitter's power in ``[0, p_max]`` to maximise the sum rate
-``sum_i log2(1 + SINR_i)``. These are *optimizers as estimators*: ``X`` is
+:math:`\sum_i \log_2(1 + \mathrm{SINR}_i)`. These are *optimizers as estimators*: ``X`` is
 the channels, there are no labels, ``predict`` returns powers and ``score``
 the mean sum rate.
 

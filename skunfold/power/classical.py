@@ -8,13 +8,13 @@ __all__ = ["WMMSE"]
 
 
 class WMMSE(PowerAllocationEstimator):
-    """The scalar WMMSE power allocation of Shi et al. (2011); nothing is learned.
+    r"""The scalar WMMSE power allocation of Shi et al. (2011); nothing is learned.
 
     From full power, every iteration computes the receivers
-    ``u_i = H_ii v_i / (sigma^2 + sum_j H_ji^2 v_j^2)``, the MSE weights
-    ``w_i = 1 / (1 - u_i H_ii v_i)`` and the transmit amplitudes
-    ``v_i = clip(H_ii u_i w_i / sum_j H_ij^2 u_j^2 w_j, 0, sqrt(p_max))``; the
-    powers are ``v_i^2``. It converges to a stationary point of the sum
+    :math:`u_i = H_{ii} v_i / (\sigma^2 + \sum_j H_{ji}^2 v_j^2)`, the MSE weights
+    :math:`w_i = 1 / (1 - u_i H_{ii} v_i)` and the transmit amplitudes
+    :math:`v_i = \Pi_{[0, \sqrt{p_{\max}}]}(H_{ii} u_i w_i / \sum_j H_{ij}^2 u_j^2 w_j)`; the
+    powers are :math:`v_i^2`. It converges to a stationary point of the sum
     rate. ``fit`` only validates the data;
     :class:`~skunfold.power.UnfoldedWMMSE` is the same iteration unfolded
     and trained.
@@ -25,7 +25,7 @@ class WMMSE(PowerAllocationEstimator):
     :func:`~skunfold.datasets.make_interference_network`), or the same
     flattened to ``(n_samples, M * M)``. ``predict`` returns the powers
     ``(n_samples, M)``, in ``[0, p_max]``; ``score`` is the mean sum rate
-    ``sum_i log2(1 + SINR_i)`` (bit/s/Hz), the mean of
+    :math:`\sum_i \log_2(1 + \mathrm{SINR}_i)` (bit/s/Hz), the mean of
     ``skunfold.metrics.sum_rate(X, powers, noise_var, gains="amplitude")``
     (``y`` is ignored). Computations are in float64 (the noise power is
     tiny); outputs come back in the precision of ``X``. After ``fit``, 3-D

@@ -180,7 +180,7 @@ class PowerAllocationEstimator(UnfoldedEstimator):
 
 
 class UnfoldedWMMSE(PowerAllocationEstimator):
-    """WMMSE unfolded into ``n_layers`` trainable layers: UWMMSE and its variants.
+    r"""WMMSE unfolded into ``n_layers`` trainable layers: UWMMSE and its variants.
 
     Each layer is one WMMSE iteration (see :class:`~skunfold.power.WMMSE`).
     Training is unsupervised: it maximises the mean sum rate of the last
@@ -194,22 +194,22 @@ class UnfoldedWMMSE(PowerAllocationEstimator):
                     iterations
     hyperparameters three scalars: ``mu`` (added to the denominator of the
                     amplitude update), a shift of the MSE weights
-                    ``w_hat = w + beta`` (``|beta| < 1/2``) and a relaxation
-                    step ``v <- v_hat + (gamma - 1)(v_hat - v)`` (``1/10 <
-                    gamma < 10``)
+                    :math:`\hat w = w + \beta` (:math:`|\beta| < 1/2`) and a relaxation
+                    step :math:`v \leftarrow \hat v + (\gamma - 1)(\hat v - v)`
+                    (:math:`1/10 < \gamma < 10`)
     correction      UWMMSE (Chowdhury et al. 2021): ``mu`` and two graph
                     convolutional networks (shift operator: the channel
                     divided by the geometric mean of its direct links;
-                    input: each node's ``log w``; ``hidden_layer_sizes``
-                    hidden ReLU units) giving per node ``a_i = 2 sigmoid(.)``
-                    and ``beta_i = sigmoid(.) - 1/2``:
-                    ``w_hat_i = a_i (w_i + beta_i)``
+                    input: each node's :math:`\log w`; ``hidden_layer_sizes``
+                    hidden ReLU units) giving per node :math:`a_i = 2 \sigma(\cdot)`
+                    and :math:`\beta_i = \sigma(\cdot) - 1/2`:
+                    :math:`\hat w_i = a_i (w_i + \beta_i)`
     =============== ==============================================================
 
     Every model starts from WMMSE: the networks' last layers, ``mu`` and
     ``beta`` start at zero and ``a`` and ``gamma`` at one (the paper's GNNs end
     in a sigmoid, ``a, b`` in ``(0, 1)``; here ``a`` is twice a sigmoid and
-    ``b = a beta``, so that the untrained layer is WMMSE's exactly and
+    :math:`b = a \beta`, so that the untrained layer is WMMSE's exactly and
     ``w_hat`` stays positive). An untrained model (``max_epochs=0``) thus
     computes ``WMMSE(n_layers=n_layers)``, layer by layer. With
     ``hidden_layer_sizes=(5,)`` a correction layer has 53 parameters
@@ -251,8 +251,8 @@ class UnfoldedWMMSE(PowerAllocationEstimator):
     layer_parameters_ : dict of str to ndarray
         Per layer (column ``"layer"``, ``1..n_layers``) the hyperparameters of
         :class:`~skunfold.power.PowerAllocation`: ``mu``, ``weight_offset``
-        ``= beta + 1/2`` (the shift of the MSE weights) and ``relaxation``
-        ``r`` (the step ``gamma = 10 ** (2 r - 1)``, see
+        :math:`= \beta + 1/2` (the shift of the MSE weights) and ``relaxation``
+        ``r`` (the step :math:`\gamma = 10^{2 r - 1}`, see
         :meth:`PowerAllocation.relaxation_step
         <skunfold.power.PowerAllocation.relaxation_step>`): learned for
         ``"hyperparameters"``, WMMSE's ``0, 1/2, 1/2`` for ``"classical"``;
@@ -323,5 +323,5 @@ class UnfoldedWMMSE(PowerAllocationEstimator):
                  noise_var=DEFAULT_NOISE_VAR, hidden_layer_sizes=(5,), tied=None,
                  loss_schedule="end_to_end", max_epochs=20, lr=None, batch_size=64,
                  optimizer=None, early_stopping=False, device="auto", n_threads=None,
-                 warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())

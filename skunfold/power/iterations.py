@@ -20,10 +20,10 @@ __all__ = ["GraphConvolutionPair", "UWMMSELayer", "power_layers"]
 
 
 class GraphConvolutionPair(nn.Module):
-    """Two graph convolutional networks of the same architecture, evaluated together.
+    r"""Two graph convolutional networks of the same architecture, evaluated together.
 
     Each network maps node features ``X`` through layers
-    ``X <- act(S X W1 + diag(S) X W0 + b)`` (ReLU between layers, no
+    :math:`X \leftarrow \phi(S X W_1 + \mathrm{diag}(S) X W_0 + b)` (ReLU between layers, no
     activation after the last one) to one output per node, with the shift
     operator ``S = x * inv_scale`` of a channel ``x``; the pair returns
     shape ``(batch, M, 2)`` (network 0, network 1). The networks have
@@ -32,11 +32,11 @@ class GraphConvolutionPair(nn.Module):
     weights has fewer columns. The weights are shared by the nodes: the
     networks are permutation equivariant and apply to any number of nodes.
 
-    The paper's layer has two biases, ``S X W1 + b1 + diag(S) X W0 + b0``;
+    The paper's layer has two biases, :math:`S X W_1 + b_1 + \mathrm{diag}(S) X W_0 + b_0`;
     only their sum matters, so one bias is learned (with hidden widths
     ``(5,)``: 26 parameters per network instead of 32). The last layer starts
     at zero: the untrained pair outputs zeros. The first layer's weights are
-    stored as one matrix (rows ``S X``, ``diag(S) X`` and the bias; columns
+    stored as one matrix (rows :math:`S X`, :math:`\mathrm{diag}(S) X` and the bias; columns
     network 0, then 1), the others per network.
 
     Parameters
@@ -120,20 +120,21 @@ class GraphConvolutionPair(nn.Module):
 
 
 class UWMMSELayer(Iteration):
-    """One UWMMSE layer: WMMSE with GNN-corrected weights and a learned ``mu``.
+    r"""One UWMMSE layer: WMMSE with GNN-corrected weights and a learned ``mu``.
 
     ``u, w`` are WMMSE's receivers and MSE weights; the
     :class:`GraphConvolutionPair` reads the shift operator ``S`` (the
     channel divided by the geometric mean of its direct links, see
-    :func:`~skunfold.power.shift_scale`) and the node feature ``log w_i``
+    :func:`~skunfold.power.shift_scale`) and the node feature :math:`\log w_i`
     (the link's current rate in nats) and outputs ``z_a, z_b`` per node; the
-    weights become ``w_hat_i = a_i (w_i + beta_i)`` with
-    ``a_i = 2 sigmoid(z_a,i)`` in ``(0, 2)`` and ``beta_i = sigmoid(z_b,i) - 1/2``
-    in ``(-1/2, 1/2)``, i.e. the paper's affine correction ``a w + b`` with
-    ``b = a beta`` (so that ``w_hat >= a/2 > 0``, as ``w >= 1``); then
-    ``v = clip(x_ii u_i w_hat_i / (sum_j x_ij^2 u_j^2 w_hat_j + mu), 0, sqrt(p_max))``.
-    The networks' last layers and ``mu`` start at zero, hence ``a = 1``,
-    ``beta = 0``, ``mu = 0``: the untrained layer is exactly WMMSE's iteration.
+    weights become :math:`\hat w_i = a_i (w_i + \beta_i)` with
+    :math:`a_i = 2 \sigma(z_{a,i})` in ``(0, 2)`` and :math:`\beta_i = \sigma(z_{b,i}) - 1/2`
+    in :math:`(-1/2, 1/2)`, i.e. the paper's affine correction :math:`a w + b` with
+    :math:`b = a \beta` (so that :math:`\hat w \ge a/2 > 0`, as :math:`w \ge 1`); then
+    :math:`v_i = \Pi_{[0, \sqrt{p_{\max}}]}(x_{ii} u_i \hat w_i /
+    (\sum_j x_{ij}^2 u_j^2 \hat w_j + \mu))`.
+    The networks' last layers and ``mu`` start at zero, hence :math:`a = 1`,
+    :math:`\beta = 0`, :math:`\mu = 0`: the untrained layer is exactly WMMSE's iteration.
 
     Of the problem's hyperparameters (what ``layer_parameters_`` of a fitted
     estimator lists, see :meth:`hyperparameter_values`) the layer has the
@@ -163,7 +164,7 @@ class UWMMSELayer(Iteration):
         self.mu = nn.Parameter(torch.zeros((), dtype=torch.float64))
 
     def corrected_weights(self, w, x, inv_scale, diag=None):
-        """``w_hat = a (w + beta)`` from the GNNs' outputs on ``log w``."""
+        r""":math:`\hat w = a (w + \beta)` from the GNNs' outputs on :math:`\log w`."""
         z = torch.sigmoid(self.gnn(x, inv_scale, torch.log(w).unsqueeze(-1), diag))
         return 2.0 * z[..., 0] * (w + (z[..., 1] - 0.5))
 

@@ -1,22 +1,27 @@
-"""Power allocation in an interference network as a :class:`~skunfold.core.Problem`: WMMSE.
+r"""Power allocation in an interference network as a :class:`~skunfold.core.Problem`: WMMSE.
 
 ``M`` single-antenna transmitter-receiver pairs share a band. A sample ``x``
 is a channel matrix of *amplitude* gains, ``x[j, i]`` from transmitter ``j``
 to receiver ``i`` (the layout of
 :func:`~skunfold.datasets.make_interference_network`); the decision is the
-transmit power ``p_i = v_i^2`` of every transmitter, ``0 <= p_i <= p_max``,
-and the objective is the sum rate ``sum_i log2(1 + SINR_i)`` with
-``SINR_i = x_ii^2 p_i / (noise_var + sum_{j != i} x_ji^2 p_j)``, maximised.
+transmit power :math:`p_i = v_i^2` of every transmitter, :math:`0 \le p_i \le p_{\max}`,
+and the objective is the sum rate :math:`\sum_i \log_2(1 + \mathrm{SINR}_i)` with
+:math:`\mathrm{SINR}_i = x_{ii}^2 p_i / (\sigma^2 + \sum_{j \ne i} x_{ji}^2 p_j)`,
+maximised (:math:`\sigma^2` is ``noise_var``).
 
 The scalar WMMSE algorithm of Shi, Razaviyayn, Luo and He (2011) solves it
 by block-coordinate descent on an equivalent weighted mean-square-error
-problem. From ``v = sqrt(p_max)``, one iteration is::
+problem. From :math:`v = \sqrt{p_{\max}}`, one iteration computes the receivers
+:math:`u`, the MSE weights :math:`w` and the amplitudes :math:`v`:
 
-    u_i = x_ii v_i / (noise_var + sum_j x_ji^2 v_j^2)          (receivers)
-    w_i = 1 / (1 - u_i x_ii v_i)                              (MSE weights)
-    v_i = clip(x_ii u_i w_i / (sum_j x_ij^2 u_j^2 w_j + mu), 0, sqrt(p_max))
+.. math::
 
-with ``mu = 0`` (the box projection replaces the power multiplier).
+    u_i &= \frac{x_{ii} v_i}{\sigma^2 + \sum_j x_{ji}^2 v_j^2} \\
+    w_i &= \frac{1}{1 - u_i x_{ii} v_i} \\
+    v_i &= \Pi_{[0, \sqrt{p_{\max}}]} \Bigl(\frac{x_{ii} u_i w_i}
+                                            {\sum_j x_{ij}^2 u_j^2 w_j + \mu}\Bigr)
+
+with :math:`\mu = 0` (the box projection :math:`\Pi` replaces the power multiplier).
 """
 
 import math
@@ -33,11 +38,11 @@ DEFAULT_NOISE_VAR = 10.0 ** -9.1
 
 
 def shift_scale(d):
-    """The scale of the channel's graph shift operator: the geometric mean of the direct links.
+    r"""The scale of the channel's graph shift operator: the geometric mean of the direct links.
 
-    UWMMSE's graph networks use ``S = x / scale`` as their shift operator,
+    UWMMSE's graph networks use :math:`S = x / \mathrm{scale}` as their shift operator,
     so that ``S`` has direct links of order one whatever the distances.
-    ``scale`` is the geometric mean of the direct-link amplitudes ``d = diag(x)``
+    ``scale`` is the geometric mean of the direct-link amplitudes :math:`d = \mathrm{diag}(x)`
     of each sample: a permutation-invariant statistic that does not depend
     on the number of pairs. Links weaker than 1e-6 times the strongest one
     count as that floor (a zero link does not make the scale zero); an
@@ -65,7 +70,7 @@ def shift_scale(d):
 
 
 class PowerAllocation(Problem):
-    """Sum-rate maximisation over transmit powers, solved by the scalar WMMSE algorithm.
+    r"""Sum-rate maximisation over transmit powers, solved by the scalar WMMSE algorithm.
 
     The state is ``(v, G_off, g, d, inv_scale)``: the transmit amplitudes
     ``v`` (shape ``(batch, M)``) and quantities of the batch computed once by
@@ -74,32 +79,35 @@ class PowerAllocation(Problem):
     direct power and amplitude gains; see :meth:`channel_gains`) and
     ``1 / shift_scale(d)``, the normalisation of the graph shift operator of
     UWMMSE's layers (see :func:`shift_scale`). The readout is the powers
-    ``p = v**2`` (at most ``p_max``, exactly ``p_max`` on saturated links).
+    :math:`p = v^2` (at most ``p_max``, exactly ``p_max`` on saturated links).
     The objective is the sum rate (bit/s/Hz), maximised.
 
     One iteration (:meth:`step`) computes the receivers ``u`` and the MSE
     weights ``w`` (:meth:`receivers`), shifts the weights,
-    ``w_hat = w + beta``, and updates the amplitudes (:meth:`transmitters`)
-    with a relaxation step ``gamma``::
+    :math:`\hat w = w + \beta`, and updates the amplitudes (:meth:`transmitters`)
+    with a relaxation step :math:`\gamma`:
 
-        v_hat = clip(x_ii u_i w_hat_i / (sum_j x_ij^2 u_j^2 w_hat_j + mu), 0, sqrt(p_max))
-        v     = clip(v_hat + (gamma - 1) (v_hat - v), 0, sqrt(p_max))
+    .. math::
+
+        \hat v_i &= \Pi_{[0, \sqrt{p_{\max}}]} \Bigl(\frac{x_{ii} u_i \hat w_i}
+                    {\sum_j x_{ij}^2 u_j^2 \hat w_j + \mu}\Bigr) \\
+        v &\leftarrow \Pi_{[0, \sqrt{p_{\max}}]} \bigl(\hat v + (\gamma - 1) (\hat v - v)\bigr)
 
     Its hyperparameters are ``mu`` (``"real"``, classical value 0),
-    ``weight_offset`` ``= beta + 1/2`` (``"unit_interval"``, 1/2: ``beta`` stays
-    in ``(-1/2, 1/2)``, so ``w_hat >= 1/2`` since ``w >= 1``) and ``relaxation``
-    ``r`` (``"unit_interval"``, 1/2), the step ``gamma = R^(2 r - 1)`` in
-    ``(1/R, R)`` with ``R = MAX_RELAXATION = 10``, from under- to
+    ``weight_offset`` :math:`= \beta + 1/2` (``"unit_interval"``, 1/2: :math:`\beta` stays
+    in :math:`(-1/2, 1/2)`, so :math:`\hat w \ge 1/2` since :math:`w \ge 1`) and ``relaxation``
+    ``r`` (``"unit_interval"``, 1/2), the step :math:`\gamma = R^{2 r - 1}` in
+    :math:`(1/R, R)` with :math:`R =` ``MAX_RELAXATION`` = 10, from under- to
     over-relaxation (:meth:`relaxation_step`). At the classical values the
     iteration is exactly WMMSE's (every correction is an exact identity in
     floating point). A common scale of the weights is not a hyperparameter: it
-    changes the update only through ``mu`` (``a w`` with ``mu`` is ``w`` with
-    ``mu / a``).
+    changes the update only through ``mu`` (:math:`a w` with :math:`\mu` is :math:`w` with
+    :math:`\mu / a`).
 
-    The MSE weight is computed as ``w_i = T_i / (noise_var + I_i)`` (total
+    The MSE weight is computed as :math:`w_i = T_i / (\sigma^2 + I_i)` (total
     received power over noise plus interference), which equals
-    ``1 / (1 - u_i x_ii v_i)`` for the ``u`` of the same iteration but does
-    not lose the digits that the difference ``1 - u x v`` loses at high SINR.
+    :math:`1 / (1 - u_i x_{ii} v_i)` for the ``u`` of the same iteration but does
+    not lose the digits that the difference :math:`1 - u x v` loses at high SINR.
     The problem computes in float64 (``dtype``): the paper's noise power,
     about 1e-9, is far below the signal powers.
 
@@ -143,12 +151,12 @@ class PowerAllocation(Problem):
 
     # -- pieces of one iteration ---------------------------------------------------------
     def receivers(self, v, x, gains):
-        """Receivers ``u`` and MSE weights ``w`` of amplitudes ``v``.
+        r"""Receivers ``u`` and MSE weights ``w`` of amplitudes ``v``.
 
         ``gains`` starts with ``(G_off, g, d)`` from :meth:`channel_gains`. Returns
-        ``(u, w)``: ``u_i = x_ii v_i / T_i`` and ``w_i = T_i / (noise_var +
-        I_i)``, with ``I_i`` the interference power at receiver ``i`` and
-        ``T_i`` the total received power plus noise.
+        ``(u, w)``: :math:`u_i = x_{ii} v_i / T_i` and :math:`w_i = T_i / (\sigma^2 + I_i)`, with
+        ``I_i`` the interference power at receiver ``i`` and ``T_i`` the total received power plus
+        noise.
         """
         G_off, g, d = gains[:3]
         p = v * v
@@ -157,8 +165,9 @@ class PowerAllocation(Problem):
         return d * v / total, total / noise_interference
 
     def transmitters(self, u, w_hat, x, gains, mu):
-        """The amplitude update ``clip(x_ii u_i w_i / (sum_j x_ij^2 u_j^2 w_j + mu), 0, vmax)``.
+        r"""The amplitude update: the minimiser of the weighted MSE in the box.
 
+        :math:`\Pi_{[0, v_{\max}]}\bigl(x_{ii} u_i w_i / (\sum_j x_{ij}^2 u_j^2 w_j + \mu)\bigr)`.
         Where the denominator is not positive (a learned ``mu < 0``), the
         weighted MSE decreases with ``v_i`` on the whole box: its minimiser
         is ``v_max``.
@@ -172,18 +181,21 @@ class PowerAllocation(Problem):
         return torch.where(positive, v, self.v_max)
 
     def relax(self, v_hat, v, gamma):
-        """``clip(v_hat + (gamma - 1) (v_hat - v), 0, v_max)``, ``v_hat`` if ``gamma=1``."""
+        r"""The relaxed amplitudes :math:`\Pi_{[0, v_{\max}]}(\hat v + (\gamma - 1) (\hat v - v))`.
+
+        ``v_hat`` itself when ``gamma`` is 1.
+        """
         if not torch.is_tensor(gamma) and gamma == 1.0:
             return v_hat
         return torch.clamp(v_hat + (gamma - 1.0) * (v_hat - v), 0.0, self.v_max)
 
     @staticmethod
     def channel_gains(x):
-        """``(G_off, g, d)``: power gains ``x**2`` with a zero diagonal, the direct links' gains.
+        r"""``(G_off, g, d)``: power gains ``x**2`` with a zero diagonal, the direct links' gains.
 
         ``G_off`` has shape ``(batch, M, M)`` and an exactly zero diagonal;
-        ``g = diag(x)**2`` and ``d = diag(x)`` are contiguous ``(batch, M)``
-        tensors (a strided diagonal view is several times slower to read).
+        :math:`g = \mathrm{diag}(x)^2` and :math:`d = \mathrm{diag}(x)` are contiguous
+        ``(batch, M)`` tensors (a strided diagonal view is several times slower to read).
         """
         d = torch.diagonal(x, dim1=-2, dim2=-1).contiguous()
         g = d * d
@@ -195,7 +207,7 @@ class PowerAllocation(Problem):
 
     # -- the solver -------------------------------------------------------------------------
     def initial_state(self, x):
-        """Full power, ``v = sqrt(p_max)`` everywhere, and the batch's gains and shift scale."""
+        r"""Full power :math:`v = \sqrt{p_{\max}}`, and the batch's gains and shift scale."""
         v = x.new_full(x.shape[:-1], self.v_max)
         G_off, g, d = self.channel_gains(x)
         return (v, G_off, g, d, 1.0 / shift_scale(d))
@@ -209,13 +221,16 @@ class PowerAllocation(Problem):
         return (self.relax(v_hat, v, self.relaxation_step(relaxation)), *gains)
 
     def relaxation_step(self, relaxation):
-        """``gamma = R ** (2 relaxation - 1)``, ``R = MAX_RELAXATION``: exactly 1 at 1/2."""
+        r"""The relaxation step :math:`\gamma = R^{2 r - 1}`, exactly 1 at :math:`r = 1/2`.
+
+        :math:`r` is ``relaxation`` and :math:`R` is ``MAX_RELAXATION``.
+        """
         if not torch.is_tensor(relaxation):
             return self.MAX_RELAXATION ** (2.0 * relaxation - 1.0)
         return torch.exp((2.0 * relaxation - 1.0) * math.log(self.MAX_RELAXATION))
 
     def readout(self, state):
-        """The powers ``p = v**2``; exactly ``p_max`` where ``v = sqrt(p_max)`` (no rounding)."""
+        r"""The powers :math:`p = v^2`, exactly ``p_max`` where :math:`v = \sqrt{p_{\max}}`."""
         v = state[0]
         return torch.where(v >= self.v_max, self.p_max, v * v)
 

@@ -1,4 +1,4 @@
-"""Robust PCA ``X = L R^T + Psi Y``: the classical solver and its unfolded versions.
+r"""Robust PCA :math:`X = L R^\top + \Psi Y`: the classical solver and its unfolded versions.
 
 * :class:`RobustPCAProblem` -- the problem (objective (24) and the iteration
   (25)-(27)) on the open core (``problem.py``; its numerical kernels are in

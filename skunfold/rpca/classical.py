@@ -7,15 +7,16 @@ __all__ = ["RobustPCA"]
 
 
 class RobustPCA(RobustPCABase):
-    """Robust PCA by soft thresholding and scaled gradient steps (nothing learned).
+    r"""Robust PCA by soft thresholding and scaled gradient steps (nothing learned).
 
-    Decomposes each matrix as ``X = L R^T + Psi Y`` with rank-``rank``
+    Decomposes each matrix as :math:`X = L R^\top + \Psi Y` with rank-``rank``
     factors and a sparse ``Y`` (eqs. 22-27 of the survey): ``Y`` is
-    initialised by soft thresholding ``Psi^{-1} X`` and ``L, R`` by a rank-``r``
+    initialised by soft thresholding :math:`\Psi^{-1} X` and ``L, R`` by a rank-``r``
     truncated SVD of the rest; every iteration then updates
-    ``Y <- T_zeta_k(Psi^{-1}(X - L R^T))`` and takes scaled gradient steps
-    ``L <- L + eta G R (R^T R)^{-1}``, ``R <- R + eta G^T L (L^T L)^{-1}``
-    with ``G = X - L R^T - Psi Y``, with a geometrically decaying threshold.
+    :math:`Y \leftarrow T_{\zeta_k}(\Psi^{-1}(X - L R^\top))` and takes scaled gradient steps
+    :math:`L \leftarrow L + \eta\, G R (R^\top R)^{-1}`,
+    :math:`R \leftarrow R + \eta\, G^\top L (L^\top L)^{-1}`
+    with :math:`G = X - L R^\top - \Psi Y`, with a geometrically decaying threshold.
     This is the model-based solver that :class:`LearnedRPCA` unfolds; with
     ``psi=None`` it is LRPCA's iteration with hand-set parameters. It computes
     in the precision of ``X``.
@@ -54,9 +55,9 @@ class RobustPCA(RobustPCABase):
         ``"step_L"``, ``"step_R"``, ``"threshold"``): a table for
         ``pandas.DataFrame``.
     thresholds_ : ndarray of shape (n_layers + 1,)
-        Relative thresholds ``zeta_0, ..., zeta_K`` (the classical ``c rho^k``).
+        Relative thresholds :math:`\zeta_0, \dots, \zeta_K` (the classical :math:`c \rho^k`).
     step_sizes_ : ndarray of shape (n_layers, 2)
-        ``(eta_L, eta_R)`` of every iteration.
+        :math:`(\eta_L, \eta_R)` of every iteration.
     paradigm_ : str
         ``"classical"``.
     n_features_in_ : int

@@ -77,24 +77,24 @@ SHARED_ROWS = {
         Rank ``r`` of the low-rank part. A rank of at least ``min(n1, n2)`` is
         clipped to ``min(n1, n2)`` for every matrix (see ``rank_``): the
         low-rank part is then the whole matrix, and the defaults fit any data."""),
-    "step_size": Param(constraints.real(0, strict_min=True), "float", """
-        Step ``eta`` of the scaled gradient steps (the classical value, and
-        the initial value of the learned ``eta_L, eta_R``)."""),
-    "threshold": Param(constraints.real(0, strict_min=True), "float", """
+    "step_size": Param(constraints.real(0, strict_min=True), "float", r"""
+        Step :math:`\eta` of the scaled gradient steps (the classical value, and
+        the initial value of the learned :math:`\eta_L, \eta_R`)."""),
+    "threshold": Param(constraints.real(0, strict_min=True), "float", r"""
         Relative threshold ``c`` of the first iteration; iteration ``k``
-        (1-based) uses ``zeta_k = c * threshold_decay**(k - 1)``, times the
-        root-mean-square ``rms(X)`` of the instance."""),
-    "threshold_decay": Param(constraints.real(0, 1, strict_min=True), "float", """
-        Geometric decay ``rho`` of the threshold."""),
-    "init_threshold": Param(constraints.real(0, strict_min=True), "float", """
-        Relative threshold ``zeta_0`` of the initialisation (large: the
+        (1-based) uses :math:`\zeta_k = c \rho^{k-1}` (:math:`\rho` = ``threshold_decay``), times
+        the root-mean-square :math:`\mathrm{rms}(X)` of the instance."""),
+    "threshold_decay": Param(constraints.real(0, 1, strict_min=True), "float", r"""
+        Geometric decay :math:`\rho` of the threshold."""),
+    "init_threshold": Param(constraints.real(0, strict_min=True), "float", r"""
+        Relative threshold :math:`\zeta_0` of the initialisation (large: the
         initialisation is close to a plain truncated SVD)."""),
-    "psi": Param(_unchecked, "array-like of shape (n1, n1)", """
-        The sparsifying transform ``Psi`` of ``X = L R^T + Psi Y``; ``None``
+    "psi": Param(_unchecked, "array-like of shape (n1, n1)", r"""
+        The sparsifying transform :math:`\Psi` of :math:`X = L R^\top + \Psi Y`; ``None``
         is the identity (then the model is exactly LRPCA and costs
-        ``O(n1 n2 r)`` per iteration). Must be square and invertible."""),
-    "alpha": Param(constraints.real(0), "float", """
-        Relative l1 weight of objective (24), ``lambda = alpha * rms(X)``
+        :math:`O(n_1 n_2 r)` per iteration). Must be square and invertible."""),
+    "alpha": Param(constraints.real(0), "float", r"""
+        Relative l1 weight of objective (24), :math:`\lambda = \alpha\, \mathrm{rms}(X)`
         (used by :meth:`objective`, :meth:`score` without ``y`` and
         unsupervised training)."""),
 }
@@ -238,7 +238,7 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
         return super().fit(X, y)
 
     def decompose(self, X, n_layers=None):
-        """Split ``X`` into its low-rank and sparse parts, ``X ~ low_rank + psi @ sparse``.
+        r"""Split ``X`` into its low-rank and sparse parts, ``X ~ low_rank + psi @ sparse``.
 
         Parameters
         ----------
@@ -251,7 +251,7 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
         Returns
         -------
         low_rank : ndarray of the shape of X
-            ``L R^T``, of rank ``min(rank, n1, n2)``.
+            :math:`L R^\top`, of rank ``min(rank, n1, n2)``.
         sparse : ndarray of the shape of X
             The sparse part ``Y`` (in the domain of ``psi``; with ``psi=None``,
             the outliers themselves).
@@ -334,10 +334,12 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
             yield both[0, 0] if was_2d else both[:, 0]
 
     def objective(self, X, low_rank, sparse):
-        """Objective (24), ``1/2 ||low_rank + psi @ sparse - X||_F^2 + lambda ||sparse||_1``.
+        r"""Objective (24), :math:`\tfrac12 \|L + \Psi Y - X\|_F^2 + \lambda \|Y\|_1`.
 
-        ``lambda = alpha * rms(X)`` per instance, ``rms(X) = ||X||_F / sqrt(n1 n2)``;
-        computed in float64 by the problem's objective.
+        :math:`L` is ``low_rank``, :math:`Y` is ``sparse``,
+        :math:`\lambda = \alpha\, \mathrm{rms}(X)` per instance,
+        :math:`\mathrm{rms}(X) = \|X\|_F / \sqrt{n_1 n_2}`; computed in float64 by the problem's
+        objective.
 
         Parameters
         ----------
@@ -369,7 +371,7 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
         return float(values[0]) if was_2d else values
 
     def score(self, X, y=None):
-        """Minus the mean relative error ``||L R^T - X*||_F / ||X*||_F`` over instances.
+        r"""Minus the mean relative error :math:`\|L R^\top - X^*\|_F / \|X^*\|_F` over instances.
 
         The one meaning of ``score`` for robust PCA: how far the low-rank part
         is from the ground truth, relative to its size, averaged over the
@@ -378,7 +380,7 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
         core's R² over all entries. Without a ground truth (``y=None``, a
         ``y`` entirely NaN, or a 1-D ``y`` that cannot be one) it is the
         core's unsupervised score: minus the mean of objective (24) divided
-        by ``||X||_F^2``, the objective of unsupervised training. Higher is
+        by :math:`\|X\|_F^2`, the objective of unsupervised training. Higher is
         better, as scikit-learn's model selection expects.
 
         Parameters
@@ -414,7 +416,7 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
     # -- fitted parameters -------------------------------------------------------------------
     @property
     def thresholds_(self):
-        """Relative thresholds ``zeta_0, ..., zeta_K`` (multiplied by ``rms(X)`` when applied)."""
+        r"""Thresholds :math:`\zeta_0, \dots, \zeta_K`, relative to :math:`\mathrm{rms}(X)`."""
         check_is_fitted(self)
         module = self.module_
         with torch.no_grad():
@@ -425,7 +427,7 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
 
     @property
     def step_sizes_(self):
-        """Step sizes ``(eta_L, eta_R)`` of each layer, shape ``(n_layers, 2)``."""
+        r"""Step sizes :math:`(\eta_L, \eta_R)` of each layer, shape ``(n_layers, 2)``."""
         table = self.layer_parameters_
         return np.stack([table["step_L"], table["step_R"]], axis=1)
 

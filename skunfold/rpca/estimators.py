@@ -19,24 +19,25 @@ def _check_kernel_size(value, name):
 
 
 class LearnedRPCA(RobustPCABase):
-    """Robust PCA unfolded into ``n_layers`` trainable layers, in any paradigm.
+    r"""Robust PCA unfolded into ``n_layers`` trainable layers, in any paradigm.
 
     Each layer is one iteration of :class:`RobustPCA` (eqs. 25-27):
-    ``Y <- T_zeta(Psi^{-1}(X - L R^T))``, ``G = X - L R^T - Psi Y``,
-    ``L <- L + eta_L G R (R^T R)^{-1}``, ``R <- R + eta_R G^T L (L^T L)^{-1}``.
-    What is learned depends on ``paradigm``:
+    :math:`Y \leftarrow T_\zeta(\Psi^{-1}(X - L R^\top))`, :math:`G = X - L R^\top - \Psi Y`,
+    :math:`L \leftarrow L + \eta_L G R (R^\top R)^{-1}`,
+    :math:`R \leftarrow R + \eta_R G^\top L (L^\top L)^{-1}`. What is learned depends on
+    ``paradigm``:
 
     =============== =============================================================
     paradigm        learned per layer
     =============== =============================================================
     classical       nothing: :class:`RobustPCA` run for ``n_layers`` iterations
-    hyperparameters ``{eta_L, eta_R, zeta}`` (LRPCA; with ``psi=None`` exactly
-                    LRPCA's model), plus the initial threshold ``zeta_0``
-    objective       additionally ``Psi_k``, initialised from ``psi``
-    correction      additionally a two-layer CNN taking ``(L R^T, Psi Y, X)``
+    hyperparameters :math:`\{\eta_L, \eta_R, \zeta\}` (LRPCA; with ``psi=None`` exactly
+                    LRPCA's model), plus the initial threshold :math:`\zeta_0`
+    objective       additionally :math:`\Psi_k`, initialised from ``psi``
+    correction      additionally a two-layer CNN taking :math:`(L R^\top, \Psi Y, X)`
                     and adding corrections to the ``L`` and ``R`` gradient steps
                     (last layer zero at initialisation)
-    dnn             ``Psi`` and ``Psi^{-1}`` implemented by two-layer CNNs (rows
+    dnn             :math:`\Psi` and :math:`\Psi^{-1}` implemented by two-layer CNNs (rows
                     as channels, convolving along the columns), initialised to
                     compute the given ``psi`` exactly
     =============== =============================================================
@@ -44,7 +45,7 @@ class LearnedRPCA(RobustPCABase):
     Every model is initialised with the classical solver's values, so the
     untrained model computes ``RobustPCA(n_layers=n_layers)``. Supervised
     training (``y`` = the low-rank ground truth) minimises the relative
-    Frobenius error ``||L R^T - X*||_F / ||X*||_F``; unsupervised training
+    Frobenius error :math:`\|L R^\top - X^*\|_F / \|X^*\|_F`; unsupervised training
     (``y=None``) minimises objective (24) at the iterates. Thresholds are
     relative to each instance's root-mean-square, so a model with
     ``psi=None`` and paradigm ``"hyperparameters"`` or ``"correction"``,
@@ -91,13 +92,13 @@ class LearnedRPCA(RobustPCABase):
     layer_parameters_ : dict of str to ndarray
         The hyperparameters of every layer, learned or classical (columns
         ``"layer"``, ``"step_L"``, ``"step_R"``, ``"threshold"``): a table for
-        ``pandas.DataFrame``. The learned ``Psi_k`` and networks are in
+        ``pandas.DataFrame``. The learned :math:`\Psi_k` and networks are in
         ``module_``.
     thresholds_ : ndarray of shape (n_layers + 1,)
-        Relative thresholds ``zeta_0, ..., zeta_K`` (learned, or the
-        classical ``c rho^k``).
+        Relative thresholds :math:`\zeta_0, \dots, \zeta_K` (learned, or the
+        classical :math:`c \rho^k`).
     step_sizes_ : ndarray of shape (n_layers, 2)
-        ``(eta_L, eta_R)`` of every layer.
+        :math:`(\eta_L, \eta_R)` of every layer.
     paradigm_ : str
         The paradigm fitted (``"classical"`` when nothing was trained).
     n_features_in_ : int
@@ -146,10 +147,10 @@ class LearnedRPCA(RobustPCABase):
         "kernel_size": Param(_check_kernel_size, "int", """
             Kernel size of the CNNs (odd); ``None``: 3 for the correction CNN
             (3 x 3 over the matrix), 1 for the ``"dnn"`` transform networks."""),
-        "lr": Param(None, doc="""
+        "lr": Param(None, doc=r"""
             Learning rate of the optimizer (``None``: 0.1). Thresholds are learned
             as logarithms, so ``lr`` is about the relative change of a threshold
-            per step; the learned ``Psi_k`` and CNN weights are scaled so that the
+            per step; the learned :math:`\Psi_k` and CNN weights are scaled so that the
             same rate suits them."""),
         "batch_size": Param(None, doc="""
             Instances (matrices) per mini-batch (``-1``: all)."""),
@@ -167,6 +168,6 @@ class LearnedRPCA(RobustPCABase):
                  threshold=0.3, threshold_decay=0.85, init_threshold=3.0, psi=None, alpha=0.05,
                  n_channels=8, kernel_size=None, loss_schedule="sequential+end_to_end",
                  max_epochs=60, lr=None, batch_size=4, optimizer=None, early_stopping=False,
-                 device="auto", n_threads=None, warm_start=False, random_state=None,
+                 keep_best=True, device="auto", n_threads=None, warm_start=False, random_state=None,
                  verbose=0):
         set_init_parameters(self, locals())

@@ -1,16 +1,16 @@
-"""The robust-PCA family's own layers: learned ``Psi_k``, the correction CNN, the CNN transforms.
+r"""The robust-PCA family's own layers: learned :math:`\Psi_k`, a correction CNN, CNN transforms.
 
 The classical and hyperparameters paradigms use the core's generic layers on
 :class:`~skunfold.rpca.RobustPCAProblem` (its step with the classical or the
-learned ``{eta_L, eta_R, zeta_k}``, the threshold through its logarithm).
+learned :math:`\{\eta_L, \eta_R, \zeta_k\}`, the threshold through its logarithm).
 The layers here learn the same hyperparameters
 (:class:`~skunfold.core.HyperparameterIteration`) and hand the problem's
 step a learned transform, a correction network or transform networks; each
 is initialised so that the untrained layer computes the classical iteration.
 
 Every layer is a :class:`~skunfold.core.HyperparameterIteration`, so the
-fitted estimators' ``layer_parameters_`` list its ``eta_L, eta_R, zeta_k``
-(the learned ``Psi_k``, CNNs and transform networks are in ``module_``). This
+fitted estimators' ``layer_parameters_`` list its :math:`\eta_L, \eta_R, \zeta_k`
+(the learned :math:`\Psi_k`, CNNs and transform networks are in ``module_``). This
 module imports only the core and ``linalg.py``; ``problem.py`` imports it.
 """
 
@@ -35,12 +35,12 @@ __all__ = [
 
 
 class ObjectiveLayer(HyperparameterIteration):
-    """Learned hyperparameters plus a learned sparsifying transform ``Psi_k`` of the layer.
+    r"""Learned hyperparameters plus a learned sparsifying transform :math:`\Psi_k` of the layer.
 
-    ``Psi_k = Psi + delta_k * offset_scale / sqrt(n1)``, initialised at the
-    given ``Psi`` (the identity when none is given). The scale gives the
-    entries of ``Psi_k`` updates of the size of their natural perturbations
-    under a first-order optimiser. ``Psi_k^{-1}`` is applied by a linear solve.
+    :math:`\Psi_k = \Psi + \delta_k s / \sqrt{n_1}` (:math:`s` = ``offset_scale``), initialised at
+    the given :math:`\Psi` (the identity when none is given). The scale gives the
+    entries of :math:`\Psi_k` updates of the size of their natural perturbations
+    under a first-order optimiser. :math:`\Psi_k^{-1}` is applied by a linear solve.
     """
 
     offset_scale = 0.05
@@ -51,7 +51,7 @@ class ObjectiveLayer(HyperparameterIteration):
         self.delta = nn.Parameter(torch.zeros(self.n_rows, self.n_rows))
 
     def transform(self, problem):
-        """``Psi_k``."""
+        r""":math:`\Psi_k`."""
         base = problem.psi
         if base is None:
             base = torch.eye(self.n_rows, dtype=self.delta.dtype, device=self.delta.device)
@@ -63,9 +63,9 @@ class ObjectiveLayer(HyperparameterIteration):
 
 
 class CorrectionNet(nn.Module):
-    """Two-layer CNN ``Delta(L R^T, Psi Y, X)`` returning corrections of ``G`` for ``L`` and ``R``.
+    r"""Two-layer CNN :math:`\Delta(L R^\top, \Psi Y, X)`: corrections of ``G`` for the factors.
 
-    The inputs are divided by the instance scale ``rms(X)``; the two output
+    The inputs are divided by the instance scale :math:`\mathrm{rms}(X)`; the two output
     channels are multiplied by ``output_scale * rms(G)``, so the corrections
     shrink with the residual as the iteration converges. The last layer
     starts at zero: an untrained correction is exactly zero.
@@ -88,11 +88,11 @@ class CorrectionNet(nn.Module):
 
 
 class CorrectionLayer(HyperparameterIteration):
-    """Learned hyperparameters plus a learned CNN correction of the ``L`` and ``R`` steps.
+    r"""Learned hyperparameters plus a learned CNN correction of the ``L`` and ``R`` steps.
 
-    ``L' = L + eta_L (G + C_L) R (R^T R)^{-1}``,
-    ``R' = R + eta_R (G + C_R)^T L (L^T L)^{-1}`` with
-    ``(C_L, C_R) = Delta_k(L R^T, Psi Y, X)``. The CNN is convolutional, so a
+    :math:`L' = L + \eta_L (G + C_L) R (R^\top R)^{-1}`,
+    :math:`R' = R + \eta_R (G + C_R)^\top L (L^\top L)^{-1}` with
+    :math:`(C_L, C_R) = \Delta_k(L R^\top, \Psi Y, X)`. The CNN is convolutional, so a
     trained model applies to matrices of any size.
     """
 
@@ -149,12 +149,12 @@ def linear_map_cnn(A, kernel_size):
 
 
 class DNNLayer(HyperparameterIteration):
-    """Learned hyperparameters with ``Psi`` and ``Psi^{-1}`` implemented by two-layer CNNs.
+    r"""Learned hyperparameters, with :math:`\Psi` and :math:`\Psi^{-1}` as two-layer CNNs.
 
-    The analysis network maps the residual ``X - L R^T`` to the pre-threshold
-    sparse part, the synthesis network maps ``Y`` to ``Psi Y``. Both treat the
+    The analysis network maps the residual :math:`X - L R^\top` to the pre-threshold
+    sparse part, the synthesis network maps ``Y`` to :math:`\Psi Y`. Both treat the
     ``n1`` rows as channels and convolve along the ``n2`` columns; they are
-    initialised to compute the given ``Psi^{-1}`` and ``Psi`` exactly, so the
+    initialised to compute the given :math:`\Psi^{-1}` and :math:`\Psi` exactly, so the
     given transform is used only through this initialisation.
     """
 
@@ -169,11 +169,11 @@ class DNNLayer(HyperparameterIteration):
 
 
 def rpca_layers(problem, paradigm, n_layers, n_rows):
-    """The layers of the objective, correction and dnn paradigms (``None`` for the others).
+    r"""The layers of the objective, correction and dnn paradigms (``None`` for the others).
 
     Untied (one module per layer), every one starting from the classical
-    iteration ``k``: ``Psi_k = Psi``, a zero correction, CNNs computing
-    ``Psi^{-1}`` and ``Psi``. ``n_rows`` is ``n1``, the number of rows of the
+    iteration ``k``: :math:`\Psi_k = \Psi`, a zero correction, CNNs computing
+    :math:`\Psi^{-1}` and :math:`\Psi`. ``n_rows`` is ``n1``, the number of rows of the
     training matrices.
     """
     if paradigm not in ("objective", "correction", "dnn"):

@@ -145,11 +145,12 @@ def clipped_residual_products(x, L, R, theta):
 
 
 def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
-    """Rank-``rank`` SVD of a batch of matrices by a randomized range finder.
+    r"""Rank-``rank`` SVD of a batch of matrices by a randomized range finder.
 
     Halko, Martinsson and Tropp's subspace iteration with ``n_iter`` power
     iterations and ``n_oversamples`` extra directions; costs
-    ``O(n1 n2 (rank + n_oversamples) n_iter)`` instead of the ``O(n1 n2 min(n1, n2))``
+    :math:`O(n_1 n_2 (r + p)\, q)` (rank :math:`r`, ``n_oversamples`` :math:`p`, ``n_iter``
+    :math:`q`) instead of the :math:`O(n_1 n_2 \min(n_1, n_2))`
     of a full SVD. The Gaussian test matrix is drawn from a fixed seed, so the
     result is deterministic, and the computation is differentiable.
 
@@ -220,12 +221,12 @@ def _gram_inverses(R, L):
 
 
 def factor_update(L, R, G_L, G_R, eta_L, eta_R):
-    """The scaled gradient steps (26)-(27) of the factors.
+    r"""The scaled gradient steps (26)-(27) of the factors.
 
     ``L' = L + eta_L G_L R (R^T R)^{-1}`` and ``R' = R + eta_R G_R^T L (L^T L)^{-1}``,
     both from the old ``L, R`` (as in LRPCA); ``-G R`` is the gradient of
     ``1/2 ||L R^T + Psi Y - X||_F^2`` with respect to ``L`` when
-    ``G = X - L R^T - Psi Y``. Costs ``O(n1 n2 r)``.
+    :math:`G = X - L R^\top - \Psi Y`. Costs :math:`O(n_1 n_2 r)`.
     """
     return scaled_steps(L, R, _times_thin(G_L, R), _times_thin(G_R.mT, L), eta_L, eta_R)
 
@@ -242,14 +243,14 @@ def scaled_steps(L, R, GR, GtL, eta_L, eta_R):
 
 
 def balanced_factors(M, rank):
-    """Factors ``L = U S^1/2``, ``R = V S^1/2`` of the rank-``rank`` truncated SVD of ``M``.
+    r"""Factors :math:`L = U S^{1/2}`, :math:`R = V S^{1/2}` of a truncated SVD of ``M``.
 
     A ``rank`` of at least ``min(n1, n2)`` factors ``M`` exactly: the SVD is
     then computed without gradient and the factor on the long side is
     ``M^T U S^-1/2`` (or ``M V S^-1/2``), so the gradient reaches ``M``
     linearly, not through the SVD's, which is unbounded when singular values
     are close (as the smallest of a full-rank matrix often are). The scaled
-    gradient steps do not depend on which factorisation of ``L R^T`` they start from.
+    gradient steps do not depend on which factorisation of :math:`L R^\top` they start from.
     """
     n1, n2 = M.shape[-2:]
     if rank < min(n1, n2):
@@ -285,9 +286,9 @@ def sparse_part(state):
 
 
 def blocked_readout(L, R, x, L0, R0, theta):
-    """:meth:`RobustPCAProblem.readout` of an inference state of large instances.
+    r""":meth:`RobustPCAProblem.readout` of an inference state of large instances.
 
-    Writes ``L R^T`` and ``Y = T_theta(x - L0 R0^T)`` (``T_theta(x)`` when
+    Writes :math:`L R^\top` and ``Y = T_theta(x - L0 R0^T)`` (``T_theta(x)`` when
     ``L0`` is None) straight into the output, ``Y`` in row blocks that stay
     in cache; the values of :func:`sparse_part`, without its temporaries.
     """

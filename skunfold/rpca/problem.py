@@ -1,15 +1,15 @@
-"""Robust PCA ``X = L R^T + Psi Y`` as a :class:`~skunfold.core.Problem`.
+r"""Robust PCA :math:`X = L R^\top + \Psi Y` as a :class:`~skunfold.core.Problem`.
 
 Shapes throughout: a batch of observations ``x`` has shape ``(batch, n1, n2)``
 (every sample is a matrix), the factors ``L`` and ``R`` have shapes
 ``(batch, n1, r)`` and ``(batch, n2, r)``, the sparse part ``Y`` has the shape
-of ``x``, and the sparsifying transform ``Psi`` has shape ``(n1, n1)`` and
-acts on the columns: ``X = L R^T + Psi Y``.
+of ``x``, and the sparsifying transform :math:`\Psi` has shape ``(n1, n1)`` and
+acts on the columns: :math:`X = L R^\top + \Psi Y`.
 
 Every threshold is *relative*: the threshold applied to an instance is the
 stored value times the root-mean-square of that instance's entries,
-``rms(X) = ||X||_F / sqrt(n1 n2)``. For LRPCA's generator ``rms(X)`` is
-proportional to ``sqrt(r) / n``, so this plays the role of LRPCA's rescaling of
+:math:`\mathrm{rms}(X) = \|X\|_F / \sqrt{n_1 n_2}`. For LRPCA's generator :math:`\mathrm{rms}(X)` is
+proportional to :math:`\sqrt{r} / n`, so this plays the role of LRPCA's rescaling of
 its thresholds for other sizes, and it also makes every model invariant to the
 amplitude of the data.
 """
@@ -36,29 +36,30 @@ __all__ = ["RobustPCAProblem"]
 
 
 class RobustPCAProblem(Problem):
-    """Robust PCA ``min 1/2 ||L R^T + Psi Y - X||_F^2 + lambda ||Y||_1`` (survey equations 22-27).
+    r"""Robust PCA, :math:`\min \tfrac12 \|L R^\top + \Psi Y - X\|_F^2 + \lambda \|Y\|_1`.
 
-    The classical solver alternates a soft-thresholding step on the sparse
+    The classical solver (survey eqs. 22-27) alternates a soft-thresholding step on the sparse
     part and scaled gradient steps on the rank-``r`` factors:
-    ``Y <- T_zeta_k(Psi^{-1}(X - L R^T))``, ``G = X - L R^T - Psi Y``,
-    ``L <- L + eta_L G R (R^T R)^{-1}``, ``R <- R + eta_R G^T L (L^T L)^{-1}``,
-    with relative thresholds ``zeta_k = c rho^k`` (times ``rms(X)``).
+    :math:`Y \leftarrow T_{\zeta_k}(\Psi^{-1}(X - L R^\top))`, :math:`G = X - L R^\top - \Psi Y`,
+    :math:`L \leftarrow L + \eta_L G R (R^\top R)^{-1}`,
+    :math:`R \leftarrow R + \eta_R G^\top L (L^\top L)^{-1}`,
+    with relative thresholds :math:`\zeta_k = c \rho^k` (times :math:`\mathrm{rms}(X)`).
 
-    The state is ``(L, R, Y, scale, lazy)``: with ``Psi = I`` a step leaves
+    The state is ``(L, R, Y, scale, lazy)``: with :math:`\Psi = I` a step leaves
     ``Y = None`` and a ``lazy`` description of ``Y``, formed only by a readout
     (see ``linalg.sparse_part``): ``(E, G)`` under autograd, ``(x, L, R,
     theta)`` in inference, where the step is LRPCA's layer computed in row
     blocks that stay in cache (``linalg.clipped_residual_products``: one pass
     over ``X``, no ``n1 x n2`` temporary). The initial state
-    thresholds ``Psi^{-1} X`` with ``zeta_0`` (the initial hyperparameter
+    thresholds :math:`\Psi^{-1} X` with :math:`\zeta_0` (the initial hyperparameter
     ``init_threshold``, learned by every unfolded paradigm) and factors the
-    rank-``r`` truncated SVD of the rest, ``L = U S^1/2``, ``R = V S^1/2``.
-    :meth:`readout` stacks the low-rank part ``L R^T`` (channel 0) and the
+    rank-``r`` truncated SVD of the rest, :math:`L = U S^{1/2}`, :math:`R = V S^{1/2}`.
+    :meth:`readout` stacks the low-rank part :math:`L R^\top` (channel 0) and the
     sparse part ``Y`` (channel 1), shape ``(batch, 2, n1, n2)``; the
     supervised :meth:`loss` is the relative Frobenius error of channel 0.
 
-    Hyperparameters: ``step_L`` and ``step_R`` (``eta_L, eta_R``, learned
-    unconstrained, as LRPCA's) and ``threshold`` (``zeta_k``, learned through
+    Hyperparameters: ``step_L`` and ``step_R`` (:math:`\eta_L, \eta_R`, learned
+    unconstrained, as LRPCA's) and ``threshold`` (:math:`\zeta_k`, learned through
     its logarithm: thresholds span orders of magnitude over the layers).
 
     Parameters
@@ -67,19 +68,19 @@ class RobustPCAProblem(Problem):
         Rank ``r`` of the factors; clipped to ``min(n1, n2)`` of every batch
         (see ``linalg.balanced_factors``).
     step_size : float, default=0.5
-        The classical ``eta_L = eta_R``.
+        The classical :math:`\eta_L = \eta_R`.
     threshold : float, default=0.3
         Relative threshold ``c`` of the first iteration.
     threshold_decay : float, default=0.85
-        Geometric decay ``rho`` of the threshold.
+        Geometric decay :math:`\rho` of the threshold.
     init_threshold : float, default=3.0
-        Relative threshold ``zeta_0`` of the initialisation.
+        Relative threshold :math:`\zeta_0` of the initialisation.
     psi : ndarray of shape (n1, n1), optional
         The sparsifying transform (``None``: the identity, no matrix products).
         Its objective parameters are ``psi`` and its precomputed inverse
         ``psi_inv``.
     alpha : float, default=0.05
-        Relative l1 weight of the objective, ``lambda = alpha rms(X)``.
+        Relative l1 weight of the objective, :math:`\lambda = \alpha\, \mathrm{rms}(X)`.
     n_channels : int, default=8
         Hidden channels of the correction CNN (paradigm ``"correction"``).
     kernel_size : int, optional
@@ -132,18 +133,18 @@ class RobustPCAProblem(Problem):
         return self.objective_parameters.get("psi")
 
     def psi_apply(self, Y):
-        """``Psi Y`` with the given transform."""
+        r""":math:`\Psi Y` with the given transform."""
         psi = self.psi
         return Y if psi is None else psi @ Y
 
     def psi_solve(self, E):
-        """``Psi^{-1} E`` with the given transform."""
+        r""":math:`\Psi^{-1} E` with the given transform."""
         psi_inv = self.objective_parameters.get("psi_inv")
         return E if psi_inv is None else psi_inv @ E
 
     # -- the solver ----------------------------------------------------------------------
     def layer_hyperparameters(self, k):
-        """``eta_L = eta_R = step_size`` and ``zeta_k = threshold * threshold_decay**k``."""
+        r"""Steps :math:`\eta_L = \eta_R =` ``step_size``, thresholds :math:`\zeta_k = c \rho^k`."""
         return {"step_L": self.step_size, "step_R": self.step_size,
                 "threshold": self.threshold * self.threshold_decay ** k}
 
@@ -160,13 +161,13 @@ class RobustPCAProblem(Problem):
 
     def step(self, state, x, step_L, step_R, threshold, psi=None, psi_inv=None, *,
              analysis=None, synthesis=None, correction=None):
-        """One iteration: sparse update (25), then scaled gradient steps (26)-(27).
+        r"""One iteration: sparse update (25), then scaled gradient steps (26)-(27).
 
         ``psi`` and ``psi_inv`` are the objective parameters (``None``: the
         identity; a ``psi`` without ``psi_inv`` is inverted by a linear
         solve). The family's layers may pass ``analysis`` and ``synthesis``
-        networks in place of ``Psi^{-1}`` and ``Psi``, and a ``correction``
-        network ``(L R^T, Psi Y, X, scale, G) -> (C_L, C_R)`` added to the
+        networks in place of :math:`\Psi^{-1}` and :math:`\Psi`, and a ``correction``
+        network :math:`(L R^\top, \Psi Y, X, \mathrm{scale}, G) \mapsto (C_L, C_R)` added to the
         residual of the ``L`` and ``R`` steps.
         """
         L, R, _, scale, _ = state
@@ -211,10 +212,10 @@ class RobustPCAProblem(Problem):
         return torch.stack([L @ R.mT, sparse_part(state)], dim=1)
 
     def objective(self, estimate, x):
-        """Objective (24) of each instance, divided by ``||X||_F^2``.
+        r"""Objective (24) of each instance, divided by :math:`\|X\|_F^2`.
 
-        ``(1/2 ||L R^T + Psi Y - X||_F^2 + lambda ||Y||_1) / ||X||_F^2`` with
-        ``lambda = alpha rms(X)``, evaluated at the readout ``(L R^T, Y)``;
+        :math:`(\tfrac12 \|L R^\top + \Psi Y - X\|_F^2 + \lambda \|Y\|_1) / \|X\|_F^2` with
+        :math:`\lambda = \alpha\, \mathrm{rms}(X)`, evaluated at the readout :math:`(L R^\top, Y)`;
         the division makes instances of every amplitude weigh alike.
         """
         V, Y = estimate[:, 0], estimate[:, 1]
@@ -225,7 +226,7 @@ class RobustPCAProblem(Problem):
         return value / (scale * scale * n_entries)
 
     def loss(self, estimate, target):
-        """Relative Frobenius error ``||L R^T - X*||_F / ||X*||_F`` of each instance."""
+        r"""Relative Frobenius error :math:`\|L R^\top - X^*\|_F / \|X^*\|_F` of each instance."""
         V = estimate[:, 0]
         diff = (V - target).flatten(1)
         ref = target.flatten(1)

@@ -1,4 +1,4 @@
-"""Sparse recovery ``x = H s + e``: ISTA, FISTA and their unfolded versions.
+"""Sparse recovery :math:`x = H s + e`: ISTA, FISTA and their unfolded versions.
 
 * :class:`SparseCoding` -- the problem (the LASSO and its ISTA step) on the
   open core; :class:`HyperLISTAProblem` -- HyperLISTA's iteration;
@@ -25,16 +25,21 @@ LAMP-pwlin      ``UnfoldedAMP(paradigm="dnn", shrinkage="pwlin")``
 =============== ===============================================================
 """
 
-from .amp import AMPProblem
+from .amp import AMPProblem, NonGaussianDictionaryWarning, gaussian_ensemble_statistics
 from .classical import AMP, FISTA, ISTA
-from .coding import DictionaryEstimatedWarning
+from .coding import DictionaryEstimatedWarning, check_reconstruction
 from .estimators import HyperLISTA, UnfoldedAMP, UnfoldedISTA
 from .problem import (
+    COHERENCE_LIMIT,
     AnalyticGuard,
+    CoherentDictionaryWarning,
     HyperLISTAProblem,
     SparseCoding,
+    analytic_coherence,
+    analytic_step,
     analytic_weights,
     fista_momentum,
+    generalized_coherence,
     lipschitz_constant,
     support_selected_threshold,
 )
@@ -45,7 +50,11 @@ __all__ = [
     "FISTA",
     "ISTA",
     "AMPProblem",
+    "NonGaussianDictionaryWarning",
+    "gaussian_ensemble_statistics",
     "AnalyticGuard",
+    "COHERENCE_LIMIT",
+    "CoherentDictionaryWarning",
     "DictionaryEstimatedWarning",
     "HyperLISTA",
     "HyperLISTAProblem",
@@ -53,7 +62,11 @@ __all__ = [
     "UnfoldedAMP",
     "UnfoldedISTA",
     "amp_state_evolution",
+    "analytic_coherence",
+    "analytic_step",
     "analytic_weights",
+    "check_reconstruction",
+    "generalized_coherence",
     "fista_momentum",
     "lipschitz_constant",
     "support_selected_threshold",

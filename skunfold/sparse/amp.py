@@ -1,41 +1,69 @@
-"""Approximate message passing (AMP) and learned AMP (LAMP) as a :class:`~skunfold.core.Problem`.
+r"""Approximate message passing (AMP) and learned AMP (LAMP) as a :class:`~skunfold.core.Problem`.
 
 Row convention as in :mod:`skunfold.sparse.problem`: observations ``x`` of
 shape ``(batch, m)``, codes ``s`` of shape ``(batch, n)``, dictionary ``D`` of
-shape ``(n, m)`` (``D = A^T``, ``x ~ s @ D``). One AMP iteration (Donoho,
-Maleki & Montanari 2009; Borgerding, Schniter & Rangan 2017) reads::
+shape ``(n, m)`` (:math:`D = A^T`, :math:`x \approx s D`). One AMP iteration
+(Donoho, Maleki & Montanari 2009; Borgerding, Schniter & Rangan 2017) reads
 
-    v_t      = x - s_t @ D + b_t v_{t-1}           # residual with the Onsager term
-    sigma_t^2 = ||v_t||^2 / m                      # per-sample noise-level estimate
-    r_t      = s_t + v_t @ B                       # B = A^T (row convention: (m, n))
-    s_{t+1}  = eta(r_t; sigma_t^2, theta_t)        # shrinkage
-    b_{t+1}  = sum_j eta'(r_t)_j / m               # = ||s_{t+1}||_0 / m for soft thresholding
+.. math::
 
-The state is ``(s, v, b)``; the readout is ``s``. LAMP's layers (a learned
-matrix per layer) are in :mod:`skunfold.sparse.iterations`. The shrinkage families and
-their parameters ``theta`` (the problem's hyperparameters) are
+    v_t &= x - s_t D + b_t v_{t-1} \quad \text{(the residual with the Onsager term)} \\
+    \sigma_t^2 &= \|v_t\|_2^2 / m \quad \text{(per-sample noise-level estimate)} \\
+    r_t &= s_t + v_t B \quad (B = A^T \text{ classically, of shape } (m, n)) \\
+    s_{t+1} &= \eta(r_t; \sigma_t^2, \theta_t) \\
+    b_{t+1} &= \tfrac{1}{m} \textstyle\sum_j \eta'(r_t)_j
+    \quad (= \|s_{t+1}\|_0 / m \text{ for soft thresholding})
 
-========== ====================================== ==================================
-shrinkage  eta(r)                                 parameters (classical values)
-========== ====================================== ==================================
-``soft``   ``scale * soft(r, alpha sigma)``        ``alpha`` (1.1402), ``scale`` (1)
-``bg``     Bernoulli-Gaussian MMSE estimate        ``variance`` (prior variance),
-           ``E[s | r]`` for noise variance         ``log_odds`` (``log p/(1-p)``)
-           ``sigma^2``
-``pwlin``  piecewise linear, knees ``alpha sigma`` ``alpha``, ``gap``, ``slope0``,
-           and ``(alpha + gap) sigma``, slopes     ``slope1``, ``slope2``
-           ``slope0, slope1, slope2``              (1.1402, 1.1402, 0, 1, 1: soft)
-========== ====================================== ==================================
+from :math:`s_0 = 0`, :math:`b_0 = 0`. The state is ``(s, v, b)``; the readout is
+``s``. LAMP's layers (a learned matrix per layer) are in
+:mod:`skunfold.sparse.iterations`.
+
+**Damping.** AMP's state evolution, and its convergence, hold for ``A`` with
+i.i.d. (sub-)Gaussian entries; on other dictionaries -- ill-conditioned ones,
+dictionaries learned on natural images -- undamped AMP diverges within a few
+iterations (:func:`gaussian_ensemble_statistics` detects them and
+:class:`NonGaussianDictionaryWarning` says so). With a damping factor
+:math:`d \in (0, 1]` (damped AMP as in Rangan, Schniter & Fletcher 2014 and
+Vila et al. 2015) each of the three state variables moves only part of the way:
+
+.. math::
+
+    v_t &= (1 - d)\, v_{t-1} + d\,(x - s_t D + b_t v_{t-1}) \\
+    s_{t+1} &= (1 - d)\, s_t + d\, \eta(r_t; \sigma_t^2, \theta_t) \\
+    b_{t+1} &= (1 - d)\, b_t + d\, \tfrac{1}{m} \textstyle\sum_j \eta'(r_t)_j
+
+with :math:`v_{-1} = x` (so that :math:`v_0 = x` whatever :math:`d`); :math:`d = 1`
+is AMP. A fixed point of damped AMP is a fixed point of AMP. Damped, the codes
+are not exactly sparse: an entry thresholded to zero decays by :math:`1 - d` per iteration.
+
+The shrinkage families and their parameters :math:`\theta` (the problem's
+hyperparameters) are
+
+========== ================================================ ================================
+shrinkage  :math:`\eta(r)`                                  parameters (classical values)
+========== ================================================ ================================
+``soft``   :math:`\beta \operatorname{sign}(r)              ``alpha`` :math:`\alpha`
+           \max(|r| - \alpha \sigma, 0)`                    (1.1402), ``scale``
+                                                            :math:`\beta` (1)
+``bg``     Bernoulli-Gaussian MMSE estimate                 ``variance`` (prior variance),
+           :math:`E[s \mid r]` for noise variance           ``log_odds``
+           :math:`\sigma^2`                                 (:math:`\log p/(1-p)`)
+``pwlin``  piecewise linear, knees :math:`\alpha \sigma`    ``alpha``, ``gap``, ``slope0``,
+           and :math:`(\alpha + \text{gap}) \sigma`,        ``slope1``, ``slope2``
+           slopes ``slope0, slope1, slope2``                (1.1402, 1.1402, 0, 1, 1: soft)
+========== ================================================ ================================
 
 and the Onsager gain uses each family's derivative in closed form.
 """
 
 import math
+import warnings
+from numbers import Real
 
 import numpy as np
 import torch
 
-from ..core import Problem, soft_threshold
+from ..core import Problem, constraints, soft_threshold
 from .iterations import LAMPLayer, LearnedMatrix, lamp_layers
 from .problem import lipschitz_constant
 
@@ -44,7 +72,9 @@ __all__ = [
     "AMPProblem",
     "LAMPLayer",
     "LearnedMatrix",
+    "NonGaussianDictionaryWarning",
     "bg_shrinkage",
+    "gaussian_ensemble_statistics",
     "pwlin_shrinkage",
     "shrinkage_parameters",
     "soft_shrinkage",
@@ -57,8 +87,94 @@ SHRINKAGES = ("soft", "bg", "pwlin")
 _MIN_VARIANCE = 1e-20
 
 
+class NonGaussianDictionaryWarning(UserWarning):
+    """The dictionary is far from the i.i.d. Gaussian ensemble that AMP's theory assumes.
+
+    Issued by :class:`AMPProblem` (so by :class:`AMP` and :class:`UnfoldedAMP`)
+    when :func:`gaussian_ensemble_statistics` rejects the dictionary:
+    ill-conditioned or coherent dictionaries, such as those learned on
+    natural images. There AMP's state evolution does not predict its error,
+    and undamped AMP diverges; AMP then runs damped (``damping="auto"``), and
+    FISTA or LISTA (:class:`UnfoldedISTA`) are the better coders.
+    """
+
+
+def gaussian_ensemble_statistics(dictionary):
+    r"""How far a dictionary is from the i.i.d. Gaussian ensemble of AMP's state evolution.
+
+    The atoms (rows of ``dictionary``, the columns of :math:`A`) are first
+    scaled to unit norm, so that the test is about the shape of the
+    dictionary, not its scale. Two statistics, both equal to about 1 for
+    :math:`A` with i.i.d. Gaussian entries (or any i.i.d. sub-Gaussian
+    ensemble), are compared with limits that allow for the fluctuations of
+    that ensemble at the dictionary's size:
+
+    * ``spectral_ratio``: the largest eigenvalue of the Gram matrix
+      :math:`G = \hat A^T \hat A`, over its mean eigenvalue, divided by the
+      upper edge :math:`(1 + \sqrt{y})^2` of the Marchenko-Pastur law for
+      the aspect ratio :math:`y = \min(m, n) / \max(m, n)`; the limit is
+      :math:`1.3 + 2 \min(m, n)^{-2/3}` (Tracy-Widom fluctuations of the edge).
+    * ``gram_ratio``: :math:`m` times the mean squared inner product of two
+      distinct atoms, :math:`\frac{m}{n(n-1)} \sum_{i \ne j} G_{ij}^2`
+      (:math:`E[G_{ij}^2] = 1/m` for independent Gaussian atoms); the limit is
+      :math:`1 + \max(0.15, 12 / n)` (its standard deviation is about
+      :math:`2 / n` for that ensemble).
+
+    Parameters
+    ----------
+    dictionary : array-like of shape (n_components, n_features)
+        :math:`A^T` in the row convention (``X = S @ dictionary``).
+
+    Returns
+    -------
+    statistics : dict
+        ``spectral_ratio``, ``spectral_limit``, ``gram_ratio``, ``gram_limit``
+        (floats), ``gaussian`` (bool: both ratios within their limits) and
+        ``damping``: the damping factor ``damping="auto"`` uses, 1 for a
+        Gaussian-like dictionary, else
+        :math:`\min(1, 1 / \max(\text{spectral\_ratio}, \text{gram\_ratio}))`.
+
+    Examples
+    --------
+    >>> from skunfold.datasets import make_sparse_recovery
+    >>> from skunfold.sparse.amp import gaussian_ensemble_statistics
+    >>> _, _, D = make_sparse_recovery(5, 50, 100, random_state=0)
+    >>> gaussian_ensemble_statistics(D)["gaussian"]
+    True
+    >>> _, _, D = make_sparse_recovery(5, 50, 100, condition_number=50, random_state=0)
+    >>> stats = gaussian_ensemble_statistics(D)
+    >>> stats["gaussian"], round(stats["gram_ratio"], 1), round(stats["damping"], 2)
+    (False, 3.2, 0.31)
+    """
+    D = np.asarray(dictionary, dtype=np.float64)
+    n, m = D.shape
+    norms = np.sqrt(np.sum(D * D, axis=1))
+    G = D / np.where(norms > 0, norms, 1.0)[:, None]
+    eig = np.linalg.svd(G, compute_uv=False) ** 2  # the min(n, m) eigenvalues of the Gram
+    k, total = min(n, m), float(eig.sum())
+    y = k / max(n, m)
+    if total > 0:
+        spectral = float(eig.max()) / (total / k) / (1.0 + math.sqrt(y)) ** 2
+    else:  # every atom is zero: nothing to test
+        spectral = 1.0
+    if n > 1:
+        off_diagonal = float(np.sum(eig * eig)) - float(np.sum((norms > 0).astype(float)))
+        gram = m * max(off_diagonal, 0.0) / (n * (n - 1))
+    else:
+        gram = 1.0
+    spectral_limit = 1.3 + 2.0 * k ** (-2.0 / 3.0)
+    gram_limit = 1.0 + max(0.15, 12.0 / n)
+    gaussian = spectral <= spectral_limit and gram <= gram_limit
+    damping = 1.0 if gaussian else min(1.0, 1.0 / max(spectral, gram))
+    return {"spectral_ratio": spectral, "spectral_limit": spectral_limit, "gram_ratio": gram,
+            "gram_limit": gram_limit, "gaussian": bool(gaussian), "damping": damping}
+
+
 def soft_shrinkage(r, sigma2, alpha, scale=1.0):
-    """Scaled soft thresholding at ``alpha * sigma`` and its derivative.
+    r"""Scaled soft thresholding at :math:`\alpha \sigma` and its derivative.
+
+    :math:`\eta(r) = \beta \operatorname{sign}(r) \max(|r| - \alpha \sigma, 0)`
+    (:math:`\beta` = ``scale``), :math:`\eta'(r) = \beta\, 1[|r| > \alpha \sigma]`.
 
     Parameters
     ----------
@@ -78,14 +194,15 @@ def soft_shrinkage(r, sigma2, alpha, scale=1.0):
 
 
 def bg_shrinkage(r, sigma2, variance, log_odds):
-    """The MMSE estimate of a Bernoulli-Gaussian entry seen in Gaussian noise, and its derivative.
+    r"""The MMSE estimate of a Bernoulli-Gaussian entry seen in Gaussian noise, and its derivative.
 
-    For ``s ~ (1 - p) delta_0 + p N(0, variance)`` and ``r = s + sigma z``,
-    ``E[s | r] = pi(r) g r`` with ``g = variance / (variance + sigma^2)`` and
-    ``pi(r)`` the posterior probability that ``s != 0``, whose logit is
-    ``log_odds + log(sigma^2 / (variance + sigma^2)) / 2 + r^2 g / (2 sigma^2)``
-    (``log_odds = log(p / (1 - p))``). The derivative is
-    ``g pi (1 + (1 - pi) r^2 g / sigma^2)``.
+    For :math:`s \sim (1 - p) \delta_0 + p \mathcal{N}(0, v)` (:math:`v` =
+    ``variance``) and :math:`r = s + \sigma z`,
+    :math:`E[s \mid r] = \pi(r)\, g\, r` with :math:`g = v / (v + \sigma^2)` and
+    :math:`\pi(r)` the posterior probability that :math:`s \ne 0`, whose logit is
+    :math:`\ell + \frac12 \log\frac{\sigma^2}{v + \sigma^2} + \frac{r^2 g}{2 \sigma^2}`
+    (:math:`\ell` = ``log_odds`` :math:`= \log\frac{p}{1 - p}`). The derivative is
+    :math:`g \pi \left(1 + (1 - \pi) \frac{r^2 g}{\sigma^2}\right)`.
     """
     s2 = torch.clamp(sigma2, min=_MIN_VARIANCE)  # as in AMPProblem.step, for direct calls
     total = variance + s2
@@ -99,12 +216,13 @@ def bg_shrinkage(r, sigma2, variance, log_odds):
 
 
 def pwlin_shrinkage(r, sigma2, alpha, gap, slope0, slope1, slope2):
-    """The piecewise-linear shrinkage of LAMP-pwlin and its derivative.
+    r"""The piecewise-linear shrinkage of LAMP-pwlin and its derivative.
 
-    Odd, continuous, with knees at ``t1 = alpha sigma`` and
-    ``t2 = (alpha + gap) sigma`` and slopes ``slope0`` (``|r| < t1``),
-    ``slope1`` (``t1 < |r| < t2``) and ``slope2`` beyond. With
-    ``slope0 = 0, slope1 = slope2 = 1`` it is soft thresholding at ``t1``.
+    Odd, continuous, with knees at :math:`t_1 = \alpha \sigma` and
+    :math:`t_2 = (\alpha + \text{gap}) \sigma` and slopes ``slope0``
+    (:math:`|r| < t_1`), ``slope1`` (:math:`t_1 < |r| < t_2`) and ``slope2``
+    beyond. With ``slope0 = 0, slope1 = slope2 = 1`` it is soft thresholding
+    at :math:`t_1`.
     """
     sigma = torch.sqrt(sigma2)
     t1 = alpha * sigma
@@ -122,11 +240,11 @@ _SHRINK = {"soft": soft_shrinkage, "bg": bg_shrinkage, "pwlin": pwlin_shrinkage}
 
 
 def shrinkage_parameters(shrinkage, alpha=1.1402, sparsity=0.1, signal_var=1.0):
-    """The classical parameters of a shrinkage family (its hyperparameters), by name.
+    r"""The classical parameters of a shrinkage family (its hyperparameters), by name.
 
-    ``soft``: soft thresholding at ``alpha sigma`` (gain 1); ``bg``: the MMSE
-    denoiser of the Bernoulli(``sparsity``)-Gaussian(``signal_var``) prior;
-    ``pwlin``: soft thresholding at ``alpha sigma`` written piecewise linearly.
+    ``soft``: soft thresholding at :math:`\alpha \sigma` (gain 1); ``bg``: the
+    MMSE denoiser of the Bernoulli(``sparsity``)-Gaussian(``signal_var``) prior;
+    ``pwlin``: soft thresholding at :math:`\alpha \sigma` written piecewise linearly.
     """
     if shrinkage == "soft":
         return {"alpha": float(alpha), "scale": 1.0}
@@ -140,24 +258,45 @@ def shrinkage_parameters(shrinkage, alpha=1.1402, sparsity=0.1, signal_var=1.0):
 
 
 class AMPProblem(Problem):
-    """AMP for ``x = A s + e`` with a shrinkage family (see the module docstring).
+    r"""AMP for :math:`x = A s + e` with a shrinkage family (see the module docstring).
 
     Its hyperparameters are the parameters of the shrinkage (per layer in the
     ``"hyperparameters"`` paradigm); its objective parameter is the matrix
-    ``B`` (``A^T`` classically; per layer in the ``"objective"`` and
-    ``"dnn"`` paradigms, whose layers start from ``matrix_scale * A^T``).
+    :math:`B` (:math:`A^T` classically; per layer in the ``"objective"`` and
+    ``"dnn"`` paradigms, whose layers start from ``matrix_scale`` :math:`A^T`).
 
     Parameters
     ----------
     dictionary : ndarray of shape (n_components, n_features)
-        ``D = A^T`` (row convention, ``X = S @ D``).
+        :math:`D = A^T` (row convention, ``X = S @ D``).
     shrinkage : {"soft", "bg", "pwlin"}, default="soft"
     alpha : float, default=1.1402
-        Threshold multiplier (soft, pwlin): the threshold is ``alpha sigma_t``.
+        Threshold multiplier (soft, pwlin): the threshold is :math:`\alpha \sigma_t`.
     sparsity, signal_var : float, default=0.1, 1.0
         The Bernoulli-Gaussian prior of ``bg``.
     matrix_scale : float, default=1.0
-        The learned matrices start at ``matrix_scale * A^T``.
+        The learned matrices start at ``matrix_scale`` :math:`A^T`.
+    normalize : bool, default=False
+        Run on :math:`A / c` with codes :math:`c s` when the atoms' mean
+        squared norm :math:`c^2` is outside :math:`[3/4, 4/3]` (AMP assumes
+        atoms of unit norm and diverges far from it: one atom of squared norm
+        2 already makes its step expand); the estimates are in
+        the units of ``dictionary``. The classical :class:`AMP` sets it.
+    damping : "auto" or float in (0, 1], default="auto"
+        The damping factor :math:`d` of damped AMP (module docstring); 1 is
+        AMP. ``"auto"``: 1 when the dictionary is close to the i.i.d. Gaussian
+        ensemble (:func:`gaussian_ensemble_statistics`), so AMP is unchanged
+        there, else :math:`\min(1, 1 / \max(\text{spectral\_ratio},
+        \text{gram\_ratio}))`, with which AMP and an untrained LAMP stay
+        stable on ill-conditioned and learned dictionaries. Either way a
+        :class:`NonGaussianDictionaryWarning` is issued for such a dictionary.
+
+    Attributes
+    ----------
+    damping_factor : float
+        The damping factor used (``damping`` resolved).
+    ensemble_statistics : dict
+        The result of :func:`gaussian_ensemble_statistics` on the dictionary.
 
     Examples
     --------
@@ -165,6 +304,8 @@ class AMPProblem(Problem):
     >>> from skunfold.sparse import AMPProblem
     >>> D = np.random.default_rng(0).normal(size=(40, 20)) / np.sqrt(20)
     >>> problem = AMPProblem(D)
+    >>> problem.damping_factor
+    1.0
     >>> x = torch.zeros(3, 20, dtype=torch.float64)
     >>> s, v, b = problem.step(problem.initial_state(x), x, **problem.objective_parameters,
     ...                        **problem.hyperparameters)
@@ -173,39 +314,74 @@ class AMPProblem(Problem):
     """
 
     def __init__(self, dictionary, shrinkage="soft", alpha=1.1402, sparsity=0.1,
-                 signal_var=1.0, matrix_scale=1.0):
+                 signal_var=1.0, matrix_scale=1.0, *, damping="auto", normalize=False):
         D = np.asarray(dictionary, dtype=np.float64)
         self.D = torch.tensor(D)
+        self.normalize = bool(normalize)
+        # AMP assumes atoms of unit norm: on atoms of mean squared norm c^2 far from 1 it runs
+        # on A / c and codes c s (a Python float fixed here: no branch on tensors)
+        atoms = float(np.mean(np.sum(D * D, axis=1))) if D.size else 1.0
+        self.code_scale = math.sqrt(atoms) if normalize and not 0.75 <= atoms <= 4.0 / 3.0 \
+            and atoms > 0 else 1.0
         self.shrinkage = shrinkage
         self.alpha, self.sparsity, self.signal_var = float(alpha), float(sparsity), \
             float(signal_var)
         self.matrix_scale = float(matrix_scale)
+        self.damping = _check_damping(damping)
         self.lipschitz = lipschitz_constant(D)
-        self.hyperparameters = shrinkage_parameters(shrinkage, alpha, sparsity, signal_var)
+        self.hyperparameters = shrinkage_parameters(shrinkage, alpha, sparsity,
+                                                    signal_var * self.code_scale ** 2)
         self.hyperparameter_constraints = {"log_odds": "real", "slope0": "real",
                                            "slope1": "real", "slope2": "real"}
-        self.objective_parameters = {"B": torch.tensor(np.ascontiguousarray(D.T))}
+        self.objective_parameters = {"B": torch.tensor(np.ascontiguousarray(D.T)
+                                                       / self.code_scale)}
+        self.ensemble_statistics = gaussian_ensemble_statistics(D)
+        stats = self.ensemble_statistics
+        self.damping_factor = stats["damping"] if self.damping == "auto" else self.damping
+        if not stats["gaussian"]:
+            how = (f"damping='auto' runs it damped by {self.damping_factor:.2f}"
+                   if self.damping == "auto" else f"it runs with damping={self.damping_factor:g}")
+            warnings.warn(
+                "The dictionary is far from the i.i.d. Gaussian ensemble that AMP assumes "
+                f"(largest Gram eigenvalue {stats['spectral_ratio']:.2f}x the "
+                f"Marchenko-Pastur edge, limit {stats['spectral_limit']:.2f}; mean squared "
+                f"inner product of the atoms {stats['gram_ratio']:.2f}x the Gaussian 1/m, "
+                f"limit {stats['gram_limit']:.2f}): AMP's state evolution does not hold and "
+                f"undamped AMP diverges on such dictionaries; {how}. For ill-conditioned or "
+                "learned dictionaries prefer FISTA, LISTA (UnfoldedISTA) or scikit-learn's "
+                "SparseCoder (lasso_cd).",
+                NonGaussianDictionaryWarning, stacklevel=constraints.caller_stacklevel())
 
     def initial_state(self, x):
         n, m = self.D.shape
-        return (x.new_zeros((x.shape[0], n)), x.new_zeros((x.shape[0], m)),
-                x.new_zeros((x.shape[0], 1)))
+        # v_{-1} = x gives v_0 = x damped or not; undamped, the zeros keep AMP's original graph
+        v = x if self.damping_factor < 1.0 else x.new_zeros((x.shape[0], m))
+        return (x.new_zeros((x.shape[0], n)), v, x.new_zeros((x.shape[0], 1)))
 
     def step(self, state, x, B, **theta):
         s, v_prev, b = state
         m = x.shape[-1]
         v = x - s @ self.D + b * v_prev
+        d = self.damping_factor  # a Python float fixed at construction: no branch on tensors
+        if d < 1.0:
+            v = (1.0 - d) * v_prev + d * v
         # clamped: a zero residual (x = 0) would give sqrt'(0) = inf in the backward pass
         sigma2 = torch.clamp((v * v).sum(-1, keepdim=True) / m, min=_MIN_VARIANCE)
-        r = s + v @ B
+        c = self.code_scale  # 1.0 unless normalize: then the code of A / c is c s
+        r = c * s + v @ B
         s_new, deriv = _SHRINK[self.shrinkage](r, sigma2, **theta)
-        return s_new, v, deriv.sum(-1, keepdim=True) / m
+        s_new = s_new / c
+        b_new = deriv.sum(-1, keepdim=True) / m
+        if d < 1.0:
+            s_new = (1.0 - d) * s + d * s_new
+            b_new = (1.0 - d) * b + d * b_new
+        return s_new, v, b_new
 
     def readout(self, state):
         return state[0]
 
     def objective(self, estimate, x):
-        """The residual energy ``1/2 ||x - A s||^2`` of each sample (no sparsity term)."""
+        r"""The residual energy :math:`\frac12 \|x - A s\|_2^2` of each sample (no l1 term)."""
         r = x - estimate @ self.D
         return 0.5 * (r * r).sum(-1)
 
@@ -216,4 +392,13 @@ class AMPProblem(Problem):
     def with_dictionary(self, dictionary):
         """The same problem on another dictionary (to transfer a fitted model)."""
         return type(self)(dictionary, self.shrinkage, self.alpha, self.sparsity, self.signal_var,
-                          self.matrix_scale)
+                          self.matrix_scale, damping=self.damping, normalize=self.normalize)
+
+
+def _check_damping(damping):
+    if isinstance(damping, str) and damping == "auto":
+        return damping
+    if (not isinstance(damping, Real) or isinstance(damping, bool)
+            or not 0.0 < float(damping) <= 1.0):
+        raise ValueError(f"damping must be 'auto' or a number in (0, 1], got {damping!r}")
+    return float(damping)

@@ -23,11 +23,11 @@ _ISTA_ROWS = {
 
 
 class ISTA(SparseCoderMixin):
-    """Iterative soft-thresholding, the classical model-based solver (nothing learned).
+    r"""Iterative soft-thresholding, the classical model-based solver (nothing learned).
 
-    ``s <- eta_{alpha/L}(s + H^T (x - H s) / L)`` run for ``n_layers``
-    iterations from ``s = 0``, with ``L = 1.001 ||H||_2^2``; it minimises the
-    LASSO ``1/2 ||x - H s||^2 + alpha ||s||_1``, the same objective as
+    :math:`s \leftarrow \eta_{\alpha/L}(s + H^\top (x - H s) / L)` run for ``n_layers``
+    iterations from :math:`s = 0`, with :math:`L = 1.001 \|H\|_2^2`; it minimises the
+    LASSO :math:`\tfrac12 \|x - H s\|_2^2 + \alpha \|s\|_1`, the same objective as
     :class:`sklearn.decomposition.SparseCoder` with
     ``transform_algorithm="lasso_cd", transform_alpha=alpha``. Computation is
     done in the dtype of ``X`` (float32 or float64).
@@ -76,7 +76,7 @@ class ISTA(SparseCoderMixin):
 
 
 class FISTA(ISTA):
-    """FISTA: ISTA with Nesterov momentum ``s + (t_k - 1)/t_{k+1} (s - s_prev)``.
+    r"""FISTA: ISTA with Nesterov momentum :math:`s + \frac{t_k - 1}{t_{k+1}} (s - s_{k-1})`.
 
     Same parameters and attributes as :class:`ISTA`.
 
@@ -98,33 +98,34 @@ class FISTA(ISTA):
 
 
 class AMP(AMPCoderMixin):
-    """Approximate message passing, the classical solver (nothing learned).
+    r"""Approximate message passing, the classical solver (nothing learned).
 
-    From ``s_0 = 0``, ``v_{-1} = 0``, ``b_0 = 0``, each iteration computes the
-    residual with the Onsager term ``v_t = x - A s_t + b_t v_{t-1}``, the
-    per-sample noise-level estimate ``sigma_t^2 = ||v_t||^2 / m``, and
-    ``s_{t+1} = eta(s_t + A^T v_t)`` with ``b_{t+1} = (n / m) mean(eta')``.
-    With ``denoiser="soft"``, ``eta`` is soft thresholding at
-    ``alpha sigma_t`` (``b_{t+1} = ||s_{t+1}||_0 / m``); with ``"bg"`` it is
+    From :math:`s_0 = 0`, :math:`v_{-1} = 0`, :math:`b_0 = 0`, each iteration computes
+    the residual with the Onsager term :math:`v_t = x - A s_t + b_t v_{t-1}`, the
+    per-sample noise-level estimate :math:`\sigma_t^2 = \|v_t\|_2^2 / m`, and
+    :math:`s_{t+1} = \eta(s_t + A^\top v_t)` with
+    :math:`b_{t+1} = \tfrac{n}{m} \operatorname{mean}(\eta')`.
+    With ``denoiser="soft"``, :math:`\eta` is soft thresholding at
+    :math:`\alpha \sigma_t` (:math:`b_{t+1} = \|s_{t+1}\|_0 / m`); with ``"bg"`` it is
     the MMSE estimate of the Bernoulli(``sparsity``)-Gaussian(``signal_var``)
-    prior (Bayes-optimal AMP). For ``A`` with i.i.d. entries the error of each
+    prior (Bayes-optimal AMP). For :math:`A` with i.i.d. entries the error of each
     iteration is predicted by :func:`amp_state_evolution`. Computation is done
     in the dtype of ``X``.
 
     Parameters
     ----------
     dictionary : array-like of shape (n_components, n_features), default=None
-        ``A^T`` in scikit-learn's row convention, ``X = S @ dictionary`` (see
+        :math:`A^\top` in scikit-learn's row convention, ``X = S @ dictionary`` (see
         :class:`UnfoldedISTA`); ``None``: estimated from ``(X, y)`` by least
         squares (a :class:`DictionaryEstimatedWarning` says so). AMP assumes
-        ``A`` with i.i.d. zero-mean entries of variance ``1/m`` (or columns of
+        :math:`A` with i.i.d. zero-mean entries of variance :math:`1/m` (or columns of
         unit norm).
     n_layers : int, default=30
         Number of iterations.
     denoiser : {"soft", "bg"}, default="soft"
     alpha : float, default=1.1402
         Threshold multiplier of the soft denoiser (1.1402 is the minimax value
-        for ``p = 0.1``, ``m / n = 0.5``).
+        for :math:`p = 0.1`, :math:`m / n = 0.5`).
     %(parameters)s
 
     Attributes
@@ -137,7 +138,7 @@ class AMP(AMPCoderMixin):
     dictionary_estimated_ : bool
     n_components_ : int
     lipschitz_ : float
-        ``1.001 ||A||_2^2`` (reported for comparison with ISTA; AMP does not use it).
+        :math:`1.001 \|A\|_2^2` (reported for comparison with ISTA; AMP does not use it).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
@@ -173,8 +174,10 @@ class AMP(AMPCoderMixin):
     parameter_table = {"denoiser": Param(constraints.options("soft", "bg"), "str")}
 
     def __init__(self, dictionary=None, *, n_layers=30, denoiser="soft", alpha=1.1402,
-                 sparsity=0.1, signal_var=1.0, device="auto", n_threads=None, verbose=0):
+                 sparsity=0.1, signal_var=1.0, damping="auto", device="auto", n_threads=None,
+                 verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
-        return AMPProblem(D, self.denoiser, self.alpha, self.sparsity, self.signal_var)
+        return AMPProblem(D, self.denoiser, self.alpha, self.sparsity, self.signal_var,
+                          damping=self.damping, normalize=True)

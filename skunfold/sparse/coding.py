@@ -16,11 +16,48 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..core import Param, UnfoldedEstimator, constraints
+from ..core import DivergedOutputError, Param, UnfoldedEstimator, constraints
+from .amp import _check_damping
 from .problem import DEFAULT_SUPPORT_SELECTION
 
 __all__ = ["SparseCoderMixin", "AMPCoderMixin", "DictionaryEstimatedWarning",
-           "estimate_dictionary", "check_support_selection", "DICTIONARY_ROW"]
+           "estimate_dictionary", "check_support_selection", "check_reconstruction",
+           "DICTIONARY_ROW", "EXPLOSION_FACTOR"]
+
+#: A code whose reconstruction is this many times larger than its sample is "exploded".
+EXPLOSION_FACTOR = 10.0
+
+
+def check_reconstruction(S, X, D, owner):
+    r"""Raise :class:`~skunfold.core.DivergedOutputError` when codes are non-finite or exploded.
+
+    A LASSO solution :math:`s` never does worse than :math:`s = 0`, so
+    :math:`\|H s\| \leq 2 \|x\|`; a code is called exploded when
+    :math:`\|H s\| > 10 (\|x\| + \overline{\|x\|})`, ten times that
+    bound's scale with the mean norm :math:`\overline{\|x\|}` of the rows of
+    ``X`` (so that a zero sample does not count). Returns ``S``.
+    """
+    S2 = np.asarray(S).reshape(len(S), -1)
+    if not np.all(np.isfinite(S2)):
+        bad = int((~np.isfinite(S2)).any(axis=1).sum())
+        raise DivergedOutputError(
+            f"{owner} produced non-finite codes for {bad} of {len(S2)} samples: the iteration "
+            "diverged (a step or threshold unsuited to this dictionary or to the scale of X)")
+    if S2.shape[1] != D.shape[0] or not len(S2):
+        return S
+    Xa = np.asarray(X, dtype=np.float64).reshape(len(S2), -1)
+    x_norm = np.linalg.norm(Xa, axis=1)
+    r_norm = np.linalg.norm(S2.astype(np.float64) @ D, axis=1)
+    exploded = r_norm > EXPLOSION_FACTOR * (x_norm + x_norm.mean())
+    if exploded.any():
+        i = int(np.argmax(r_norm / (x_norm + x_norm.mean())))
+        raise DivergedOutputError(
+            f"{owner} produced exploded codes for {int(exploded.sum())} of {len(S2)} samples: "
+            f"the reconstruction S @ D has norm {r_norm[i]:.3g} for a sample of norm "
+            f"{x_norm[i]:.3g} (more than {EXPLOSION_FACTOR:g}x; a LASSO code stays within 2x). "
+            "The iteration diverged: use smaller steps or thresholds suited to the data "
+            "(e.g. FISTA, or a model trained on data like these)")
+    return S
 
 
 class DictionaryEstimatedWarning(UserWarning):
@@ -179,7 +216,7 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
 
     # public inference API ----------------------------------------------------------
     def predict(self, X, dictionary=None):
-        """Estimate the sparse codes of ``X`` (output of the last layer).
+        r"""Estimate the sparse codes of ``X`` (output of the last layer).
 
         Parameters
         ----------
@@ -187,8 +224,8 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         dictionary : array-like of shape (n_components', n_features'), optional
             Run the fitted iteration on another dictionary (and other problem
             sizes): classical and ``paradigm="hyperparameters"`` models only.
-            A classical solver runs as on that dictionary (its step ``1/L``
-            and threshold ``alpha/L`` from the new ``L``); a hyperparameters
+            A classical solver runs as on that dictionary (its step :math:`1/L`
+            and threshold :math:`\alpha/L` from the new :math:`L`); a hyperparameters
             model keeps its learned step sizes and thresholds.
 
         Returns
@@ -197,7 +234,15 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
             In the dtype of ``X`` (1-D when the model was fitted on a 1-D ``y``).
         """
         problem = self._problem_for(X, dictionary)
-        return self._squeeze(self.iterate(X, problem=problem), problem)
+        return self._squeeze(self._checked_codes(X, problem, dictionary), problem)
+
+    def _checked_codes(self, X, problem, dictionary):
+        S = self.iterate(X, problem=problem)
+        D = self.dictionary_ if dictionary is None else \
+            np.asarray(problem.D.detach().cpu().numpy(), dtype=np.float64)
+        if hasattr(X, "to_numpy"):  # a DataFrame, validated by iterate
+            X = X.to_numpy()
+        return check_reconstruction(S, X, D, type(self).__name__)
 
     def transform(self, X, dictionary=None):
         """Encode ``X`` as sparse codes, like :class:`sklearn.decomposition.SparseCoder`.
@@ -212,10 +257,10 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         -------
         S : ndarray of shape (n_samples, n_components)
         """
-        return self.iterate(X, problem=self._problem_for(X, dictionary))
+        return self._checked_codes(X, self._problem_for(X, dictionary), dictionary)
 
     def staged_predict(self, X, n_layers=None, dictionary=None):
-        """Yield the estimate after each layer ``k = 1, ..., n_layers``.
+        r"""Yield the estimate after each layer :math:`k = 1, \dots, K` (:math:`K` = ``n_layers``).
 
         All iterates come from a single forward pass.
 
@@ -237,7 +282,7 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
             yield self._squeeze(S, problem)
 
     def objective(self, X, S):
-        """The LASSO objective ``1/2 ||x - H s||^2 + alpha ||s||_1`` of each sample.
+        r"""The LASSO objective :math:`\tfrac12 \|x - H s\|_2^2 + \alpha \|s\|_1` of each sample.
 
         Parameters
         ----------
@@ -279,13 +324,21 @@ class AMPCoderMixin(SparseCoderMixin):
 
     parameter_table = {
         "sparsity": Param(_check_sparsity, "float", """
-        Prior probability ``p`` of a non-zero entry (``"bg"``)."""),
+        Prior probability :math:`p` of a non-zero entry (``"bg"``)."""),
         "signal_var": Param(constraints.real(0, strict_min=True), "float", """
         Prior variance of the non-zero entries (``"bg"``)."""),
+        "damping": Param(lambda value, name: _check_damping(value), '"auto" or float', """
+        Damping factor :math:`d` of damped AMP, in :math:`(0, 1]` (1: AMP). ``"auto"``: 1
+        when the dictionary is close to the i.i.d. Gaussian ensemble (AMP
+        unchanged), else the factor from
+        :func:`~skunfold.sparse.gaussian_ensemble_statistics`, with which AMP
+        stays stable on ill-conditioned and learned dictionaries, where it
+        otherwise diverges; a :class:`~skunfold.sparse.NonGaussianDictionaryWarning`
+        says so. A learned AMP's layers start from damped AMP."""),
     }
 
     def objective(self, X, S):
-        """The residual energy ``1/2 ||x - A s||^2`` of each sample.
+        r"""The residual energy :math:`\tfrac12 \|x - A s\|_2^2` of each sample.
 
         AMP minimises no explicit objective; this is the data fit that
         unsupervised training (``fit(X)`` with a dictionary) would minimise.

@@ -7,14 +7,27 @@ or :class:`~skunfold.sparse.AMPProblem`: its declarations, its parameters and
 its docstring. The classical solvers are in :mod:`skunfold.sparse.classical`.
 """
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import clone
 
-from ..core import Param, constraints, set_init_parameters
+from ..core import (
+    DivergedOutputError,
+    Param,
+    WorseThanClassicalWarning,
+    constraints,
+    set_init_parameters,
+)
 from .amp import SHRINKAGES, AMPProblem
-from .coding import AMPCoderMixin, SparseCoderMixin, check_support_selection
-from .problem import HyperLISTAProblem, SparseCoding
+from .coding import (
+    AMPCoderMixin,
+    SparseCoderMixin,
+    check_reconstruction,
+    check_support_selection,
+)
+from .problem import HyperLISTAProblem, SparseCoding, check_coherence
 
 __all__ = ["UnfoldedISTA", "HyperLISTA", "UnfoldedAMP"]
 
@@ -34,59 +47,63 @@ def _check_init(value, name):
 
 
 class UnfoldedISTA(SparseCoderMixin):
-    """ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
+    r"""ISTA unfolded into ``n_layers`` trainable layers (LISTA and its family).
 
-    The model is ``x = H s + e`` with the LASSO objective
-    ``1/2 ||x - H s||^2 + alpha ||s||_1``. Each layer is one ISTA iteration
-    ``s <- eta_{alpha/L}(s + H^T (x - H s) / L)`` whose parts become trainable
-    according to ``paradigm``:
+    The model is :math:`x = H s + e` with the LASSO objective
+    :math:`\tfrac12 \|x - H s\|_2^2 + \alpha \|s\|_1`. Each layer is one ISTA iteration
+    :math:`s \leftarrow \eta_{\alpha/L}(s + H^\top (x - H s) / L)` whose parts become
+    trainable according to ``paradigm``:
 
     =============== ==================================================== ===========
-    paradigm        layer k                                              literature
+    paradigm        layer :math:`k`                                      literature
     =============== ==================================================== ===========
     classical       ISTA (FISTA with ``momentum=True``), nothing learned ISTA, FISTA
-    hyperparameters step ``gamma_k`` and threshold ``theta_k`` learned;  ALISTA
-                    ``W = H`` or, with ``weights="analytic"``, ALISTA's
-                    analytic ``W`` (only ``2K`` scalars learned)
-    objective       ``W1, W2_k, theta_k`` learned (eq. 13); with         LISTA,
-                    ``coupling="cp"``: ``s + W_k^T (x - H s)``           LISTA-CP
-    correction      ISTA step plus learned ``Delta(s, x)`` (eq. 14),
-                    shared by all layers unless ``tied=False``
+    hyperparameters step :math:`\gamma_k` and threshold :math:`\theta_k` ALISTA
+                    learned; :math:`W = H` or, with
+                    ``weights="analytic"``, ALISTA's analytic :math:`W`
+                    (only :math:`2K` scalars learned)
+    objective       :math:`W_1, W_{2,k}, \theta_k` learned (eq. 13);     LISTA,
+                    with ``coupling="cp"``:                              LISTA-CP
+                    :math:`s + W_k^\top (x - H s)`
+    correction      ISTA step plus learned :math:`\Delta(s, x)`
+                    (eq. 14), shared by all layers unless ``tied=False``
     dnn             shrinkage replaced by a learned elementwise net
     =============== ==================================================== ===========
 
-    Every model starts from its classical solver (``W1 = H^T/L``,
-    ``W2 = I - H^T H / L``, ``theta = alpha / L``, zero correction, shrinkage-
-    shaped elementwise nets), so an untrained model computes ISTA (with
+    Every model starts from its classical solver (:math:`W_1 = H^\top / L`,
+    :math:`W_2 = I - H^\top H / L`, :math:`\theta = \alpha / L`, zero correction,
+    shrinkage-shaped elementwise nets), so an untrained model computes ISTA (with
     ``weights="analytic"``, ISTA with ALISTA's matrix).
 
     Parameters
     ----------
     dictionary : array-like of shape (n_components, n_features), default=None
         The dictionary in scikit-learn's row convention, ``X = S @ dictionary``
-        (the paper's ``H`` transposed; row ``j`` is atom ``h_j``), as in
+        (the paper's :math:`H` transposed; row :math:`j` is atom :math:`h_j`), as in
         :class:`sklearn.decomposition.SparseCoder`. ``None``: estimated from
         ``(X, y)`` by least squares during a supervised fit (a
         :class:`DictionaryEstimatedWarning` says so).
     n_layers : int, default=16
-        Depth ``K``.
-    paradigm : {"hyperparameters", "objective", "correction", "dnn", "classical"}, \
-            default="hyperparameters"
+        Depth :math:`K`.
+    paradigm : str, default="hyperparameters"
+        ``"hyperparameters"``, ``"objective"``, ``"correction"``, ``"dnn"`` or
+        ``"classical"``: what each layer learns (see the table above).
     alpha : float, default=0.1
-        The l1 weight ``lambda`` of the objective; the initial threshold is
-        ``alpha / L`` with ``L = 1.001 ||H||_2^2``.
+        The :math:`\ell_1` weight :math:`\alpha` of the objective (the papers'
+        :math:`\lambda`); the initial threshold is :math:`\alpha / L` with
+        :math:`L = 1.001 \|H\|_2^2`.
     weights : {"dictionary", "analytic"}, default="dictionary"
-        Matrix of the ``"hyperparameters"`` paradigm: ``H`` itself, or ALISTA's
-        analytic ``W``.
+        Matrix of the ``"hyperparameters"`` paradigm: :math:`H` itself, or ALISTA's
+        analytic :math:`W`.
     coupling : {None, "cp"}, default=None
-        ``"cp"`` couples LISTA's weights (``W2 = I - W1 H``, LISTA-CP).
+        ``"cp"`` couples LISTA's weights (:math:`W_2 = I - W_1 H`, LISTA-CP).
     support_selection : bool or (float, float), default=False
-        Let the largest ``p_k = min(1.2 k, 13)`` percent of entries that exceed
+        Let the largest :math:`p_k = \min(1.2 k, 13)` percent of entries that exceed
         the threshold bypass the shrinkage ("SS"); a pair gives
         ``(step, max)`` percentages. Not available with ``paradigm="dnn"``.
     momentum : bool, default=False
-        FISTA-style extrapolation ``s + beta_k (s - s_prev)`` before each layer,
-        a skip connection; ``beta_k`` starts at FISTA's values and is learned.
+        FISTA-style extrapolation :math:`s + \beta_k (s - s_{\text{prev}})` before each
+        layer, a skip connection; :math:`\beta_k` starts at FISTA's values and is learned.
         With tied weights one coefficient is shared by all layers; it starts at 0
         (FISTA's first value), so an untrained tied model computes ISTA.
     tied : bool or None, default=None
@@ -101,8 +118,8 @@ class UnfoldedISTA(SparseCoderMixin):
         ``coupling="cp"``, untied). ``"ista"``: every layer is ISTA's.
         ``"alista"``: ``fit`` first trains an ALISTA with the same depth,
         support selection, momentum and training parameters (its own default
-        ``lr``) on the same data, then starts layer ``k`` at ALISTA's trained
-        layer ``k`` (``W_k = gamma_k W``, ALISTA's threshold), so the
+        ``lr``) on the same data, then starts layer :math:`k` at ALISTA's trained
+        layer :math:`k` (:math:`W_k = \gamma_k W`, ALISTA's threshold), so the
         untrained model computes what the ALISTA computes; training then
         refines the matrices (a small ``lr``, e.g. 5e-5, suits it). An
         unfitted ``UnfoldedISTA`` with ``paradigm="hyperparameters"`` is the
@@ -127,7 +144,7 @@ class UnfoldedISTA(SparseCoderMixin):
     dictionary_estimated_ : bool
     n_components_ : int
     lipschitz_ : float
-        ``L = 1.001 ||H||_2^2``.
+        :math:`L = 1.001 \|H\|_2^2`.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
@@ -197,8 +214,8 @@ class UnfoldedISTA(SparseCoderMixin):
                  weights="dictionary", coupling=None, support_selection=False, momentum=False,
                  tied=None, hidden_layer_sizes=(32,), init="ista", loss_schedule="end_to_end",
                  max_epochs=50, lr=None, batch_size=64, optimizer="adam", early_stopping=False,
-                 fixed_point=False, safeguard=False, adversarial=False, device="auto",
-                 n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, fixed_point=False, safeguard=False, adversarial=False,
+                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
@@ -217,6 +234,8 @@ class UnfoldedISTA(SparseCoderMixin):
         if self.paradigm == "classical":  # ISTA / FISTA, whatever the learned options
             return SparseCoding(D, self.alpha, momentum=self.momentum)
         problem = SparseCoding(D, self.alpha, self.weights, support, self.momentum, self.coupling)
+        if problem.weights_kind == "analytic":
+            check_coherence(D, "UnfoldedISTA(weights='analytic')")
         if self.fixed_point and problem.weights_kind == "dictionary":
             # deep equilibrium: a learned step stays in (0, 2/L), where the ISTA map is
             # averaged and its iteration converges, so the fixed point keeps existing
@@ -251,19 +270,25 @@ class UnfoldedISTA(SparseCoderMixin):
 
 
 class HyperLISTA(SparseCoderMixin):
-    """HyperLISTA: ALISTA with momentum and instance-adaptive thresholds, 3 hyperparameters.
+    r"""HyperLISTA: ALISTA with momentum and instance-adaptive thresholds, 3 hyperparameters.
 
-    Each layer computes ``z = s + W^T (x - H s) + beta (s - s_prev)`` with ALISTA's
-    analytic ``W``, then shrinks with support selection, where
-    ``theta = c_threshold ||H^+ (H s - x)||_1``, ``beta = c_momentum ||s||_0`` and
-    the bypassed fraction is ``clip(c_support log(||H^+ x||_1 / ||H^+(H s - x)||_1), 0, 1)``.
+    Each layer computes :math:`z = s + W^\top (x - H s) + \beta (s - s_{\text{prev}})` with
+    ALISTA's analytic :math:`W`, then shrinks :math:`z` with support selection, where
+
+    .. math::
+
+        \theta &= c_1 \|H^+ (H s - x)\|_1, \qquad \beta = c_2 \|s\|_0, \\
+        p &= \operatorname{clip}(c_3 \log(\|H^+ x\|_1 / \|H^+ (H s - x)\|_1), 0, 1),
+
+    :math:`\theta` the threshold, :math:`p` the bypassed fraction and :math:`c_1, c_2, c_3`
+    the parameters ``c_threshold``, ``c_momentum``, ``c_support``.
     Nothing is learned by back-propagation: tune the three constants with
-    :class:`~sklearn.model_selection.GridSearchCV` (``fit`` only prepares ``W``
-    and ``H^+``), e.g. with ``scoring=skunfold.metrics.nmse_scorer``.
+    :class:`~sklearn.model_selection.GridSearchCV` (``fit`` only prepares :math:`W`
+    and :math:`H^+`), e.g. with ``scoring=skunfold.metrics.nmse_scorer``.
 
     With ``safeguard=True`` a layer's update is kept only where it lowers the
     fixed-point residual of ALISTA's classical analytic iteration (threshold
-    ``alpha / L``, support selection; see
+    :math:`\alpha / L`, support selection; see
     :class:`~skunfold.sparse.AnalyticGuard`), which is used instead elsewhere.
 
     Parameters
@@ -307,16 +332,16 @@ class HyperLISTA(SparseCoderMixin):
     core_defaults = {"paradigm": "hyperparameters"}
     parameter_table = {
         "n_layers": Param(constraints.integer(1), "int", """
-        Depth ``K``."""),
+        Depth :math:`K`."""),
         "c_threshold": Param(constraints.real(0), "float", """
-        Threshold constant; on the standard problem (m=250, n=500, p=0.1) good
-        values lie in [0.004, 0.02]."""),
+        Threshold constant; on the standard problem (:math:`m = 250`, :math:`n = 500`,
+        :math:`p = 0.1`) good values lie in [0.004, 0.02]."""),
         "c_momentum": Param(constraints.real(0), "float", """
         Momentum constant (multiplies the number of non-zeros, ~50 there)."""),
         "c_support": Param(constraints.real(0), "float", """
         Support-selection constant."""),
-        "alpha": Param(constraints.real(0), "float", """
-        l1 weight of the objective reported by :meth:`objective` (and of the
+        "alpha": Param(constraints.real(0), "float", r"""
+        :math:`\ell_1` weight of the objective reported by :meth:`objective` (and of the
         classical iteration of the safeguard)."""),
     }
 
@@ -326,49 +351,117 @@ class HyperLISTA(SparseCoderMixin):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
-        return HyperLISTAProblem(D, self.c_threshold, self.c_momentum, self.c_support,
-                                 self.alpha)
+        problem = HyperLISTAProblem(D, self.c_threshold, self.c_momentum, self.c_support,
+                                    self.alpha)
+        check_coherence(D, "HyperLISTA")
+        return problem
+
+    def fit(self, X, y=None):
+        """Prepare the analytic matrix and the pseudo-inverse, then compare with ISTA.
+
+        Nothing is learned. On (at most 2048 of) the training samples the
+        codes are compared with those of :class:`ISTA` at the same depth and
+        ``alpha``: by their squared error against ``y`` when it is given
+        (unlabeled rows left out), else by the LASSO objective. If
+        HyperLISTA's constants do worse, a
+        :class:`~skunfold.core.WorseThanClassicalWarning` gives both figures
+        (they are in ``comparison_``); codes that diverge are reported the
+        same way, and ``predict`` raises
+        :class:`~skunfold.core.DivergedOutputError` on them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples, n_components), default=None
+            Codes (needed with ``dictionary=None``).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y)
+        self.comparison_ = self._compare_with_ista(X, y)
+        return self
+
+    def _compare_with_ista(self, X, y, max_samples=2048):
+        from .classical import ISTA
+
+        X = self.validate_input(X, reset=False)[:max_samples]
+        reference = ISTA(self.dictionary_, n_layers=self.n_layers, alpha=self.alpha,
+                         device=self.device, n_threads=self.n_threads).fit(X).iterate(X)
+        try:
+            codes = check_reconstruction(self.iterate(X), X, self.dictionary_, "HyperLISTA")
+        except DivergedOutputError:
+            codes = None
+        if y is not None:
+            Y = np.asarray(y, dtype=np.float64)
+            Y = Y.reshape(len(Y), -1)[:max_samples]
+            rows = ~np.isnan(Y).all(axis=1)
+            on = "mean squared error against y"
+
+            def figure(S):
+                return float(np.mean((S[rows] - Y[rows]) ** 2))
+        else:
+            on = "mean LASSO objective"
+
+            def figure(S):
+                return float(np.mean(self.objective(X, S)))
+        ista_value = figure(reference)
+        value = np.inf if codes is None else figure(codes)
+        comparison = {"trained": value, "classical": ista_value, "on": on, "kept": "trained"}
+        if not value <= ista_value + 1e-4 * abs(ista_value):
+            shown = "diverged" if codes is None else f"{value:.4g}"
+            warnings.warn(
+                f"HyperLISTA (c_threshold={self.c_threshold:g}, c_momentum={self.c_momentum:g}, "
+                f"c_support={self.c_support:g}) does worse than ISTA at the same depth "
+                f"({self.n_layers} layers, alpha={self.alpha:g}) on the training data: {on} "
+                f"{shown} against ISTA's {ista_value:.4g}. Tune the constants (GridSearchCV) or "
+                "use FISTA or UnfoldedISTA on this dictionary", WorseThanClassicalWarning,
+                stacklevel=constraints.caller_stacklevel())
+        return comparison
 
 
 class UnfoldedAMP(AMPCoderMixin):
-    """AMP unfolded into ``n_layers`` trainable layers: learned AMP (LAMP).
+    r"""AMP unfolded into ``n_layers`` trainable layers: learned AMP (LAMP).
 
     Each layer is one iteration of :class:`AMP` (the Onsager term, the
-    per-sample noise estimate ``sigma_t^2 = ||v_t||^2 / m``),
-    ``s_{t+1} = eta_t(s_t + B_t v_t; sigma_t)``, whose parts become trainable
+    per-sample noise estimate :math:`\sigma_t^2 = \|v_t\|_2^2 / m`),
+    :math:`s_{t+1} = \eta_t(s_t + B_t v_t; \sigma_t)`, whose parts become trainable
     according to ``paradigm``:
 
     =============== ============================================= ==============
-    paradigm        layer t learns                                literature
+    paradigm        layer :math:`t` learns                        literature
     =============== ============================================= ==============
     classical       nothing: AMP (``shrinkage="bg"``: BG-MMSE     AMP
                     AMP; ``"pwlin"``: soft-threshold AMP)
     hyperparameters the shrinkage's parameters (``"soft"``: the   LAMP with
-                    threshold scale ``alpha_t`` and gain          ``B = A^T``
-                    ``beta_t``); ``B = A^T`` fixed, shared
-    objective       ``B_t`` per layer (``tied=True``: one ``B``   LAMP-l1
-                    for all) and ``alpha_t, beta_t``;
-                    soft shrinkage only
+                    threshold scale :math:`\alpha_t` and gain     :math:`B = A^\top`
+                    :math:`\beta_t`); :math:`B = A^\top` fixed,
+                    shared
+    objective       :math:`B_t` per layer (``tied=True``: one     LAMP-l1
+                    :math:`B` for all), :math:`\alpha_t` and
+                    :math:`\beta_t`; soft shrinkage only
     dnn             a learned shrinkage family (``shrinkage``     LAMP-bg,
-                    ``"bg"`` or ``"pwlin"``) and ``B_t``          LAMP-pwlin
+                    ``"bg"`` or ``"pwlin"``) and :math:`B_t`      LAMP-pwlin
     =============== ============================================= ==============
 
-    The Onsager gain ``b_{t+1} = (1/m) sum_j eta_t'(r_j)`` uses the derivative
+    The Onsager gain :math:`b_{t+1} = \tfrac{1}{m} \sum_j \eta_t'(r_j)` uses the derivative
     of the layer's (learned) shrinkage, in closed form. Learned shrinkage
     parameters start at their classical values, and learned matrices at
-    ``A^T`` (``matrix_init="transpose"``, and ``"auto"`` on a dictionary of
+    :math:`A^\top` (``matrix_init="transpose"``, and ``"auto"`` on a dictionary of
     atoms of about unit norm), so an untrained model computes AMP layer by
-    layer; ``matrix_init="scaled"`` starts them at ``A^T / (1.01 ||A||_2^2)``,
+    layer; ``matrix_init="scaled"`` starts them at :math:`A^\top / (1.01 \|A\|_2^2)`,
     the initialisation of the authors' code.
     The ``"correction"`` paradigm is not offered.
 
     Parameters
     ----------
     dictionary : array-like of shape (n_components, n_features), default=None
-        ``A^T`` in scikit-learn's row convention (see :class:`AMP`); ``None``:
+        :math:`A^\top` in scikit-learn's row convention (see :class:`AMP`); ``None``:
         estimated from ``(X, y)`` by least squares.
     n_layers : int, default=15
-        Depth ``K``.
+        Depth :math:`K`.
     paradigm : {"objective", "hyperparameters", "dnn", "classical"}, default="objective"
     shrinkage : {"soft", "bg", "pwlin"}, default="soft"
         The shrinkage family: soft thresholding (``alpha``, gain), the
@@ -379,17 +472,17 @@ class UnfoldedAMP(AMPCoderMixin):
     alpha : float, default=1.1402
         Initial threshold multiplier (``soft``, ``pwlin``).
     sparsity : float, default=0.1
-        Prior ``p`` of ``bg`` (its initial log-odds is ``log p/(1-p)``).
+        Prior :math:`p` of ``bg`` (its initial log-odds is :math:`\log p/(1-p)`).
     signal_var : float, default=1.0
         Prior variance of ``bg``'s non-zero entries (initial value).
     matrix_init : {"auto", "transpose", "scaled"}, default="auto"
-        Initial learned matrices: ``A^T`` (AMP) or ``A^T / (1.01 ||A||^2)``.
-        ``"auto"``: ``A^T`` when the atoms have about unit norm (a mean squared
-        norm in ``[1/4, 4]``, as AMP assumes), else the scaled start, with
+        Initial learned matrices: :math:`A^\top` (AMP) or :math:`A^\top / (1.01 \|A\|_2^2)`.
+        ``"auto"``: :math:`A^\top` when the atoms have about unit norm (a mean squared
+        norm in :math:`[1/4, 4]`, as AMP assumes), else the scaled start, with
         which the untrained network stays stable on a dictionary of another
         scale (e.g. one estimated from ``(X, y)``), where AMP diverges.
     tied : bool or None, default=None
-        ``"objective"`` and ``"dnn"``: share one learned ``B`` by every layer
+        ``"objective"`` and ``"dnn"``: share one learned :math:`B` by every layer
         (the shrinkage parameters stay per layer). ``"hyperparameters"``:
         one set of shrinkage parameters for every layer (the network then
         runs at any depth). ``None``: untied.
@@ -459,10 +552,11 @@ class UnfoldedAMP(AMPCoderMixin):
     default_lr = {"hyperparameters": 1e-2, None: 1e-3}
 
     def __init__(self, dictionary=None, *, n_layers=15, paradigm="objective", shrinkage="soft",
-                 alpha=1.1402, sparsity=0.1, signal_var=1.0, matrix_init="auto", tied=None,
-                 loss_schedule="end_to_end", max_epochs=50, lr=None, batch_size=64,
-                 optimizer="adam", early_stopping=False, safeguard=False, adversarial=False,
-                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 alpha=1.1402, sparsity=0.1, signal_var=1.0, damping="auto", matrix_init="auto",
+                 tied=None, loss_schedule="end_to_end", max_epochs=50, lr=None, batch_size=64,
+                 optimizer="adam", early_stopping=False, keep_best=True, safeguard=False,
+                 adversarial=False, device="auto", n_threads=None, warm_start=False,
+                 random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, D):
@@ -480,4 +574,5 @@ class UnfoldedAMP(AMPCoderMixin):
             scale = 1.0 / (1.01 * float(np.linalg.norm(D, ord=2)) ** 2)
         shrinkage = "soft" if self.paradigm == "classical" and self.shrinkage == "pwlin" \
             else self.shrinkage
-        return AMPProblem(D, shrinkage, self.alpha, self.sparsity, self.signal_var, scale)
+        return AMPProblem(D, shrinkage, self.alpha, self.sparsity, self.signal_var, scale,
+                          damping=self.damping)

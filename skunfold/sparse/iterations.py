@@ -30,10 +30,11 @@ __all__ = [
 
 
 class SparseLayer(Iteration):
-    """Common part of the sparse layers: optional learned momentum, then :meth:`update`.
+    r"""Common part of the sparse layers: optional learned momentum, then :meth:`update`.
 
-    ``s_in = s + beta (s - s_prev)`` (a skip connection; ``beta`` starts at
-    FISTA's value of the layer and is learned), then ``s <- update(s_in, x)``.
+    :math:`\tilde s = s + \beta (s - s_{\text{prev}})` (a skip connection; :math:`\beta`,
+    the attribute ``beta``, starts at FISTA's value of the layer and is learned), then
+    :math:`s \leftarrow u(\tilde s, x)`, :math:`u` being the layer's :meth:`update`.
     """
 
     def __init__(self, momentum=None):
@@ -60,7 +61,7 @@ class SparseLayer(Iteration):
 
 
 class SharedInput(nn.Module):
-    """LISTA's input matrix ``W1``, shared by every layer (trained at every stage)."""
+    """LISTA's input matrix :math:`W_1` (``W1``), shared by every layer (trained at every stage)."""
 
     shared_across_layers = True
 
@@ -70,7 +71,10 @@ class SharedInput(nn.Module):
 
 
 class LISTALayer(SparseLayer):
-    """LISTA (eq. 13): ``s <- eta_theta_k(W1 x + W2_k s)`` with ``W1`` shared by all layers."""
+    r"""LISTA (eq. 13): :math:`s \leftarrow \eta_{\theta_k}(W_1 x + W_{2,k} s)`.
+
+    :math:`W_1` (a :class:`SharedInput`) is shared by all layers.
+    """
 
     def __init__(self, shared, W2, threshold, momentum=None):
         super().__init__(momentum)
@@ -84,7 +88,10 @@ class LISTALayer(SparseLayer):
 
 
 class LISTACPLayer(SparseLayer):
-    """LISTA-CP: coupled ``W2 = I - W1 H``, i.e. ``s <- eta_theta_k(s + W_k^T (x - H s))``."""
+    r"""LISTA-CP: LISTA with coupled weights :math:`W_2 = I - W_1 H`.
+
+    That is, :math:`s \leftarrow \eta_{\theta_k}(s + W_k^\top (x - H s))`.
+    """
 
     def __init__(self, W, threshold, momentum=None):
         super().__init__(momentum)
@@ -97,7 +104,10 @@ class LISTACPLayer(SparseLayer):
 
 
 class SparseCorrection(nn.Module):
-    """``Delta(s, x)``: an MLP on ``[s, H^T (x - H s)]``; last layer zero, so it starts at 0."""
+    r"""The correction :math:`\Delta(s, x)`: an MLP on :math:`[s, H^\top (x - H s)]`.
+
+    Its last layer is zero, so it starts at 0.
+    """
 
     def __init__(self, n_components, hidden_layer_sizes):
         super().__init__()
@@ -110,11 +120,12 @@ class SparseCorrection(nn.Module):
 
 
 class ElementwiseNet(nn.Module):
-    """A scalar-to-scalar ReLU network applied to every entry.
+    r"""A scalar-to-scalar ReLU network applied to every entry.
 
-    ``phi(z) = sum_j c_j relu(a_j z + b_j)``. Units 0 and 1 are initialised to
-    represent soft thresholding exactly (``relu(z - theta) - relu(-z - theta)``);
-    the other units start with ``c_j = 0``, so the untrained network is the
+    :math:`\phi(z) = \sum_j c_j \operatorname{relu}(a_j z + b_j)`. Units 0 and 1 are
+    initialised to represent soft thresholding exactly
+    (:math:`\operatorname{relu}(z - \theta) - \operatorname{relu}(-z - \theta)`);
+    the other units start with :math:`c_j = 0`, so the untrained network is the
     ISTA shrinkage.
     """
 
@@ -147,15 +158,15 @@ class DNNLayer(SparseLayer):
         return self.phi(z)
 
     def hyperparameter_values(self, problem, k):
-        """The gradient step ``1/L`` (fixed) and the learned momentum (the shrinkage is a net)."""
+        """The gradient step :math:`1/L` (fixed) and the learned momentum (shrinkage: a net)."""
         return {"step": 1.0 / problem.lipschitz, **super().hyperparameter_values(problem, k)}
 
 
 def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
-    """The layers of the objective, correction and dnn paradigms (``None`` for the others).
+    r"""The layers of the objective, correction and dnn paradigms (``None`` for the others).
 
-    Every layer starts from ISTA: ``W1 = H^T / L``, ``W2 = I - H^T H / L`` and
-    ``W = H^T / L`` (LISTA-CP), thresholds ``alpha / L``, a zero correction,
+    Every layer starts from ISTA: :math:`W_1 = H^\top / L`, :math:`W_2 = I - H^\top H / L` and
+    :math:`W = H^\top / L` (LISTA-CP), thresholds :math:`\alpha / L`, a zero correction,
     shrinkage-shaped elementwise networks; with momentum, FISTA's coefficients.
     """
     if paradigm not in ("objective", "correction", "dnn"):
@@ -184,7 +195,7 @@ def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
 # -- learned AMP -----------------------------------------------------------------------------
 
 class LearnedMatrix(nn.Module):
-    """A learned matrix ``B`` (shape ``(m, n)``); ``shared=True`` marks it shared by the layers."""
+    """A learned matrix :math:`B` (shape ``(m, n)``); ``shared=True`` marks it shared by layers."""
 
     def __init__(self, B, shared=False):
         super().__init__()
@@ -201,7 +212,7 @@ class LAMPLayer(Iteration):
     k : int
         The layer (its shrinkage parameters start at the classical values).
     matrix : LearnedMatrix
-        The layer's own ``B_k`` (untied) or one shared by every layer (tied).
+        The layer's own :math:`B_k` (untied) or one shared by every layer (tied).
     """
 
     def __init__(self, problem, k, matrix):
@@ -214,15 +225,16 @@ class LAMPLayer(Iteration):
         return problem.step(state, x, B=self.matrix.B, **self.hyperparameters(problem, k))
 
     def hyperparameter_values(self, problem, k):
-        """The layer's learned shrinkage parameters (the matrix ``B_k`` is in ``module_``)."""
+        """The layer's learned shrinkage parameters (the matrix :math:`B_k` is in ``module_``)."""
         return self.hyperparameters(problem, k)
 
 
 def lamp_layers(problem, paradigm, n_layers, tied):
-    """LAMP's layers of the objective and dnn paradigms (``None`` for the others).
+    r"""LAMP's layers of the objective and dnn paradigms (``None`` for the others).
 
-    The learned matrices start at ``matrix_scale * A^T`` (one shared by every
-    layer when ``tied``), the shrinkage parameters at their classical values.
+    The learned matrices start at :math:`c A^\top`, :math:`c` the problem's ``matrix_scale``
+    (one shared by every layer when ``tied``), the shrinkage parameters at their classical
+    values.
     """
     if paradigm not in ("objective", "dnn"):
         return None  # classical, hyperparameters: the core's generic layers

@@ -1,16 +1,24 @@
-"""State evolution: the scalar recursion that predicts AMP's error layer by layer.
+r"""State evolution: the scalar recursion that predicts AMP's error layer by layer.
 
-For ``A`` with i.i.d. zero-mean entries of variance ``1/m`` and ``n, m`` large
-at a fixed ratio ``delta = m / n``, AMP's input to the denoiser at iteration
-``t`` behaves like the signal in Gaussian noise of variance ``tau_t^2``
-(Donoho, Maleki & Montanari 2009)::
+For :math:`A` with i.i.d. zero-mean entries of variance :math:`1/m` and
+:math:`n, m` large at a fixed ratio :math:`\delta = m / n`, AMP's input to the
+denoiser at iteration :math:`t` behaves like the signal in Gaussian noise of
+variance :math:`\tau_t^2` (Donoho, Maleki & Montanari 2009):
 
-    tau_0^2     = sigma^2 + E[X^2] / delta
-    MSE_{t+1}   = E[(eta_t(X + tau_t Z) - X)^2],   Z ~ N(0, 1)
-    tau_{t+1}^2 = sigma^2 + MSE_{t+1} / delta
+.. math::
+
+    \tau_0^2 &= \sigma^2 + E[X^2] / \delta \\
+    \mathrm{MSE}_{t+1} &= E\big[(\eta_t(X + \tau_t Z) - X)^2\big],
+    \quad Z \sim \mathcal{N}(0, 1) \\
+    \tau_{t+1}^2 &= \sigma^2 + \mathrm{MSE}_{t+1} / \delta
 
 The expectations are computed by adaptive quadrature (:func:`scipy.integrate.quad`)
 over the two components of the Bernoulli-Gaussian prior.
+
+The prediction holds for that ensemble (and i.i.d. sub-Gaussian ones) only: on
+ill-conditioned or learned dictionaries AMP does not follow it, and undamped AMP
+diverges (:func:`~skunfold.sparse.amp.gaussian_ensemble_statistics`,
+:class:`~skunfold.sparse.amp.NonGaussianDictionaryWarning`).
 """
 
 import itertools
@@ -26,7 +34,7 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 def _gauss_expectation(f, scale, knots):
-    """``E[f(scale u)]`` for ``u ~ N(0, 1)``, split at the kinks ``knots`` of ``f``."""
+    r""":math:`E[f(\mathrm{scale}\, u)]`, :math:`u \sim \mathcal{N}(0, 1)`, split at f's kinks."""
     inner = sorted({k / scale for k in knots if abs(k / scale) < 12.0})
     edges = [-12.0, *inner, 12.0]
 
@@ -50,40 +58,45 @@ def _check_number(value, name, low=None, high=None, strict_low=True, strict_high
 def amp_state_evolution(n_layers=20, *, sparsity=0.1, measurement_ratio=0.5, snr_db=40.0,
                         noise_var=None, denoiser="soft", alpha=1.1402, signal_var=1.0,
                         return_variances=False):
-    """Per-layer NMSE of AMP predicted by state evolution (Bernoulli-Gaussian prior).
+    r"""Per-layer NMSE of AMP predicted by state evolution (Bernoulli-Gaussian prior).
 
-    The signal has i.i.d. entries ``X ~ (1 - p) delta_0 + p N(0, signal_var)``,
-    the measurement matrix i.i.d. entries of variance ``1/m``, and the
-    denoiser is soft thresholding at ``alpha tau_t`` (:class:`AMP` with
-    ``denoiser="soft"``) or the MMSE estimate of the prior for noise variance
-    ``tau_t^2`` (``denoiser="bg"``, Bayes-optimal AMP).
+    The signal has i.i.d. entries
+    :math:`X \sim (1 - p) \delta_0 + p \mathcal{N}(0, v)` (:math:`v` =
+    ``signal_var``), the measurement matrix i.i.d. entries of variance
+    :math:`1/m`, and the denoiser is soft thresholding at
+    :math:`\alpha \tau_t` (:class:`AMP` with ``denoiser="soft"``) or the MMSE
+    estimate of the prior for noise variance :math:`\tau_t^2`
+    (``denoiser="bg"``, Bayes-optimal AMP). On other dictionaries the
+    prediction does not hold (see the module docstring).
 
     Parameters
     ----------
     n_layers : int, default=20
-        Number of iterations ``T``.
+        Number of iterations :math:`T`.
     sparsity : float, default=0.1
-        ``p``, in (0, 1).
+        :math:`p`, in (0, 1).
     measurement_ratio : float, default=0.5
-        ``delta = m / n`` (positive).
+        :math:`\delta = m / n` (positive).
     snr_db : float, default=40.0
-        ``E||A x||^2 / E||e||^2`` in dB; the noise variance is then
-        ``sigma^2 = p signal_var / delta * 10^(-snr_db / 10)``. Ignored when
-        ``noise_var`` is given.
+        :math:`E\|A x\|^2 / E\|e\|^2` in dB; the noise variance is then
+        :math:`\sigma^2 = p v \delta^{-1} 10^{-\mathrm{snr\_db} / 10}`. Ignored
+        when ``noise_var`` is given.
     noise_var : float, optional
-        ``sigma^2`` directly (non-negative).
+        :math:`\sigma^2` directly (non-negative).
     denoiser : {"soft", "bg"}, default="soft"
     alpha : float, default=1.1402
         Threshold multiplier of the soft denoiser.
     signal_var : float, default=1.0
     return_variances : bool, default=False
-        Also return ``tau_t^2`` for ``t = 0, ..., T - 1`` (the effective noise
-        variance at the input of the denoiser of iteration ``t + 1``).
+        Also return :math:`\tau_t^2` for :math:`t = 0, \dots, T - 1` (the
+        effective noise variance at the input of the denoiser of iteration
+        :math:`t + 1`).
 
     Returns
     -------
     nmse_db : ndarray of shape (n_layers,)
-        ``10 log10(MSE_t / E[X^2])`` after iterations ``t = 1, ..., T``.
+        :math:`10 \log_{10}(\mathrm{MSE}_t / E[X^2])` after iterations
+        :math:`t = 1, \dots, T`.
     tau2 : ndarray of shape (n_layers,)
         Only with ``return_variances=True``.
 

@@ -1,0 +1,115 @@
+"""No silently broken model: the post-fit comparison with the classical solver, and predict's check.
+
+Runs on the core-only toy problem (``toy_problem`` in conftest.py).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+
+from skunfold.core import (
+    DivergedOutputError,
+    Problem,
+    UnfoldedRegressor,
+    WorseThanClassicalWarning,
+)
+
+
+class Ascent(torch.optim.SGD):
+    """Gradient *ascent*: training that makes the model worse, deterministically."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr, maximize=True)
+
+
+def _est(p, **kw):
+    params = dict(n_layers=4, paradigm="hyperparameters", max_epochs=3, batch_size=50,
+                  random_state=0, device="cpu")
+    params.update(kw)
+    return UnfoldedRegressor(p["problem"](), **params)
+
+
+def _mse(a, b):
+    return float(np.mean((a - b) ** 2))
+
+
+def test_training_that_helps_is_kept_without_warning(toy_problem):
+    p = toy_problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WorseThanClassicalWarning)
+        est = _est(p, max_epochs=10, lr=5e-2).fit(p["X"], p["S"])
+    assert est.comparison_["kept"] == "trained"
+    assert est.comparison_["on"] == "training"
+    assert est.comparison_["trained"] < 0.9 * est.comparison_["classical"]
+    classical = _est(p, max_epochs=0).fit(p["X"], p["S"])
+    assert classical.comparison_ is None
+    assert _mse(est.predict(p["X_test"]), p["S_test"]) \
+        < _mse(classical.predict(p["X_test"]), p["S_test"])
+
+
+def test_worse_model_warns_with_both_figures_and_keeps_the_classical_one(toy_problem):
+    p = toy_problem
+    with pytest.warns(WorseThanClassicalWarning, match=r"loss [\d.e+-]+ after training, "
+                      r"[\d.e+-]+ before .*keep_best=True") as record:
+        est = _est(p, optimizer=Ascent, lr=1.0).fit(p["X"], p["S"])
+    comparison = est.comparison_
+    assert comparison["kept"] == "classical"
+    assert comparison["trained"] > comparison["classical"]
+    # both figures are in the message
+    message = str(record[0].message)
+    assert f"{comparison['trained']:.4g}" in message and f"{comparison['classical']:.4g}" in message
+    classical = _est(p, max_epochs=0).fit(p["X"], p["S"])
+    assert_array_equal(est.predict(p["X_test"]), classical.predict(p["X_test"]))
+
+
+def test_keep_best_false_keeps_the_trained_model_but_still_warns(toy_problem):
+    p = toy_problem
+    with pytest.warns(WorseThanClassicalWarning, match="keep_best=False"):
+        est = _est(p, optimizer=Ascent, lr=1.0, keep_best=False).fit(p["X"], p["S"])
+    assert est.comparison_["kept"] == "trained"
+    classical = _est(p, max_epochs=0).fit(p["X"], p["S"])
+    assert _mse(est.predict(p["X_test"]), p["S_test"]) \
+        > _mse(classical.predict(p["X_test"]), p["S_test"])
+
+
+def test_comparison_uses_the_validation_set_with_early_stopping(toy_problem):
+    p = toy_problem
+    with pytest.warns(WorseThanClassicalWarning, match="on the validation data"):
+        est = _est(p, optimizer=Ascent, lr=1.0, early_stopping=True).fit(p["X"], p["S"])
+    assert est.comparison_["on"] == "validation"
+    assert est.comparison_["kept"] == "classical"
+
+
+def test_keep_best_is_validated(toy_problem):
+    p = toy_problem
+    with pytest.raises(TypeError, match="keep_best"):
+        _est(p, keep_best="yes").fit(p["X"], p["S"])
+
+
+class Exploding(Problem):
+    """``s <- gain * s + x``: a solver that diverges when ``gain`` is large."""
+
+    def __init__(self, gain=1e15):
+        self.hyperparameters = {"gain": gain}
+
+    def initial_state(self, x):
+        return torch.zeros_like(x)
+
+    def step(self, s, x, gain):
+        return gain * s + x
+
+
+def test_predict_raises_on_non_finite_output_and_leaves_the_estimator_usable():
+    X = np.ones((5, 3))
+    est = UnfoldedRegressor(Exploding(), n_layers=8, paradigm="classical", device="cpu").fit(X)
+    with pytest.raises(DivergedOutputError, match=r"non-finite estimates after 8 layer\(s\) "
+                       "for 5 of 5 samples"):
+        est.predict(X.astype(np.float32))
+    with pytest.raises(DivergedOutputError):
+        list(est.staged_predict(X.astype(np.float32)))
+    # a shallower run is finite: nothing was broken by the error
+    assert np.isfinite(est.iterate(X, n_layers=2)).all()
+    assert issubclass(DivergedOutputError, FloatingPointError)
