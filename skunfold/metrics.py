@@ -1,4 +1,4 @@
-"""Metrics of the problem families: NMSE (dB), symbol error rate, sum rate."""
+"""Metrics of the problem families: NMSE (dB), PSNR, SSIM, symbol error rate, sum rate."""
 
 from numbers import Real
 
@@ -6,7 +6,8 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, check_consistent_length
 
-__all__ = ["nmse", "nmse_db", "nmse_scorer", "psnr", "symbol_error_rate", "ser_scorer", "sum_rate"]
+__all__ = ["nmse", "nmse_db", "nmse_scorer", "psnr", "ssim", "symbol_error_rate", "ser_scorer",
+           "sum_rate"]
 
 
 def _same_shape(y_true, y_pred):
@@ -116,6 +117,98 @@ def psnr(y_true, y_pred, *, data_range=1.0):
     mse = float(np.mean(np.abs(y_pred - y_true) ** 2))
     with np.errstate(divide="ignore"):
         return float(10.0 * np.log10(data_range ** 2 / mse))
+
+
+def _images(y, image_shape, name):
+    """``y`` as a stack of 2-D images (n, H, W)."""
+    if y.ndim == 3:
+        if image_shape is not None and tuple(y.shape[1:]) != image_shape:
+            raise ValueError(f"{name} holds images of shape {tuple(y.shape[1:])}, but "
+                             f"image_shape is {image_shape}")
+        return y
+    if y.ndim != 2:
+        raise ValueError(f"{name} must be flattened images, one per row (n_samples, H * W), "
+                         f"or images (n_samples, H, W); got shape {y.shape} (pass one "
+                         f"image as image[None])")
+    n_features = y.shape[1]
+    if image_shape is None:
+        side = int(round(np.sqrt(n_features)))
+        if side * side != n_features:
+            raise ValueError(f"the rows of {name} have {n_features} entries, not a square "
+                             f"image: give image_shape=(H, W)")
+        image_shape = (side, side)
+    elif image_shape[0] * image_shape[1] != n_features:
+        raise ValueError(f"image_shape {image_shape} has {image_shape[0] * image_shape[1]} "
+                         f"pixels, but the rows of {name} have {n_features} entries")
+    return y.reshape(len(y), *image_shape)
+
+
+def ssim(y_true, y_pred, *, image_shape=None, data_range=1.0):
+    r"""Mean structural similarity (SSIM) of the images, by scikit-image.
+
+    Each image's SSIM (Wang et al., 2004) is the mean over its 7x7 windows of
+    :math:`\frac{(2\mu_x\mu_y + c_1)(2\sigma_{xy} + c_2)}
+    {(\mu_x^2 + \mu_y^2 + c_1)(\sigma_x^2 + \sigma_y^2 + c_2)}`,
+    :math:`c_1 = (0.01 L)^2`, :math:`c_2 = (0.03 L)^2`, :math:`L` = ``data_range``
+    (:func:`skimage.metrics.structural_similarity` with its defaults); the
+    result is the mean over the images. 1 for identical images, lower as
+    they differ. Unlike :func:`psnr`, computed image by image: the images
+    must be given with their shape.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples, H * W) or (n_samples, H, W)
+        Reference images: flattened ones, one per row, or a stack of 2-D
+        images (a single image ``im`` is ``im[None]``). Each side at least 7.
+    y_pred : array-like of the same shape
+        Estimates.
+    image_shape : tuple of int (H, W), default=None
+        Shape of the flattened images; None: square ones
+        (:math:`H = W = \sqrt{n_\mathrm{features}}`).
+    data_range : float, default=1.0
+        The range of the pixel values (1 for images in ``[0, 1]``, 255 for
+        8-bit images).
+
+    Returns
+    -------
+    float
+        In :math:`[-1, 1]`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skunfold.metrics import ssim
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(size=(3, 64))   # three flattened 8x8 images
+    >>> ssim(X, X)
+    1.0
+    >>> round(ssim(X, np.clip(X + 0.1 * rng.standard_normal(X.shape), 0, 1)), 2)
+    0.95
+    """
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("ssim uses scikit-image: pip install scikit-image") from exc
+    y_true, y_pred = _pair(y_true, y_pred, allow_nd=True)
+    if not (isinstance(data_range, (int, float, np.floating)) and np.isfinite(data_range)
+            and data_range > 0):
+        raise ValueError(f"data_range must be a positive finite number, got {data_range!r}")
+    if image_shape is not None:
+        try:
+            image_shape = tuple(int(s) for s in image_shape)
+        except (TypeError, ValueError):
+            image_shape = ()
+        if len(image_shape) != 2 or min(image_shape) < 1:
+            raise ValueError(f"image_shape must be a pair of positive integers (H, W), got "
+                             f"{image_shape!r}")
+    y_true = _images(y_true, image_shape, "y_true")
+    y_pred = _images(y_pred, image_shape, "y_pred")
+    if min(y_true.shape[1:]) < 7:
+        raise ValueError(f"ssim needs images of at least 7x7 pixels (its window), got "
+                         f"{y_true.shape[1]}x{y_true.shape[2]}")
+    values = [structural_similarity(a, b, data_range=float(data_range))
+              for a, b in zip(y_true.astype(np.float64), y_pred.astype(np.float64))]
+    return float(np.mean(values))
 
 
 def symbol_error_rate(y_true, y_pred):

@@ -16,8 +16,8 @@ from skunfold.sparse import (
     FISTA,
     ISTA,
     DictionaryEstimatedWarning,
-    NonGaussianDictionaryWarning,
     HyperLISTA,
+    NonGaussianDictionaryWarning,
     UnfoldedAMP,
     UnfoldedISTA,
 )

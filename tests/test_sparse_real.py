@@ -103,7 +103,8 @@ def test_hyperlista_that_beats_ista_fits_silently():
         warnings.simplefilter("error", WorseThanClassicalWarning)
         hyper = HyperLISTA(D, n_layers=16).fit(X, S)
     assert hyper.comparison_["trained"] < 0.5 * hyper.comparison_["classical"]
-    assert hyper.comparison_["on"] == "mean squared error against y"
+    assert hyper.comparison_["on"] == \
+        "mean squared reconstruction error against y @ dictionary"
 
 
 @pytest.mark.filterwarnings("ignore::skunfold.core.WorseThanClassicalWarning")
@@ -118,3 +119,23 @@ def test_predict_raises_on_exploding_codes(patch_problem):
     with pytest.raises(DivergedOutputError):
         hyper.transform(p["X_test"])
     ISTA(p["D"], n_layers=K, alpha=p["alpha"]).fit(p["X"]).predict(p["X_test"])  # no error
+
+
+def test_unfolded_ista_worse_than_fista_at_equal_depth_warns(sparse_problem):
+    p = sparse_problem
+    # a learning rate too small to move the steps: the model stays ISTA, which FISTA beats
+    est = UnfoldedISTA(p["D"], n_layers=6, max_epochs=1, lr=1e-9, random_state=0)
+    with pytest.warns(WorseThanClassicalWarning,
+                      match=r"does worse than FISTA at the same depth \(6 layers, alpha=0.1\) "
+                            r"on the training data: mean squared reconstruction error "
+                            r"against y @ dictionary [\d.]+ against FISTA's [\d.]+"):
+        est.fit(p["X"], p["S"])
+    fista = est.comparison_["fista"]
+    assert fista["fista"] < fista["trained"]
+    # a model that trains well passes silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WorseThanClassicalWarning)
+        good = UnfoldedISTA(p["D"], n_layers=6, weights="analytic", support_selection=True,
+                            max_epochs=40, random_state=0)
+        good.fit(p["X"], p["S"])
+    assert good.comparison_["fista"]["trained"] < good.comparison_["fista"]["fista"]

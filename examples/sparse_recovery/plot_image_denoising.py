@@ -1,7 +1,7 @@
 """
-=============================================================
+===============================================================
 Image denoising with a learned dictionary and an unfolded coder
-=============================================================
+===============================================================
 
 scikit-learn's example `Image denoising using dictionary learning
 <https://scikit-learn.org/stable/auto_examples/decomposition/plot_image_denoising.html>`_

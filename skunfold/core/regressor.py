@@ -67,6 +67,11 @@ class UnfoldedRegressor(RegressorMixin, TransformerMixin, UnfoldedEstimator):
         ``pandas.DataFrame``.
     paradigm_ : str
         The paradigm fitted (``"classical"`` when nothing was trained).
+    comparison_ : dict or None
+        The check of ``fit`` against the untrained model (the classical solver)
+        at the same depth: its full-depth loss ``"trained"`` and
+        ``"classical"``, on what data (``"on"``) and which model was
+        ``"kept"`` (see ``keep_best``); ``None`` when nothing was trained.
     n_iter_ : ndarray of shape (n_samples,)
         With ``fixed_point``: forward iterations of every training sample
         at the end of ``fit`` (the ``FixedPoint``'s ``max_iter`` where its

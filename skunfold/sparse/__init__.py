@@ -26,20 +26,23 @@ LAMP-pwlin      ``UnfoldedAMP(paradigm="dnn", shrinkage="pwlin")``
 """
 
 from .amp import AMPProblem, NonGaussianDictionaryWarning, gaussian_ensemble_statistics
-from .classical import AMP, FISTA, ISTA
-from .coding import DictionaryEstimatedWarning, check_reconstruction
-from .estimators import HyperLISTA, UnfoldedAMP, UnfoldedISTA
-from .problem import (
+from .analytic import (
     COHERENCE_LIMIT,
-    AnalyticGuard,
     CoherentDictionaryWarning,
-    HyperLISTAProblem,
-    SparseCoding,
     analytic_coherence,
     analytic_step,
     analytic_weights,
-    fista_momentum,
     generalized_coherence,
+)
+from .classical import AMP, FISTA, ISTA
+from .coding import DictionaryEstimatedWarning, check_reconstruction
+from .estimators import UnfoldedAMP, UnfoldedISTA
+from .hyperlista import HyperLISTA
+from .problem import (
+    AnalyticGuard,
+    HyperLISTAProblem,
+    SparseCoding,
+    fista_momentum,
     lipschitz_constant,
     support_selected_threshold,
 )

@@ -1,4 +1,4 @@
-"""The unfolded sparse-recovery presets: UnfoldedISTA (LISTA family), HyperLISTA, UnfoldedAMP.
+"""The unfolded sparse-recovery presets: UnfoldedISTA (LISTA family) and UnfoldedAMP.
 
 Each is a preset of :class:`~skunfold.core.UnfoldedEstimator` (through the
 sparse coders' base, :mod:`skunfold.sparse.coding`) on
@@ -14,22 +14,27 @@ import torch
 from sklearn.base import clone
 
 from ..core import (
-    DivergedOutputError,
     Param,
+    SampleSource,
     WorseThanClassicalWarning,
     constraints,
     set_init_parameters,
 )
 from .amp import SHRINKAGES, AMPProblem
+from .analytic import check_coherence
 from .coding import (
     AMPCoderMixin,
     SparseCoderMixin,
-    check_reconstruction,
     check_support_selection,
+    compare_with_solver,
 )
-from .problem import HyperLISTAProblem, SparseCoding, check_coherence
+from .problem import SparseCoding
 
-__all__ = ["UnfoldedISTA", "HyperLISTA", "UnfoldedAMP"]
+__all__ = ["UnfoldedISTA", "UnfoldedAMP"]
+
+
+def shown(value):
+    return "diverged" if not np.isfinite(value) else f"{value:.4g}"
 
 
 def _lr_row(doc):
@@ -153,6 +158,13 @@ class UnfoldedISTA(SparseCoderMixin):
         fractions and momentum the layers run with (learned or classical).
     paradigm_ : str
         The paradigm fitted (``"classical"`` when nothing was trained).
+    comparison_ : dict or None
+        The check of ``fit`` against the classical solvers at the same
+        depth (``None`` when nothing was trained): the full-depth losses
+        ``"trained"`` and ``"classical"`` (the untrained model, ISTA), on
+        what data (``"on"``), which model was ``"kept"`` (see
+        ``keep_best``), and ``"fista"``: the model against FISTA at the same
+        depth, by the reconstruction error (see :meth:`fit`).
     n_iter_ : ndarray of shape (n_samples,)
         With ``fixed_point``: forward iterations of every training sample
         at the end of ``fit``.
@@ -218,6 +230,50 @@ class UnfoldedISTA(SparseCoderMixin):
                  device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
+    def fit(self, X, y=None, **side_information):
+        """Fit the unfolded network, then compare it with FISTA at the same depth.
+
+        Trains as every unfolded estimator does (see ``keep_best`` for the
+        comparison with the untrained model, ISTA). A trained model is then
+        also compared with :class:`FISTA` (the stronger classical solver at
+        equal depth) on (at most 2048 of) the training samples, by the squared
+        error of the reconstructions ``S @ dictionary`` against those of ``y``
+        (the LASSO objective without ``y``); if it does worse, a
+        :class:`~skunfold.core.WorseThanClassicalWarning` gives both figures
+        (``comparison_["fista"]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or SampleSource
+        y : array-like of shape (n_samples, n_components), default=None
+            Codes; ``None`` trains on the LASSO objective, all-NaN rows are
+            unlabeled.
+        **side_information : array-like
+            Not used by sparse coding.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y, **side_information)
+        if self.comparison_ is None or self.momentum or isinstance(X, SampleSource):
+            return self
+        from .classical import FISTA
+
+        fista = compare_with_solver(self, FISTA, X, y)
+        self.comparison_ = {**self.comparison_, "fista": {
+            "trained": fista["trained"], "fista": fista["classical"], "on": fista["on"]}}
+        if fista["kept"] != "trained":
+            warnings.warn(
+                f"{type(self).__name__}(paradigm={self.paradigm!r}) does worse than FISTA at "
+                f"the same depth ({self.n_layers} layers, alpha={self.alpha:g}) on the training "
+                f"data: {fista['on']} {shown(fista['trained'])} against FISTA's "
+                f"{fista['classical']:.4g}. Train longer or with another lr, try "
+                "coupling='cp' (LISTA-CP) or momentum=True, or use FISTA",
+                WorseThanClassicalWarning, stacklevel=constraints.caller_stacklevel())
+        return self
+
     def _make_problem(self, D):
         self.init_estimator_ = None
         starts_from_alista = not (isinstance(self.init, str) and self.init == "ista")
@@ -267,159 +323,6 @@ class UnfoldedISTA(SparseCoderMixin):
                 if layer.beta is not None:
                     layer.beta.copy_(torch.as_tensor(values["momentum"][k]).to(layer.beta))
         self.init_estimator_ = alista
-
-
-class HyperLISTA(SparseCoderMixin):
-    r"""HyperLISTA: ALISTA with momentum and instance-adaptive thresholds, 3 hyperparameters.
-
-    Each layer computes :math:`z = s + W^\top (x - H s) + \beta (s - s_{\text{prev}})` with
-    ALISTA's analytic :math:`W`, then shrinks :math:`z` with support selection, where
-
-    .. math::
-
-        \theta &= c_1 \|H^+ (H s - x)\|_1, \qquad \beta = c_2 \|s\|_0, \\
-        p &= \operatorname{clip}(c_3 \log(\|H^+ x\|_1 / \|H^+ (H s - x)\|_1), 0, 1),
-
-    :math:`\theta` the threshold, :math:`p` the bypassed fraction and :math:`c_1, c_2, c_3`
-    the parameters ``c_threshold``, ``c_momentum``, ``c_support``.
-    Nothing is learned by back-propagation: tune the three constants with
-    :class:`~sklearn.model_selection.GridSearchCV` (``fit`` only prepares :math:`W`
-    and :math:`H^+`), e.g. with ``scoring=skunfold.metrics.nmse_scorer``.
-
-    With ``safeguard=True`` a layer's update is kept only where it lowers the
-    fixed-point residual of ALISTA's classical analytic iteration (threshold
-    :math:`\alpha / L`, support selection; see
-    :class:`~skunfold.sparse.AnalyticGuard`), which is used instead elsewhere.
-
-    Parameters
-    ----------
-    %(parameters)s
-
-    Attributes
-    ----------
-    module_ : UnfoldedModule
-        The solver as a torch module.
-    problem_ : SparseCoding
-        The fitted problem.
-    dictionary_ : ndarray of shape (n_components, n_features)
-    dictionary_estimated_ : bool
-    n_components_ : int
-    lipschitz_ : float
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined only when ``X`` has string feature names.
-
-    References
-    ----------
-    .. [1] X. Chen, J. Liu, Z. Wang, W. Yin, "Hyperparameter tuning is all you
-       need for LISTA", NeurIPS 2021.
-
-    Examples
-    --------
-    >>> from sklearn.model_selection import GridSearchCV
-    >>> from skunfold.datasets import make_sparse_recovery
-    >>> from skunfold.metrics import nmse_scorer
-    >>> from skunfold.sparse import HyperLISTA
-    >>> X, S, D = make_sparse_recovery(n_samples=100, n_measurements=20, n_components=40,
-    ...                                random_state=0)
-    >>> search = GridSearchCV(HyperLISTA(dictionary=D, n_layers=8),
-    ...                       {"c_threshold": [0.005, 0.01]}, scoring=nmse_scorer, cv=2)
-    >>> search.fit(X, S).best_params_["c_threshold"] in (0.005, 0.01)
-    True
-    """
-
-    supports = ("safeguard",)
-    core_defaults = {"paradigm": "hyperparameters"}
-    parameter_table = {
-        "n_layers": Param(constraints.integer(1), "int", """
-        Depth :math:`K`."""),
-        "c_threshold": Param(constraints.real(0), "float", """
-        Threshold constant; on the standard problem (:math:`m = 250`, :math:`n = 500`,
-        :math:`p = 0.1`) good values lie in [0.004, 0.02]."""),
-        "c_momentum": Param(constraints.real(0), "float", """
-        Momentum constant (multiplies the number of non-zeros, ~50 there)."""),
-        "c_support": Param(constraints.real(0), "float", """
-        Support-selection constant."""),
-        "alpha": Param(constraints.real(0), "float", r"""
-        :math:`\ell_1` weight of the objective reported by :meth:`objective` (and of the
-        classical iteration of the safeguard)."""),
-    }
-
-    def __init__(self, dictionary=None, *, n_layers=16, c_threshold=0.01, c_momentum=0.005,
-                 c_support=0.05, alpha=0.1, safeguard=False, device="auto", n_threads=None,
-                 verbose=0):
-        set_init_parameters(self, locals())
-
-    def _make_problem(self, D):
-        problem = HyperLISTAProblem(D, self.c_threshold, self.c_momentum, self.c_support,
-                                    self.alpha)
-        check_coherence(D, "HyperLISTA")
-        return problem
-
-    def fit(self, X, y=None):
-        """Prepare the analytic matrix and the pseudo-inverse, then compare with ISTA.
-
-        Nothing is learned. On (at most 2048 of) the training samples the
-        codes are compared with those of :class:`ISTA` at the same depth and
-        ``alpha``: by their squared error against ``y`` when it is given
-        (unlabeled rows left out), else by the LASSO objective. If
-        HyperLISTA's constants do worse, a
-        :class:`~skunfold.core.WorseThanClassicalWarning` gives both figures
-        (they are in ``comparison_``); codes that diverge are reported the
-        same way, and ``predict`` raises
-        :class:`~skunfold.core.DivergedOutputError` on them.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples, n_components), default=None
-            Codes (needed with ``dictionary=None``).
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        super().fit(X, y)
-        self.comparison_ = self._compare_with_ista(X, y)
-        return self
-
-    def _compare_with_ista(self, X, y, max_samples=2048):
-        from .classical import ISTA
-
-        X = self.validate_input(X, reset=False)[:max_samples]
-        reference = ISTA(self.dictionary_, n_layers=self.n_layers, alpha=self.alpha,
-                         device=self.device, n_threads=self.n_threads).fit(X).iterate(X)
-        try:
-            codes = check_reconstruction(self.iterate(X), X, self.dictionary_, "HyperLISTA")
-        except DivergedOutputError:
-            codes = None
-        if y is not None:
-            Y = np.asarray(y, dtype=np.float64)
-            Y = Y.reshape(len(Y), -1)[:max_samples]
-            rows = ~np.isnan(Y).all(axis=1)
-            on = "mean squared error against y"
-
-            def figure(S):
-                return float(np.mean((S[rows] - Y[rows]) ** 2))
-        else:
-            on = "mean LASSO objective"
-
-            def figure(S):
-                return float(np.mean(self.objective(X, S)))
-        ista_value = figure(reference)
-        value = np.inf if codes is None else figure(codes)
-        comparison = {"trained": value, "classical": ista_value, "on": on, "kept": "trained"}
-        if not value <= ista_value + 1e-4 * abs(ista_value):
-            shown = "diverged" if codes is None else f"{value:.4g}"
-            warnings.warn(
-                f"HyperLISTA (c_threshold={self.c_threshold:g}, c_momentum={self.c_momentum:g}, "
-                f"c_support={self.c_support:g}) does worse than ISTA at the same depth "
-                f"({self.n_layers} layers, alpha={self.alpha:g}) on the training data: {on} "
-                f"{shown} against ISTA's {ista_value:.4g}. Tune the constants (GridSearchCV) or "
-                "use FISTA or UnfoldedISTA on this dictionary", WorseThanClassicalWarning,
-                stacklevel=constraints.caller_stacklevel())
-        return comparison
 
 
 class UnfoldedAMP(AMPCoderMixin):
@@ -506,6 +409,9 @@ class UnfoldedAMP(AMPCoderMixin):
         run with (learned or classical); the matrices are in ``module_``.
     paradigm_ : str
         The paradigm fitted (``"classical"`` when nothing was trained).
+    comparison_ : dict or None
+        The check of ``fit`` against the untrained model (AMP) at the same
+        depth (``None`` when nothing was trained); see ``keep_best``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
