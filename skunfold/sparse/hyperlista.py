@@ -72,7 +72,7 @@ class HyperLISTA(SparseCoderMixin):
     >>> from skunfold.datasets import make_sparse_recovery
     >>> from skunfold.metrics import nmse_scorer
     >>> from skunfold.sparse import HyperLISTA
-    >>> X, S, D = make_sparse_recovery(n_samples=100, n_measurements=20, n_components=40,
+    >>> X, S, D = make_sparse_recovery(n_samples=100, n_measurements=64, n_components=128,
     ...                                random_state=0)
     >>> search = GridSearchCV(HyperLISTA(dictionary=D, n_layers=8),
     ...                       {"c_threshold": [0.005, 0.01]}, scoring=nmse_scorer, cv=2)
