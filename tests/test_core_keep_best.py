@@ -113,3 +113,19 @@ def test_predict_raises_on_non_finite_output_and_leaves_the_estimator_usable():
     # a shallower run is finite: nothing was broken by the error
     assert np.isfinite(est.iterate(X, n_layers=2)).all()
     assert issubclass(DivergedOutputError, FloatingPointError)
+
+
+def test_max_time_stops_training_and_skips_the_stages_left(toy_problem):
+    p = toy_problem
+    est = _est(p, max_epochs=100000, lr=1e-2, loss_schedule="sequential", max_time=0.5)
+    est.fit(p["X"], p["S"])
+    n_epochs = len(est.history_)
+    assert 1 <= n_epochs < 100000
+    assert est.net_.budget_spent_
+    # the budget ran out in the first of the four layer-wise stages (25,000 epochs each): the
+    # other three were skipped
+    assert n_epochs < 25000
+    assert len({h["stage"] for h in est.history_}) == 1
+    assert est.comparison_ is not None  # keep_best still compared the result
+    with pytest.raises(ValueError, match="max_time"):
+        _est(p, max_time=0.0).fit(p["X"], p["S"])

@@ -381,11 +381,12 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         if lr is None:
             lr = self.default_lr.get(settings.paradigm, self.default_lr[None])
         options = dict(early_stopping=settings.early_stopping, epochs_per_stage=None,
-                       selection=None, keep_best=settings.keep_best)
+                       selection=None, keep_best=settings.keep_best, max_time=settings.max_time)
         if adaptation is not None:
             lr = lr if adaptation.lr is None else adaptation.lr
             options = dict(early_stopping=None, epochs_per_stage=adaptation.epochs,
-                           selection=adaptation.select, keep_best=settings.keep_best)
+                           selection=adaptation.select, keep_best=settings.keep_best,
+                           max_time=settings.max_time)
         return fit_module(
             module, data, schedule=settings.loss_schedule, n_layers=self.n_layers,
             max_epochs=settings.max_epochs, lr=lr, optimizer=settings.optimizer,

@@ -163,6 +163,12 @@ CORE_PARAMETERS = {
         a :class:`~skunfold.core.WorseThanClassicalWarning` gives both
         figures and, with ``True``, the untrained model is kept; ``False``
         keeps the trained one. The figures are in ``comparison_``.""", default=True),
+    "max_time": Param(lambda v, name: _real_or_none(v, name), "float or None", """
+        Training time budget in seconds: training stops at the end of the
+        epoch during which it runs out, the stages of the schedule left are
+        skipped, and ``keep_best`` then compares the result with the
+        untrained model as usual. ``None``: no budget (``max_epochs``
+        alone).""", default=None),
     "fixed_point": Param(_option(FixedPoint), "bool or FixedPoint", """
         Deep equilibrium mode: run the tied learned iteration to its fixed
         point instead of ``n_layers`` times, in ``predict`` and in training,
@@ -221,7 +227,7 @@ FEATURES = {
 
 #: Core parameters any estimator may take without a feature (they are read with their defaults).
 _FREE = {"n_layers", "paradigm", "tied", "hidden_layer_sizes", "device", "n_threads", "verbose",
-         "random_state", "keep_best"}
+         "random_state", "keep_best", "max_time"}
 
 
 def _signature_names(cls):

@@ -114,8 +114,8 @@ class UnfoldedRegressor(RegressorMixin, TransformerMixin, UnfoldedEstimator):
     def __init__(self, problem=None, *, n_layers=10, paradigm="hyperparameters", tied=None,
                  hidden_layer_sizes=(32,), loss_schedule="end_to_end", max_epochs=50, lr=None,
                  batch_size=64, optimizer=None, early_stopping=False, fixed_point=False,
-                 keep_best=True, safeguard=False, adversarial=False, device="auto", n_threads=None,
-                 warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, max_time=None, safeguard=False, adversarial=False, device="auto",
+                 n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def accepts_complex(self):

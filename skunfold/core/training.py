@@ -27,6 +27,7 @@ __all__ = [
     "UnfoldingNet",
     "TrainingDivergedError",
     "StageCosineLR",
+    "TimeBudget",
     "train_stages",
     "check_not_diverged",
     "keep_improvement",
@@ -230,6 +231,25 @@ class StageCosineLR(Callback):
         self.epoch_ += 1
 
 
+class TimeBudget(Callback):
+    """Stop training at the end of the epoch during which ``deadline`` passed.
+
+    ``deadline`` is a :func:`time.perf_counter` value. Like skorch's early
+    stopping, the callback ends the current stage by raising
+    ``KeyboardInterrupt`` (which skorch turns into the end of ``fit``) and
+    records ``net.budget_spent_``, so that :func:`train_stages` skips the
+    stages left. Used by the estimators' ``max_time``.
+    """
+
+    def __init__(self, deadline):
+        self.deadline = deadline
+
+    def on_epoch_end(self, net, **kwargs):
+        if time.perf_counter() >= self.deadline:
+            net.budget_spent_ = True
+            raise KeyboardInterrupt
+
+
 def train_stages(net, data, stages, selection=None, log=None):
     """Train ``net`` on ``data`` stage by stage: the one stage loop of every estimator.
 
@@ -249,6 +269,10 @@ def train_stages(net, data, stages, selection=None, log=None):
     module = net.module_
     try:
         for i, stage in enumerate(stages):
+            if net.__dict__.get("budget_spent_", False):
+                if log is not None:
+                    log(f"max_time spent: stages {i + 1} to {len(stages)} skipped")
+                break
             if not net.set_stage(stage, selection=selection):
                 continue
             if log is not None:
@@ -400,7 +424,8 @@ def _split(data, fraction, seed):
 
 def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
                device="cpu", dtype=torch.float32, early_stopping=None, seeds=(0, 0), verbose=0,
-               name="fit", epochs_per_stage=None, selection=None, keep_best=True):
+               name="fit", epochs_per_stage=None, selection=None, keep_best=True,
+               max_time=None):
     """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
 
     The whole training of an estimator: an optional validation split (early
@@ -441,6 +466,10 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         ``selection(module) -> parameters`` restricting what is trained.
     keep_best : bool, default=True
         Restore the untrained model when the trained one is worse.
+    max_time : float, optional
+        Training time budget in seconds, from the start of this call: training
+        stops at the end of the epoch during which it ran out, and the stages
+        left are skipped (:class:`TimeBudget`).
 
     Returns
     -------
@@ -468,6 +497,8 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         callbacks.append(("gradient_clipping",
                           GradientNormClipping(gradient_clip_value=optimizer.max_grad_norm)))
     start = time.perf_counter()
+    if max_time is not None:
+        callbacks.append(("time_budget", TimeBudget(start + max_time)))
     if verbose:
         callbacks.append(("epoch_log", EpochLog(start, name)))
     initial = copy.deepcopy(module)

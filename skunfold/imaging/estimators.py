@@ -137,8 +137,8 @@ class UnfoldedProximalGradient(ImagingMixin):
                  paradigm="hyperparameters", momentum=False, tied=None,
                  hidden_layer_sizes=(32, 32), precision="float32", loss_schedule="end_to_end",
                  max_epochs=50, lr=None, batch_size=32, optimizer="adam", early_stopping=False,
-                 keep_best=True, fixed_point=False, safeguard=False, device="auto",
-                 n_threads=None, warm_start=False, random_state=None, verbose=0):
+                 keep_best=True, max_time=None, fixed_point=False, safeguard=False,
+                 device="auto", n_threads=None, warm_start=False, random_state=None, verbose=0):
         set_init_parameters(self, locals())
 
     def _make_problem(self, operator, prior, dtype):

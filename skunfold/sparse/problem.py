@@ -4,15 +4,24 @@ Row convention throughout: a batch of observations ``x`` has shape
 ``(batch, m)``, codes ``s`` have shape ``(batch, n)`` and the dictionary ``D``
 has shape ``(n, m)`` (:math:`D = H^\top`), so that ``x ~ s @ D``. The ISTA step
 :math:`s + \mu H^\top (x - H s)` reads ``s + mu * (x - s @ D) @ D.T`` in code.
+
+The dictionary may also be matrix-free (see :func:`is_operator`): a SciPy sparse matrix
+(still the dictionary :math:`D`, shape ``(n, m)``, row convention), or a linear
+*operator* -- a :mod:`skunfold.imaging` operator, a SciPy ``LinearOperator``, a PyLops
+operator -- which maps codes to observations: it plays :math:`H = D^\top`, shape
+``(m, n)``. Either way the step runs through :func:`skunfold.imaging.as_operator`'s
+``forward`` / ``adjoint`` (no dense copy) and :math:`L` comes from a power iteration.
 """
 
 import math
 
 import numpy as np
+import scipy.sparse
 import torch
 from threadpoolctl import threadpool_limits
 
 from ..core import Problem, soft_threshold
+from ..imaging import ImagingOperator, as_operator
 from .analytic import (
     HYPERLISTA_STEP_LIMIT,
     analytic_step,
@@ -27,6 +36,11 @@ __all__ = [
     "AnalyticGuard",
     "support_selected_threshold",
     "lipschitz_constant",
+    "operator_lipschitz",
+    "is_operator",
+    "dictionary_operator",
+    "n_atoms",
+    "reconstruct",
     "fista_momentum",
     "DEFAULT_SUPPORT_SELECTION",
 ]
@@ -86,6 +100,80 @@ def lipschitz_constant(D):
     D = np.asarray(D, dtype=np.float64)
     with threadpool_limits(limits=1, user_api="blas"):
         return 1.001 * float(np.linalg.norm(D, ord=2)) ** 2
+
+
+def is_operator(dictionary):
+    """Whether ``dictionary`` is matrix-free: a SciPy sparse matrix or a linear operator.
+
+    Operators are :class:`~skunfold.imaging.ImagingOperator` objects and anything with
+    ``shape``, ``matvec`` and ``rmatvec`` (SciPy ``LinearOperator``, PyLops operators);
+    arrays, lists and tensors are dense dictionaries.
+    """
+    if dictionary is None or isinstance(dictionary, (np.ndarray, torch.Tensor, list, tuple)):
+        return False
+    return scipy.sparse.issparse(dictionary) or isinstance(dictionary, ImagingOperator) or all(
+        hasattr(dictionary, a) for a in ("shape", "matvec", "rmatvec"))
+
+
+def dictionary_operator(dictionary):
+    r""":math:`H` (shape ``(n_features, n_components)``) of a matrix-free dictionary.
+
+    A sparse matrix is a dictionary in the row convention, ``(n_components, n_features)``:
+    :math:`H` is its transpose (no copy). An operator maps codes to observations: it is
+    :math:`H` itself. Returns an :class:`~skunfold.imaging.ImagingOperator`
+    (:func:`~skunfold.imaging.as_operator`).
+    """
+    if scipy.sparse.issparse(dictionary):
+        return as_operator(dictionary.T)
+    return as_operator(dictionary)
+
+
+def n_atoms(dictionary):
+    """The number of atoms (``n_components``) of a dense or matrix-free dictionary."""
+    if is_operator(dictionary) and not scipy.sparse.issparse(dictionary):
+        return int(dictionary.shape[1])
+    return int(np.shape(dictionary)[0])
+
+
+def reconstruct(S, dictionary):
+    r"""The reconstructions :math:`H s` of codes ``S`` (n_samples, n_components), in float64.
+
+    ``S @ dictionary`` for a dense dictionary; the operator's ``forward`` otherwise.
+    """
+    if not is_operator(dictionary):
+        return np.asarray(S, dtype=np.float64) @ dictionary
+    H = dictionary_operator(dictionary)
+    with torch.no_grad():
+        out = H.forward(torch.from_numpy(np.ascontiguousarray(S, dtype=np.float64)))
+    return out.numpy()
+
+
+def operator_lipschitz(operator, rtol=1e-10, max_iter=1000, random_state=0):
+    r""":math:`L = 1.001 \|H\|_2^2` of an operator, by power iteration (never an SVD).
+
+    The power iteration on :math:`H^\top H` (float64, non-negative random start, as
+    :meth:`ImagingOperator.norm <skunfold.imaging.ImagingOperator.norm>`) stops when its
+    estimate :math:`\|H v_k\|` changes by less than ``rtol`` (relative), at most
+    ``max_iter`` iterations (one ``forward`` and one ``adjoint`` each). The estimate grows
+    to :math:`\|H\|_2` from below; on a dense matrix it agrees with the SVD's
+    :func:`lipschitz_constant` to about ``rtol``.
+    """
+    start = np.random.RandomState(random_state).standard_normal((1, operator.shape[1]))
+    v = torch.from_numpy(np.abs(start))
+    value = 0.0
+    with torch.no_grad():
+        for _ in range(int(max_iter)):
+            v = v / torch.linalg.vector_norm(v)
+            u = operator.forward(v)
+            new = float(torch.linalg.vector_norm(u))
+            v = operator.adjoint(u)
+            if v.is_complex():
+                v = v.real
+            done = abs(new - value) <= rtol * new or not float(torch.linalg.vector_norm(v)) > 0
+            value = new
+            if done or new == 0.0:
+                break
+    return 1.001 * value ** 2
 
 
 _FISTA_T = [1.0]
