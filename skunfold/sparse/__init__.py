@@ -43,7 +43,9 @@ from .problem import (
     HyperLISTAProblem,
     SparseCoding,
     fista_momentum,
+    is_operator,
     lipschitz_constant,
+    operator_lipschitz,
     support_selected_threshold,
 )
 from .state_evolution import amp_state_evolution
@@ -53,6 +55,8 @@ __all__ = [
     "FISTA",
     "ISTA",
     "AMPProblem",
+    "is_operator",
+    "operator_lipschitz",
     "NonGaussianDictionaryWarning",
     "gaussian_ensemble_statistics",
     "AnalyticGuard",

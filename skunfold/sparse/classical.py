@@ -8,13 +8,14 @@ classical iteration of :class:`~skunfold.sparse.SparseCoding` or
 
 from ..core import Param, constraints, set_init_parameters
 from .amp import AMPProblem
-from .coding import AMPCoderMixin, SparseCoderMixin
+from .coding import OPERATOR_DICTIONARY_ROW, AMPCoderMixin, SparseCoderMixin
 from .problem import SparseCoding
 
 __all__ = ["ISTA", "FISTA", "AMP"]
 
 #: The rows ISTA and FISTA share (their docstring text).
 _ISTA_ROWS = {
+    "dictionary": OPERATOR_DICTIONARY_ROW,
     "n_layers": Param(constraints.integer(1), "int", """
         Number of iterations."""),
     "alpha": Param(constraints.real(0), "float", """
@@ -32,6 +33,14 @@ class ISTA(SparseCoderMixin):
     ``transform_algorithm="lasso_cd", transform_alpha=alpha``. Computation is
     done in the dtype of ``X`` (float32 or float64).
 
+    ``dictionary`` may be matrix-free: a SciPy sparse matrix (row convention, like a
+    dense one) or a linear operator playing :math:`H` (codes to observations, shape
+    ``(n_features, n_components)``), e.g. a :class:`skunfold.imaging.Blur` for a
+    deconvolution with sparse pixels, a SciPy ``LinearOperator`` or a PyLops operator.
+    The iteration then applies its ``forward`` / ``adjoint`` (no dense copy) and
+    :math:`L` comes from a power iteration (:func:`~skunfold.sparse.operator_lipschitz`);
+    a dense array runs as before (exact :math:`L` by SVD).
+
     Parameters
     ----------
     %(parameters)s
@@ -42,7 +51,9 @@ class ISTA(SparseCoderMixin):
         The solver as a torch module.
     problem_ : SparseCoding
         The fitted problem.
-    dictionary_ : ndarray of shape (n_components, n_features)
+    dictionary_ : ndarray of shape (n_components, n_features), sparse matrix or operator
+        The dictionary used: a dense one as an array, a sparse matrix or an operator as
+        given.
     dictionary_estimated_ : bool
     n_components_ : int
     lipschitz_ : float
@@ -65,6 +76,7 @@ class ISTA(SparseCoderMixin):
     """
 
     parameter_table = _ISTA_ROWS
+    accepts_operators = True
     _momentum = False
 
     def __init__(self, dictionary=None, *, n_layers=100, alpha=0.1, device="auto",

@@ -13,17 +13,24 @@ other dictionary, the objective and the scikit-learn tags.
 import warnings
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..core import DivergedOutputError, Param, UnfoldedEstimator, constraints
 from .amp import _check_damping
-from .problem import DEFAULT_SUPPORT_SELECTION
+from .problem import (
+    DEFAULT_SUPPORT_SELECTION,
+    dictionary_operator,
+    is_operator,
+    n_atoms,
+    reconstruct,
+)
 
 __all__ = ["SparseCoderMixin", "AMPCoderMixin", "DictionaryEstimatedWarning",
            "estimate_dictionary", "check_support_selection", "check_reconstruction",
            "compare_with_solver",
-           "DICTIONARY_ROW", "EXPLOSION_FACTOR"]
+           "DICTIONARY_ROW", "OPERATOR_DICTIONARY_ROW", "EXPLOSION_FACTOR"]
 
 #: A code whose reconstruction is this many times larger than its sample is "exploded".
 EXPLOSION_FACTOR = 10.0
@@ -36,7 +43,9 @@ def check_reconstruction(S, X, D, owner):
     :math:`\|H s\| \leq 2 \|x\|`; a code is called exploded when
     :math:`\|H s\| > 10 (\|x\| + \overline{\|x\|})`, ten times that
     bound's scale with the mean norm :math:`\overline{\|x\|}` of the rows of
-    ``X`` (so that a zero sample does not count). Returns ``S``.
+    ``X`` (so that a zero sample does not count). ``D`` may be matrix-free (a sparse
+    matrix or an operator, see :func:`~skunfold.sparse.is_operator`): then every
+    reconstruction is computed by its ``forward``. Returns ``S``.
     """
     S2 = np.asarray(S).reshape(len(S), -1)
     if not np.all(np.isfinite(S2)):
@@ -44,16 +53,20 @@ def check_reconstruction(S, X, D, owner):
         raise DivergedOutputError(
             f"{owner} produced non-finite codes for {bad} of {len(S2)} samples: the iteration "
             "diverged (a step or threshold unsuited to this dictionary or to the scale of X)")
-    if S2.shape[1] != D.shape[0] or not len(S2):
+    if S2.shape[1] != n_atoms(D) or not len(S2):
         return S
     Xa = np.asarray(X, dtype=np.float64).reshape(len(S2), -1)
     x_norm = np.linalg.norm(Xa, axis=1)
     limit = EXPLOSION_FACTOR * (x_norm + x_norm.mean())
-    # ||s D|| <= ||s|| ||D||_2 <= ||s|| ||D||_F: only the rows this bound does not clear are
-    # multiplied out (the check then costs a small fraction of the coding)
-    bound = np.linalg.norm(S2, axis=1) * float(np.linalg.norm(D))
-    suspect = np.flatnonzero(bound > limit)
     r_norm = np.zeros(len(S2))
+    if is_operator(D):  # one forward pass of the operator (a fraction of the coding)
+        r_norm = np.linalg.norm(reconstruct(S2, D), axis=1)
+        suspect = np.zeros(0, dtype=int)
+    else:
+        # ||s D|| <= ||s|| ||D||_2 <= ||s|| ||D||_F: only the rows this bound does not clear
+        # are multiplied out (the check then costs a small fraction of the coding)
+        bound = np.linalg.norm(S2, axis=1) * float(np.linalg.norm(D))
+        suspect = np.flatnonzero(bound > limit)
     if suspect.size:
         r_norm[suspect] = np.linalg.norm(S2[suspect].astype(np.float64) @ D, axis=1)
     exploded = r_norm > limit
@@ -116,6 +129,22 @@ DICTIONARY_ROW = Param(_check_dictionary, "array-like of shape (n_components, n_
         Row convention, ``X = S @ dictionary`` (see :class:`UnfoldedISTA`);
         ``None``: estimated from ``(X, y)`` by least squares.""")
 
+#: The ``dictionary`` row of the coders that also run matrix-free (ISTA, FISTA, UnfoldedISTA).
+OPERATOR_DICTIONARY_ROW = Param(
+    _check_dictionary, "array-like or sparse matrix of shape (n_components, n_features), "
+    "or linear operator of shape (n_features, n_components)", """
+        Row convention, ``X = S @ dictionary`` (see :class:`UnfoldedISTA`), for a
+        dense array or a SciPy sparse matrix. A linear operator -- a
+        :mod:`skunfold.imaging` operator (e.g. :class:`~skunfold.imaging.Blur`), a SciPy
+        ``LinearOperator`` or a PyLops operator -- maps codes to observations: it
+        plays :math:`H` = ``dictionary.T``, shape (n_features, n_components).
+        Sparse matrices and operators run matrix-free (``forward`` / ``adjoint``
+        of :func:`skunfold.imaging.as_operator`, no dense copy; :math:`L` by power
+        iteration), are stored as given in ``dictionary_``, and serve the
+        paradigms that need no matrix (not LISTA's ``"objective"``, nor
+        ``weights="analytic"``). ``None``: estimated from ``(X, y)`` by least
+        squares.""")
+
 
 def estimate_dictionary(X, y, owner):
     """The dictionary ``D`` of ``X ~ y @ D``: least squares on the labeled samples, with a warning.
@@ -170,7 +199,7 @@ def compare_with_solver(estimator, solver, X, y, max_samples=2048):
         on = "mean squared reconstruction error against y @ dictionary"
 
         def figure(S):
-            return float(np.mean(((S.reshape(len(S), -1)[rows] - Y[rows]) @ D) ** 2))
+            return float(np.mean(reconstruct(S.reshape(len(S), -1)[rows] - Y[rows], D) ** 2))
     else:
         on = "mean LASSO objective"
 
@@ -193,6 +222,8 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
 
     parameter_table = {"dictionary": DICTIONARY_ROW,
                        "alpha": Param(constraints.real(0), "float")}
+    #: Whether ``dictionary`` may be a sparse matrix or a linear operator (matrix-free).
+    accepts_operators = False
 
     # one meaning of score for every estimator (the core's): R² with y, the objective without
     score = UnfoldedEstimator.score
@@ -215,13 +246,15 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         D, estimated = self._resolve_dictionary(X, y)
         self.dictionary_ = D
         self.dictionary_estimated_ = estimated
-        self.n_components_ = D.shape[0]
+        self.n_components_ = n_atoms(D)
         problem = self._make_problem(D)
         self.lipschitz_ = problem.lipschitz
         return problem
 
     # -- the dictionary -----------------------------------------------------------------
     def _validate_dictionary(self, D, n_features, name="dictionary"):
+        if is_operator(D):
+            return self._validate_operator(D, n_features, name)
         D = check_array(D, dtype=np.float64, input_name=name)
         if D.shape[1] != n_features:
             hint = ""
@@ -234,12 +267,37 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
                 f"X = S @ dictionary).{hint}")
         return D
 
+    def _validate_operator(self, D, n_features, name):
+        """A sparse matrix (row convention) or an operator (:math:`H`), checked as it is."""
+        what = ("a sparse matrix" if scipy.sparse.issparse(D)
+                else f"an operator ({type(D).__name__})")
+        if not self.accepts_operators:
+            raise TypeError(
+                f"{type(self).__name__} needs {name} as a dense array (its iteration uses the "
+                f"matrix itself), got {what}; ISTA, FISTA and UnfoldedISTA run matrix-free "
+                "on sparse matrices and operators, or pass a dense array")
+        H = dictionary_operator(D)
+        if np.iscomplexobj(np.empty(0, H.dtype)):
+            raise ValueError(f"{name} is {what} with complex values: sparse coding needs a real "
+                             "dictionary (for complex measurements, e.g. MRI, use "
+                             "skunfold.imaging.UnfoldedProximalGradient)")
+        if H.shape[0] != n_features:
+            hint = ""
+            if H.shape[1] == n_features:
+                hint = (" A sparse matrix is a dictionary (n_components, n_features), an "
+                        "operator maps codes to observations (n_features, n_components): pass "
+                        "the transpose.")
+            raise ValueError(f"{name} is {what} of shape {tuple(D.shape)}, which maps codes of "
+                             f"size {H.shape[1]} to observations of size {H.shape[0]}, but X "
+                             f"has n_features={n_features}.{hint}")
+        return D
+
     def _resolve_dictionary(self, X, y):
         if self.dictionary is not None:
             D = self._validate_dictionary(self.dictionary, X.shape[1])
-            if y is not None and y.shape[1] != D.shape[0]:
+            if y is not None and y.shape[1] != n_atoms(D):
                 raise ValueError(
-                    f"y has {y.shape[1]} columns but the dictionary has {D.shape[0]} atoms "
+                    f"y has {y.shape[1]} columns but the dictionary has {n_atoms(D)} atoms "
                     "(n_components); y must have shape (n_samples, n_components)")
             return D, False
         if y is None:
@@ -294,8 +352,10 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
 
     def _checked_codes(self, X, problem, dictionary):
         S = self.iterate(X, problem=problem)
-        D = self.dictionary_ if dictionary is None else \
-            np.asarray(problem.D.detach().cpu().numpy(), dtype=np.float64)
+        D = self.dictionary_
+        if dictionary is not None:  # the new problem's H (operator) or D (dense)
+            D = problem.operator if getattr(problem, "operator", None) is not None else \
+                np.asarray(problem.D.detach().cpu().numpy(), dtype=np.float64)
         if hasattr(X, "to_numpy"):  # a DataFrame, validated by iterate
             X = X.to_numpy()
         return check_reconstruction(S, X, D, type(self).__name__)

@@ -23,6 +23,7 @@ from ..core import (
 from .amp import SHRINKAGES, AMPProblem
 from .analytic import check_coherence
 from .coding import (
+    OPERATOR_DICTIONARY_ROW,
     AMPCoderMixin,
     SparseCoderMixin,
     check_support_selection,
@@ -87,7 +88,15 @@ class UnfoldedISTA(SparseCoderMixin):
         (the paper's :math:`H` transposed; row :math:`j` is atom :math:`h_j`), as in
         :class:`sklearn.decomposition.SparseCoder`. ``None``: estimated from
         ``(X, y)`` by least squares during a supervised fit (a
-        :class:`DictionaryEstimatedWarning` says so).
+        :class:`DictionaryEstimatedWarning` says so). Also matrix-free: a SciPy
+        sparse matrix (same convention) or a linear operator playing :math:`H`
+        (shape (n_features, n_components): a :mod:`skunfold.imaging` operator, a
+        SciPy ``LinearOperator``, a PyLops operator), applied by its ``forward`` /
+        ``adjoint`` with :math:`L` from a power iteration (see :class:`ISTA`). The
+        ``"classical"``, ``"hyperparameters"`` (``weights="dictionary"``),
+        ``"correction"`` and ``"dnn"`` paradigms run on it; LISTA's
+        ``"objective"`` and ``weights="analytic"`` need a dense matrix (a
+        ``ValueError`` says so).
     n_layers : int, default=16
         Depth :math:`K`.
     paradigm : str, default="hyperparameters"
@@ -144,8 +153,8 @@ class UnfoldedISTA(SparseCoderMixin):
         The trained skorch net (``None`` for ``paradigm="classical"``).
     history_ : skorch.History or None
         Per-epoch training losses.
-    dictionary_ : ndarray of shape (n_components, n_features)
-        The dictionary used (given or estimated).
+    dictionary_ : ndarray of shape (n_components, n_features), sparse matrix or operator
+        The dictionary used (given or estimated; a sparse matrix or operator as given).
     dictionary_estimated_ : bool
     n_components_ : int
     lipschitz_ : float
@@ -208,7 +217,9 @@ class UnfoldedISTA(SparseCoderMixin):
 
     supports = ("training", "fixed_point", "safeguard", "adversarial", "unsupervised",
                 "semi_supervised")
+    accepts_operators = True
     parameter_table = {
+        "dictionary": OPERATOR_DICTIONARY_ROW,
         "weights": Param(constraints.options("dictionary", "analytic"), "str"),
         "coupling": Param(constraints.options("cp", allow_none=True), "str or None"),
         "support_selection": Param(check_support_selection, "bool or (float, float)"),

@@ -115,7 +115,7 @@ class SparseCorrection(nn.Module):
 
     def forward(self, problem, state, x, side):
         s = state[0]
-        grad = (x - s @ problem.D) @ problem.D.T
+        grad = problem.residual_correlation(s, x)
         return self.mlp(torch.cat([s, grad], dim=-1))
 
 
@@ -154,7 +154,7 @@ class DNNLayer(SparseLayer):
         self.phi = ElementwiseNet(threshold, n_hidden)
 
     def update(self, problem, k, s, x):
-        z = s + (1.0 / problem.lipschitz) * (x - s @ problem.D) @ problem.D.T
+        z = s + problem.residual_correlation(s, x, 1.0 / problem.lipschitz)
         return self.phi(z)
 
     def hyperparameter_values(self, problem, k):
@@ -185,7 +185,7 @@ def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
             W2 = torch.eye(D.shape[0], dtype=D.dtype) - D @ D.T / L
             layers = [LISTALayer(shared, W2, theta, m) for m in momenta]
     elif paradigm == "correction":
-        nets = [SparseCorrection(D.shape[0], hidden_layer_sizes) for _ in range(count)]
+        nets = [SparseCorrection(problem.n_components, hidden_layer_sizes) for _ in range(count)]
         layers = [CorrectionIteration(net) for net in nets]
     else:
         layers = [DNNLayer(theta, hidden_layer_sizes[0], m) for m in momenta]

@@ -5,7 +5,7 @@ Row convention throughout: a batch of observations ``x`` has shape
 has shape ``(n, m)`` (:math:`D = H^\top`), so that ``x ~ s @ D``. The ISTA step
 :math:`s + \mu H^\top (x - H s)` reads ``s + mu * (x - s @ D) @ D.T`` in code.
 
-The dictionary may also be matrix-free (see :func:`is_operator`): a SciPy sparse matrix
+The dictionary may also be matrix-free (see ``is_operator``): a SciPy sparse matrix
 (still the dictionary :math:`D`, shape ``(n, m)``, row convention), or a linear
 *operator* -- a :mod:`skunfold.imaging` operator, a SciPy ``LinearOperator``, a PyLops
 operator -- which maps codes to observations: it plays :math:`H = D^\top`, shape
@@ -108,6 +108,13 @@ def is_operator(dictionary):
     Operators are :class:`~skunfold.imaging.ImagingOperator` objects and anything with
     ``shape``, ``matvec`` and ``rmatvec`` (SciPy ``LinearOperator``, PyLops operators);
     arrays, lists and tensors are dense dictionaries.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse
+    >>> from skunfold.sparse import is_operator
+    >>> is_operator(np.eye(3)), is_operator(scipy.sparse.eye(3))
+    (False, True)
     """
     if dictionary is None or isinstance(dictionary, (np.ndarray, torch.Tensor, list, tuple)):
         return False
@@ -148,7 +155,7 @@ def reconstruct(S, dictionary):
     return out.numpy()
 
 
-def operator_lipschitz(operator, rtol=1e-10, max_iter=1000, random_state=0):
+def operator_lipschitz(operator, rtol=1e-10, max_iter=200, random_state=0):
     r""":math:`L = 1.001 \|H\|_2^2` of an operator, by power iteration (never an SVD).
 
     The power iteration on :math:`H^\top H` (float64, non-negative random start, as
@@ -156,7 +163,19 @@ def operator_lipschitz(operator, rtol=1e-10, max_iter=1000, random_state=0):
     estimate :math:`\|H v_k\|` changes by less than ``rtol`` (relative), at most
     ``max_iter`` iterations (one ``forward`` and one ``adjoint`` each). The estimate grows
     to :math:`\|H\|_2` from below; on a dense matrix it agrees with the SVD's
-    :func:`lipschitz_constant` to about ``rtol``.
+    :func:`lipschitz_constant` to about ``rtol`` (1e-9 on a 20 x 40 Gaussian matrix in
+    about 100 iterations); on a blur, whose top singular values cluster, 200 iterations
+    leave it about 2e-7 low, well inside the 1.001 margin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skunfold.imaging import Blur, as_operator
+    >>> from skunfold.sparse import operator_lipschitz
+    >>> round(operator_lipschitz(as_operator(np.diag([2.0, 1.0]))), 6)
+    4.004
+    >>> round(operator_lipschitz(Blur((16, 16), sigma=1.0)), 4)
+    1.001
     """
     start = np.random.RandomState(random_state).standard_normal((1, operator.shape[1]))
     v = torch.from_numpy(np.abs(start))
@@ -202,8 +221,10 @@ class SparseCoding(Problem):
 
     Parameters
     ----------
-    dictionary : ndarray of shape (n_components, n_features)
-        :math:`D = H^\top` (row convention, ``X = S @ D``).
+    dictionary : ndarray or sparse matrix of shape (n_components, n_features), or operator
+        :math:`D = H^\top` (row convention, ``X = S @ D``); or a linear operator of shape
+        (n_features, n_components) playing :math:`H` (see ``is_operator``), run
+        matrix-free (``weights="dictionary"`` only; no LISTA matrices).
     alpha : float, default=0.1
         The :math:`\ell_1` weight :math:`\alpha` of the objective; the initial threshold is
         :math:`\alpha / L`.
@@ -222,7 +243,13 @@ class SparseCoding(Problem):
 
     def __init__(self, dictionary, alpha=0.1, weights="dictionary", support_selection=None,
                  momentum=False, coupling=None):
+        self.operator = None
+        if is_operator(dictionary):
+            self._init_operator(dictionary, alpha, weights, support_selection, momentum,
+                                coupling)
+            return
         D = np.asarray(dictionary, dtype=np.float64)
+        self.n_components = D.shape[0]
         self.D = torch.tensor(D)
         self.weights_kind = weights if isinstance(weights, str) else "given"
         W = analytic_weights(D) if weights == "analytic" else D.T if isinstance(weights, str) \
@@ -243,6 +270,38 @@ class SparseCoding(Problem):
         self.momentum = bool(momentum)
         self.coupling = coupling
         self.hyperparameters = self.layer_hyperparameters(0)
+
+    def _init_operator(self, dictionary, alpha, weights, support_selection, momentum, coupling):
+        """The matrix-free problem: :math:`H` an operator, :math:`W = H`, :math:`L` by power
+        iteration."""
+        if not (isinstance(weights, str) and weights == "dictionary"):
+            shown = weights if isinstance(weights, str) else "a given matrix"
+            raise ValueError(f"weights={shown!r} needs the dictionary as a dense array (ALISTA's "
+                             "analytic weights are computed from the matrix); with a sparse "
+                             "matrix or an operator as dictionary only weights='dictionary' "
+                             "works")
+        self.operator = dictionary_operator(dictionary)
+        if np.iscomplexobj(np.empty(0, self.operator.dtype)):
+            raise ValueError(f"the dictionary operator ({type(dictionary).__name__}) is complex: "
+                             "sparse coding needs a real operator (for complex measurements, "
+                             "e.g. MRI, use skunfold.imaging.UnfoldedProximalGradient)")
+        self.D = self.W = None
+        self.n_components = int(self.operator.shape[1])
+        self.weights_kind = "dictionary"
+        self.alpha = float(alpha)
+        self.lipschitz = operator_lipschitz(self.operator)
+        self.base_step = 1.0 / self.lipschitz
+        self.support_selection = support_selection
+        self.momentum = bool(momentum)
+        self.coupling = coupling
+        self.hyperparameters = self.layer_hyperparameters(0)
+
+    def residual_correlation(self, s, x, scale=1.0):
+        r""":math:`c \, H^\top (x - H s)` (``scale`` :math:`c`): the negative gradient of the
+        data fit."""
+        if self.operator is None:
+            return scale * (x - s @ self.D) @ self.D.T
+        return scale * self.operator.adjoint(x - self.operator.forward(s))
 
     # -- the solver ---------------------------------------------------------------------
     def layer_hyperparameters(self, k):
@@ -270,23 +329,31 @@ class SparseCoding(Problem):
         return soft_threshold(z, theta)
 
     def initial_state(self, x):
-        s0 = x.new_zeros((x.shape[0], self.D.shape[0]))
+        s0 = x.new_zeros((x.shape[0], self.n_components))
         return (s0, s0)
 
     def step(self, state, x, step, threshold, momentum=None, support=0.0):
         s, s_prev = state
         s_in = s if momentum is None else s + momentum * (s - s_prev)
-        z = s_in + step * (x - s_in @ self.D) @ self.W
+        if self.operator is None:
+            z = s_in + step * (x - s_in @ self.D) @ self.W
+        else:
+            z = s_in + step * self.operator.adjoint(x - self.operator.forward(s_in))
         return self.shrink(z, threshold, support), s
 
     def readout(self, state):
         return state[0]
 
     def objective(self, estimate, x):
-        r = x - estimate @ self.D
+        r = x - (estimate @ self.D if self.operator is None else self.operator.forward(estimate))
         return 0.5 * (r * r).sum(-1) + self.alpha * estimate.abs().sum(-1)
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
+        if self.operator is not None and paradigm == "objective":
+            raise ValueError("paradigm='objective' learns the matrices of LISTA / LISTA-CP "
+                             "(n_components x n_features): it needs the dictionary as a dense "
+                             "array, got a sparse matrix or an operator; use "
+                             "paradigm='hyperparameters', 'correction' or 'dnn' (matrix-free)")
         return sparse_layers(self, paradigm, n_layers, tied, hidden_layer_sizes)
 
     # -- transfer -------------------------------------------------------------------------

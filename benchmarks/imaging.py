@@ -1,0 +1,464 @@
+"""Imaging inverse problems at K = 10: classical proximal gradient against its unfolded versions.
+
+Issue 24's benchmark. The crops (32x32, noise 0.01, pixels in [0, 1]) come from
+``skunfold.datasets.make_imaging_problem``: training crops from ``images="train"``
+(camera, astronaut, coffee, china, flower), held-out crops from ``images="test"``
+(coins, moon), the same operator for both. Tasks:
+
+* ``superres2``: super-resolution x2 (Gaussian blur sigma 1, decimation by 2);
+* ``superres4``: super-resolution x4 (Gaussian blur sigma 2, decimation by 4);
+* ``deblur``: Gaussian blur sigma 1, circular boundary;
+* ``inpaint``: 50% of the pixels kept, drawn at random;
+* ``mri``: 4x-accelerated Cartesian k-space (complex measurements).
+
+Methods, per task, all at depth ``K = 10`` unless said:
+
+* ``FISTA K=10, <prior>``: ``skunfold.imaging.ProximalGradient`` (momentum on), its
+  ``alpha`` the best of a small grid by PSNR on training crops, for the wavelet prior
+  (Haar, approximation band free; full mode: also pixel l1 and total variation);
+* ``FISTA 200 it, wavelet``: the same solver at convergence (200 iterations, its own
+  ``alpha`` tuned on the training crops);
+* ``UnfoldedProximalGradient`` on the wavelet prior, started at the tuned FISTA
+  (``momentum=True``), trained end-to-end on the (measurement, image) pairs of the
+  training crops with the default learning rate and ``keep_best``: paradigms
+  ``hyperparameters``, ``correction`` and ``dnn`` (full mode: also ``objective`` and
+  the deep-equilibrium ``dnn``, ``fixed_point=True``);
+* deepinv's unfolded proximal gradient as a peer, only when ``import deepinv`` works
+  (it is not a dependency; see docs/imaging_benchmark.rst for an install that leaves
+  torch alone). Otherwise its row says "skipped".
+
+Reported per method: PSNR and SSIM (``skunfold.metrics``) on the held-out crops,
+training wall-clock and CPU time, milliseconds per image for ``predict`` on the
+held-out set (best of 3, one thread) and every warning raised by ``fit`` and
+``predict`` (e.g. ``WorseThanClassicalWarning`` from ``keep_best``).
+
+Then one forward pass of a K = 10 classical model (``ProximalGradient``, FISTA,
+Gaussian blur sigma 1 and the Haar wavelet prior) on one image of 64x64, 256x256 and
+1024x1024 pixels, against a plain torch loop of the same K steps written inline with
+the same operator and prior objects (``A.forward``, ``A.adjoint``, ``prior.prox``):
+wall-clock (best of 3 after a warm-up pass) and peak memory, each (size, method) in a
+fresh subprocess. Memory is measured on one more pass, after the timing: glibc is set
+to map every block of 64 KiB or more on its own and unmap it when freed
+(``mallopt(M_MMAP_THRESHOLD)``, then ``malloc_trim``), so that the resident set
+follows the live memory, Linux's peak resident set (``VmHWM``) is reset through
+``/proc/self/clear_refs``, and the figure is its growth over the pass. torch's CPU
+allocations are not seen by ``tracemalloc``; where the reset is refused,
+``ru_maxrss`` is used, which can hide the pass under an earlier peak.
+
+Usage::
+
+    python benchmarks/imaging.py --quick   # super-resolution x2 only, few epochs: ~3-4 min
+    python benchmarks/imaging.py           # the five tasks, more epochs: ~40-60 min
+
+Results go to ``benchmarks/results/imaging_{quick,full}.{txt,json}`` (``--out PREFIX``
+to write them elsewhere); ``--tasks`` restricts the tasks, ``--no-timing`` skips the
+forward-pass timing.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+import torch  # noqa: E402
+
+import skunfold  # noqa: E402
+from skunfold.core import EarlyStopping  # noqa: E402
+from skunfold.datasets import make_imaging_problem  # noqa: E402
+from skunfold.imaging import (  # noqa: E402
+    Blur,
+    Downsample,
+    ProximalGradient,
+    UnfoldedProximalGradient,
+    Wavelet,
+)
+from skunfold.metrics import psnr, ssim  # noqa: E402
+
+torch.set_num_threads(1)
+
+K = 10
+NOISE = 0.01
+PATCH = 32
+RESULTS = pathlib.Path(__file__).parent / "results"
+TASKS = ("superres2", "superres4", "deblur", "inpaint", "mri")
+TASK_NAMES = {"superres2": "super-resolution x2", "superres4": "super-resolution x4",
+              "deblur": "deblurring", "inpaint": "inpainting 50%", "mri": "MRI 4x"}
+ALPHAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+CONVERGED = 200
+
+
+def budget(quick):
+    """Settings and training budget of each mode."""
+    if quick:
+        return {"tasks": ("superres2",), "priors": ("wavelet",), "n_train": 400, "n_test": 64,
+                "alpha_samples": 100, "epochs": {"hyperparameters": 15, "correction": 4,
+                                                 "dnn": 4},
+                "early_stopping": None, "batch_size": 32, "timing_sizes": (64, 256, 1024)}
+    return {"tasks": TASKS, "priors": ("wavelet", "l1", "tv"), "n_train": 1000, "n_test": 200,
+            "alpha_samples": 200, "epochs": {"hyperparameters": 40, "objective": 20,
+                                             "correction": 15, "dnn": 15, "dnn, DEQ": 10},
+            "early_stopping": 5, "batch_size": 32, "timing_sizes": (64, 256, 1024)}
+
+
+def make_task(task, n_train, n_test, seed):
+    """Training and held-out crops of one task, sharing its operator."""
+    named = {"superres2": "superres", "deblur": "blur", "inpaint": "inpaint", "mri": "mri"}
+    if task == "superres4":
+        operator = Downsample((PATCH, PATCH), factor=4, sigma=2.0)
+    else:
+        operator = named[task]
+    Y, X, A = make_imaging_problem(operator, images="train", n_samples=n_train,
+                                   patch_size=PATCH if isinstance(operator, str) else None,
+                                   noise=NOISE, random_state=seed)
+    Yt, Xt, _ = make_imaging_problem(A, images="test", n_samples=n_test, noise=NOISE,
+                                     random_state=seed + 1)
+    dtype = np.complex64 if np.iscomplexobj(Y) else np.float32
+    return Y.astype(dtype), X.astype(np.float32), Yt.astype(dtype), Xt, A
+
+
+class Recorder:
+    """Collects the warnings raised inside ``with recorder:``, as (category, message)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __enter__(self):
+        self._ctx = warnings.catch_warnings(record=True)
+        self._log = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        for w in self._log:
+            item = (w.category.__name__, " ".join(str(w.message).split())[:300])
+            if item not in self.seen:
+                self.seen.append(item)
+        return self._ctx.__exit__(*exc)
+
+
+def best_time(fn, repeats=3):
+    """Best wall-clock time of ``repeats`` calls (seconds) and the last result."""
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def tune_alpha(A, prior, n_layers, Y, X):
+    """The grid's alpha with the best PSNR of FISTA (``n_layers`` iterations) on ``(Y, X)``."""
+    scores = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the rows themselves record their warnings
+        for a in ALPHAS:
+            model = ProximalGradient(A, prior=prior, alpha=a, n_layers=n_layers, momentum=True,
+                                     n_threads=1).fit(Y)
+            scores[a] = float(psnr(X, model.predict(Y)))
+    return max(scores, key=scores.get), {str(a): v for a, v in scores.items()}
+
+
+def deepinv_available():
+    try:
+        import deepinv  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+    return None
+
+
+def run_task(task, b, seed):
+    """All methods on one task."""
+    t0 = time.perf_counter()
+    Y, X, Yt, Xt, A = make_task(task, b["n_train"], b["n_test"], seed)
+    shape = A.image_shape
+    n_a = b["alpha_samples"]
+    setup = {"task": task, "name": TASK_NAMES[task], "operator": repr(A),
+             "n_measurements": int(A.shape[0]), "n_pixels": int(A.shape[1]),
+             "n_train": len(Y), "n_test": len(Yt), "alphas": {}}
+    for prior in b["priors"]:
+        setup["alphas"][prior] = tune_alpha(A, prior, K, Y[:n_a], X[:n_a])
+    setup["alphas"]["wavelet, converged"] = tune_alpha(A, "wavelet", CONVERGED, Y[:n_a], X[:n_a])
+    setup["setup_s"] = time.perf_counter() - t0
+    alpha = setup["alphas"]["wavelet"][0]
+    print(f"\n{TASK_NAMES[task]}: {A!r}, {len(Y)} train / {len(Yt)} test crops "
+          f"{shape[0]}x{shape[1]}, alpha (FISTA K={K}, wavelet) = {alpha:g}, "
+          f"set-up {setup['setup_s']:.1f} s", flush=True)
+    rows = {}
+
+    def record(name, kind, fit, note):
+        row = {"kind": kind, "budget": note}
+        with Recorder() as rec:
+            try:
+                t, c = time.perf_counter(), time.process_time()
+                model = fit()
+                row["train_s"] = time.perf_counter() - t
+                row["train_cpu_s"] = time.process_time() - c
+                pred_s, P = best_time(lambda: model.predict(Yt))
+                row["ms_per_image"] = 1e3 * pred_s / len(Yt)
+                P = np.asarray(P, dtype=np.float64)
+                finite = bool(np.all(np.isfinite(P)))
+                row["psnr"] = float(psnr(Xt, P)) if finite else None
+                row["ssim"] = float(ssim(Xt, P, image_shape=shape)) if finite else None
+                comparison = getattr(model, "comparison_", None)
+                if comparison is not None:
+                    row["kept"] = comparison.get("kept")
+            except Exception as exc:  # a failed default recipe is a result, not a crash
+                row["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                row["psnr"] = row["ssim"] = None
+        row["warnings"] = [list(w) for w in rec.seen]
+        rows[name] = row
+        shown = "failed" if row["psnr"] is None else f"{row['psnr']:6.2f} dB {row['ssim']:.3f}"
+        timing = (f"{row['ms_per_image']:6.2f} ms/image, train {row['train_s']:5.1f} s"
+                  if "ms_per_image" in row else row.get("error", ""))
+        flags = f"  [{', '.join(sorted({c for c, _ in rec.seen}))}]" if rec.seen else ""
+        print(f"  {name:<26} {shown}  {timing}{flags}", flush=True)
+
+    for prior in b["priors"]:
+        a = setup["alphas"][prior][0]
+        record(f"FISTA K={K}, {prior}", "classical",
+               lambda a=a, prior=prior: ProximalGradient(A, prior=prior, alpha=a, n_layers=K,
+                                                         momentum=True, n_threads=1).fit(Y),
+               f"{K} iterations, alpha={a:g} tuned on training crops")
+    a_conv = setup["alphas"]["wavelet, converged"][0]
+    record(f"FISTA {CONVERGED} it, wavelet", "converged",
+           lambda: ProximalGradient(A, prior="wavelet", alpha=a_conv, n_layers=CONVERGED,
+                                    momentum=True, n_threads=1).fit(Y),
+           f"{CONVERGED} iterations, alpha={a_conv:g} tuned on training crops")
+
+    stopping = (EarlyStopping(n_iter_no_change=b["early_stopping"]) if b["early_stopping"]
+                else False)
+    for name, epochs in b["epochs"].items():
+        paradigm, _, variant = name.partition(", ")
+        extra = {"fixed_point": True} if variant == "DEQ" else {}
+
+        def fit(paradigm=paradigm, epochs=epochs, extra=extra):
+            est = UnfoldedProximalGradient(A, prior="wavelet", alpha=alpha, n_layers=K,
+                                           paradigm=paradigm, momentum=True, max_epochs=epochs,
+                                           batch_size=b["batch_size"], early_stopping=stopping,
+                                           n_threads=1, random_state=seed, **extra)
+            return est.fit(Y, X)
+        note = (f"{len(Y)} crops, {epochs} epochs, batch {b['batch_size']}, default lr"
+                + (f", early stopping (10% validation, patience {b['early_stopping']})"
+                   if stopping else "") + ", keep_best")
+        record(name, "learned", fit, note)
+
+    missing = deepinv_available()
+    if missing is None:
+        rows["deepinv (not run)"] = {
+            "kind": "peer", "budget": "deepinv is importable, but its peer run is not written "
+            "in this version of the benchmark", "psnr": None, "ssim": None, "warnings": []}
+    else:
+        rows["deepinv"] = {"kind": "peer", "budget": f"skipped: {missing}", "psnr": None,
+                           "ssim": None, "warnings": []}
+        print(f"  {'deepinv':<26} skipped ({missing})", flush=True)
+    setup["adjoint_psnr"] = float(psnr(Xt, np.real(A.rmatmat(Yt.T.astype(
+        np.complex128 if np.iscomplexobj(Yt) else np.float64)).T)))
+    return {**setup, "methods": rows}
+
+
+# -- forward-pass timing ---------------------------------------------------------------------
+def _status_kb(field):
+    """A field of /proc/self/status in kB (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss():
+    """Make the resident set follow the live memory and reset its peak (VmHWM).
+
+    glibc: every later block of 64 KiB or more gets its own mapping, returned to the system
+    when freed (``mallopt(M_MMAP_THRESHOLD)``), and the free heap is given back
+    (``malloc_trim``); then Linux's peak is reset (``/proc/self/clear_refs``). False where
+    the reset is refused.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 65536)  # M_MMAP_THRESHOLD
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def forward_pass(size, method):
+    """One K-step FISTA pass on a size x size image: seconds (best of 3) and peak RSS growth."""
+    shape = (size, size)
+    A, prior = Blur(shape, sigma=1.0), Wavelet(shape)
+    rng = np.random.default_rng(0)
+    image = rng.random((1, size * size))
+    y = (A.matmat(image.T).T + NOISE * rng.standard_normal(image.shape)).astype(np.float32)
+    alpha = 1e-3
+    if method == "ProximalGradient":
+        model = ProximalGradient(A, prior=prior, alpha=alpha, n_layers=K, momentum=True,
+                                 n_threads=1).fit(y)
+        run = lambda: model.predict(y)  # noqa: E731
+    else:
+        from skunfold.imaging.problem import fista_momentum
+        L = A.lipschitz
+        thresholds = torch.as_tensor(prior.thresholds(alpha / L), dtype=torch.float32)
+        beta = [fista_momentum(k) for k in range(K)]
+
+        def run():
+            with torch.no_grad():
+                yt = torch.from_numpy(y)
+                x = x_prev = A.adjoint(yt)
+                for k in range(K):
+                    z = x + beta[k] * (x - x_prev)
+                    x_prev, x = x, prior.prox(z - A.adjoint(A.forward(z) - yt) / L, thresholds)
+                return x.numpy()
+    run()  # warm-up: one-time set-ups (filters, kernels) are neither timed nor measured
+    seconds, out = best_time(run)
+    reset = _reset_peak_rss()
+    base = _status_kb("VmRSS")
+    run()
+    peak = _status_kb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    grown = None if base is None or peak is None else max(0, peak - base) / 1024
+    return {"size": size, "method": method, "seconds": seconds, "peak_rss_growth_mb": grown,
+            "peak_reset": reset, "finite": bool(np.all(np.isfinite(out)))}
+
+
+def timing(sizes):
+    """Each (size, method) in its own process, so that the peak resident set is its own."""
+    rows = []
+    for size in sizes:
+        for method in ("ProximalGradient", "plain torch loop"):
+            cmd = [sys.executable, __file__, "--_forward", str(size), method]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            try:
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+            except (IndexError, ValueError):
+                row = {"size": size, "method": method,
+                       "error": " ".join(done.stderr.split())[-300:]}
+            rows.append(row)
+            shown = (f"{1e3 * row['seconds']:9.1f} ms, peak RSS +{row['peak_rss_growth_mb']:7.1f}"
+                     f" MB" if "seconds" in row else row["error"])
+            print(f"  {size:>5}x{size:<5} {method:<18} {shown}", flush=True)
+    return rows
+
+
+# -- report ----------------------------------------------------------------------------------
+def fmt(v, spec):
+    """``v`` formatted, or ``--`` right-aligned in the same width."""
+    width = int(spec.lstrip("+").split(".")[0] or 0)
+    return "--".rjust(width) if v is None else format(v, spec)
+
+
+def report(res):
+    lines = [res["title"], res["machine"], ""]
+    for s in res["tasks"]:
+        m = s["methods"]
+        ref = m[f"FISTA K={K}, wavelet"].get("psnr")
+        alphas = ", ".join(f"{p} {v[0]:g}" for p, v in s["alphas"].items())
+        lines.append(f"{s['name']}: {s['operator']}, {s['n_train']} train / {s['n_test']} "
+                     f"held-out crops, adjoint A^T y {s['adjoint_psnr']:.2f} dB; alpha: {alphas}")
+        head = (f"  {'method':<26}{'PSNR dB':>8}{'- FISTA':>8}{'SSIM':>7}{'ms/img':>8}"
+                f"{'train s':>9}  warnings / error / note")
+        lines += [head, "  " + "-" * (len(head) + 10)]
+        for name, r in m.items():
+            p = r.get("psnr")
+            d = None if p is None or ref is None else p - ref
+            note = r.get("error") or "; ".join(sorted({c for c, _ in r["warnings"]}))
+            if r.get("kept") == "classical":
+                note = ("kept the classical start; " + note).rstrip("; ")
+            if r["kind"] == "peer" and p is None:
+                note = r["budget"]
+            lines.append(f"  {name:<26}{fmt(p, '8.2f')}{fmt(d, '+8.2f')}"
+                         f"{fmt(r.get('ssim'), '7.3f')}{fmt(r.get('ms_per_image'), '8.2f')}"
+                         f"{fmt(r.get('train_s'), '9.1f')}  {note}")
+        lines.append("")
+    if res.get("timing"):
+        lines.append(f"One forward pass, K={K} FISTA steps, Gaussian blur sigma 1 + Haar wavelet "
+                     "prox, one image, float32, one thread (best of 3 after a warm-up; memory: "
+                     "growth of the peak resident set over one more pass, fresh process)")
+        lines.append(f"  {'size':<11}{'ProximalGradient':>22}{'plain torch loop':>22}"
+                     f"{'ratio':>7}")
+        by = {(r["size"], r["method"]): r for r in res["timing"]}
+        for size in sorted({r["size"] for r in res["timing"]}):
+            a, t = by.get((size, "ProximalGradient"), {}), by.get((size, "plain torch loop"), {})
+            cell = [f"{1e3 * r['seconds']:.1f} ms, +{r['peak_rss_growth_mb']:.0f} MB"
+                    if "seconds" in r else "failed" for r in (a, t)]
+            ratio = (a["seconds"] / t["seconds"]) if "seconds" in a and "seconds" in t else None
+            lines.append(f"  {size}x{size:<6}{cell[0]:>22}{cell[1]:>22}{fmt(ratio, '7.2f')}")
+        lines.append("")
+    lines.append("Warnings (first message of each category, per task and method):")
+    for s in res["tasks"]:
+        for name, r in s["methods"].items():
+            seen = set()
+            for c, msg in r["warnings"]:
+                if c not in seen:
+                    seen.add(c)
+                    lines.append(f"  {s['task']}, {name}: {c}: {msg[:200]}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="super-resolution x2, few epochs")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
+    parser.add_argument("--no-timing", action="store_true", help="skip the forward-pass timing")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="prefix of the .txt and .json outputs "
+                        "(default benchmarks/results/imaging_{quick,full})")
+    parser.add_argument("--_forward", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._forward:
+        print(json.dumps(forward_pass(int(args._forward[0]), args._forward[1])))
+        return 0
+    b = budget(args.quick)
+    tasks = args.tasks or b["tasks"]
+    mode = "quick" if args.quick else "full"
+    t0, c0 = time.perf_counter(), time.process_time()
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"python {platform.python_version()}, torch {torch.__version__}, "
+               f"scikit-learn {sklearn.__version__}, skunfold {skunfold.__version__}, "
+               "1 torch thread, OMP_NUM_THREADS=" + os.environ["OMP_NUM_THREADS"])
+    title = (f"Imaging ({mode}): {PATCH}x{PATCH} crops, noise {NOISE}, K={K}, train images "
+             f"'train', held-out 'test', tasks {', '.join(tasks)}, seed {args.seed}")
+    print(title + "\n" + machine, flush=True)
+    res = {"mode": mode, "title": title, "machine": machine, "K": K, "noise": NOISE,
+           "patch_size": PATCH, "alpha_grid": list(ALPHAS), "converged_iterations": CONVERGED,
+           "budget": {k: v for k, v in b.items() if k != "tasks"}, "tasks": []}
+    for task in tasks:
+        res["tasks"].append(run_task(task, b, args.seed))
+    if not args.no_timing:
+        print(f"\nforward pass, K={K}:", flush=True)
+        res["timing"] = timing(b["timing_sizes"])
+    res["total_s"] = time.perf_counter() - t0
+    res["total_cpu_s"] = time.process_time() - c0
+    text = report(res) + (f"\n\ntotal wall-clock {res['total_s']:.0f} s, CPU "
+                          f"{res['total_cpu_s']:.0f} s (this process; the timing subprocesses "
+                          "not counted in CPU)\n")
+    print("\n" + text)
+    prefix = pathlib.Path(args.out or RESULTS / f"imaging_{mode}")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_name(prefix.name + ".txt").write_text(text)
+    prefix.with_name(prefix.name + ".json").write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
