@@ -182,7 +182,7 @@ def test_ssim_identical_is_one_and_decreases_with_noise():
     values = [ssim(X, make_imaging_problem("denoise", n_samples=20, noise=s,
                                             random_state=0)[0])
               for s in (0.01, 0.05, 0.2)]
-    assert 1.0 > values[0] > values[1] > values[2] > 0.0, values
+    assert 0.0 < values[2] < values[1] < values[0] < 1.0, values
     assert values[0] > 0.9 and values[2] < 0.5, values
 
 

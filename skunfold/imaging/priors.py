@@ -13,6 +13,8 @@ tensors, with torch operations only (no branch on tensor values), so the
 layers built on it export as one static graph.
 """
 
+import abc
+
 import numpy as np
 
 from ..core import soft_threshold
@@ -33,7 +35,7 @@ def check_image_shape(image_shape, name="image_shape"):
     return shape
 
 
-class Prior:
+class Prior(abc.ABC):
     r"""Base of the priors: groups of coefficients, :meth:`prox` and :meth:`penalty`.
 
     A subclass sets ``group_names`` (one threshold per group) and implements
@@ -84,6 +86,7 @@ class Prior:
         """``value`` for every group, as an array of shape ``(n_groups,)``."""
         return np.full(self.n_groups, float(value))
 
+    @abc.abstractmethod
     def prox(self, x, thresholds):
         r"""The proximal map of :math:`\sum_g t_g \|(\Psi x)_g\|_1` at ``x``.
 
@@ -97,8 +100,8 @@ class Prior:
         -------
         torch.Tensor of shape (batch, H * W)
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def penalty(self, x, weights):
         r""":math:`\sum_g w_g \|(\Psi x)_g\|_1` per sample, free groups left out.
 
@@ -111,7 +114,6 @@ class Prior:
         -------
         torch.Tensor of shape (batch,)
         """
-        raise NotImplementedError
 
     def _check(self, x):
         if x.shape[-1] != self.n_pixels:
