@@ -238,7 +238,7 @@ class ImagingOperator(LinearOperator):
     def _rmatmat(self, X):
         return self._host(X, True)
 
-    def norm(self, n_iter=50, random_state=0):
+    def norm(self, n_iter=50, random_state=0, tol=None):
         r"""Operator 2-norm :math:`\|A\|_2` by power iteration on :math:`A^\top A`.
 
         The estimate :math:`\|A v_k\|` (:math:`v_k` the normalised iterate) grows to
@@ -253,6 +253,9 @@ class ImagingOperator(LinearOperator):
             Number of power iterations (each one ``forward`` and ``adjoint``).
         random_state : int, RandomState or None, default=0
             Seed of the random start.
+        tol : float, optional
+            Stop before ``n_iter`` iterations once the estimate changes by at
+            most ``tol`` (relative); ``None``: run all ``n_iter``.
 
         Returns
         -------
@@ -267,7 +270,8 @@ class ImagingOperator(LinearOperator):
         """
         if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 1:
             raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
-        key = (int(n_iter), random_state) if isinstance(random_state, numbers.Integral) else None
+        key = (int(n_iter), random_state, tol) \
+            if isinstance(random_state, numbers.Integral) else None
         if key in self._norms:
             return self._norms[key]
         start = check_random_state(random_state).standard_normal((1, self.shape[1]))
@@ -277,9 +281,11 @@ class ImagingOperator(LinearOperator):
             for _ in range(int(n_iter)):
                 v = v / torch.linalg.vector_norm(v)
                 u = self.forward(v)
-                value = float(torch.linalg.vector_norm(u))
+                previous, value = value, float(torch.linalg.vector_norm(u))
                 v = self.adjoint(u)
                 if value == 0.0 or not float(torch.linalg.vector_norm(v)) > 0.0:
+                    break
+                if tol is not None and abs(value - previous) <= tol * value:
                     break
         if key is not None:
             self._norms[key] = value

@@ -158,8 +158,8 @@ def reconstruct(S, dictionary):
 def operator_lipschitz(operator, rtol=1e-10, max_iter=200, random_state=0):
     r""":math:`L = 1.001 \|H\|_2^2` of an operator, by power iteration (never an SVD).
 
-    The power iteration on :math:`H^\top H` (float64, non-negative random start, as
-    :meth:`ImagingOperator.norm <skunfold.imaging.ImagingOperator.norm>`) stops when its
+    :meth:`ImagingOperator.norm <skunfold.imaging.ImagingOperator.norm>`'s power
+    iteration on :math:`H^\top H` (float64, non-negative random start) stops when its
     estimate :math:`\|H v_k\|` changes by less than ``rtol`` (relative), at most
     ``max_iter`` iterations (one ``forward`` and one ``adjoint`` each). The estimate grows
     to :math:`\|H\|_2` from below; on a dense matrix it agrees with the SVD's
@@ -177,21 +177,7 @@ def operator_lipschitz(operator, rtol=1e-10, max_iter=200, random_state=0):
     >>> round(operator_lipschitz(Blur((16, 16), sigma=1.0)), 4)
     1.001
     """
-    start = np.random.RandomState(random_state).standard_normal((1, operator.shape[1]))
-    v = torch.from_numpy(np.abs(start))
-    value = 0.0
-    with torch.no_grad():
-        for _ in range(int(max_iter)):
-            v = v / torch.linalg.vector_norm(v)
-            u = operator.forward(v)
-            new = float(torch.linalg.vector_norm(u))
-            v = operator.adjoint(u)
-            if v.is_complex():
-                v = v.real
-            done = abs(new - value) <= rtol * new or not float(torch.linalg.vector_norm(v)) > 0
-            value = new
-            if done or new == 0.0:
-                break
+    value = operator.norm(n_iter=int(max_iter), random_state=random_state, tol=rtol)
     return 1.001 * value ** 2
 
 
