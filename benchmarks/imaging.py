@@ -73,6 +73,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 import torch  # noqa: E402
+from recording import Recorder  # noqa: E402  (benchmarks/ is on sys.path)
 
 import skunfold  # noqa: E402
 from skunfold.core import EarlyStopping  # noqa: E402
@@ -127,26 +128,6 @@ def make_task(task, n_train, n_test, seed):
                                      random_state=seed + 1)
     dtype = np.complex64 if np.iscomplexobj(Y) else np.float32
     return Y.astype(dtype), X.astype(np.float32), Yt.astype(dtype), Xt, A
-
-
-class Recorder:
-    """Collects the warnings raised inside ``with recorder:``, as (category, message)."""
-
-    def __init__(self):
-        self.seen = []
-
-    def __enter__(self):
-        self._ctx = warnings.catch_warnings(record=True)
-        self._log = self._ctx.__enter__()
-        warnings.simplefilter("always")
-        return self
-
-    def __exit__(self, *exc):
-        for w in self._log:
-            item = (w.category.__name__, " ".join(str(w.message).split())[:300])
-            if item not in self.seen:
-                self.seen.append(item)
-        return self._ctx.__exit__(*exc)
 
 
 def best_time(fn, repeats=3):

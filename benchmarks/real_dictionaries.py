@@ -55,6 +55,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 import torch  # noqa: E402
+from recording import Recorder  # noqa: E402  (benchmarks/ is on sys.path)
 from sklearn.decomposition import SparseCoder  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
@@ -107,26 +108,6 @@ def budget(quick):
             "overcompleteness": (2, 4), "n_train": 2000, "n_test": 1000,
             "n_dictionary_samples": 2000, "max_epochs": 20, "patience": 4,
             "alpha_samples": 500}
-
-
-class Recorder:
-    """Collects the warnings raised inside ``with recorder:``, as (category, message)."""
-
-    def __init__(self):
-        self.seen = []
-
-    def __enter__(self):
-        self._ctx = warnings.catch_warnings(record=True)
-        self._log = self._ctx.__enter__()
-        warnings.simplefilter("always")
-        return self
-
-    def __exit__(self, *exc):
-        for w in self._log:
-            item = (w.category.__name__, " ".join(str(w.message).split())[:300])
-            if item not in self.seen:
-                self.seen.append(item)
-        return self._ctx.__exit__(*exc)
 
 
 def best_time(fn, repeats=3, enough=2.0):
