@@ -11,7 +11,8 @@ import scipy.sparse
 import torch
 from scipy.sparse.linalg import aslinearoperator
 
-from .operators import _COMPLEX, ImagingOperator, _check_image_shape
+from .checks import check_image_shape
+from .operators import _COMPLEX, ImagingOperator
 
 __all__ = ["MatrixOperator", "ScipyOperator", "as_operator"]
 
@@ -183,7 +184,7 @@ def as_operator(A, image_shape=None):
     (tensor([[ 3., 12.]], dtype=torch.float64), tensor([[ 3., 12.]], dtype=torch.float64))
     """
     if isinstance(A, ImagingOperator):
-        if image_shape is not None and _check_image_shape(image_shape) != A.image_shape:
+        if image_shape is not None and check_image_shape(image_shape) != A.image_shape:
             raise ValueError(f"image_shape {tuple(image_shape)} does not match the "
                              f"operator's image_shape {A.image_shape}")
         return A

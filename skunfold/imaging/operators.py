@@ -23,51 +23,13 @@ from scipy.fft import next_fast_len
 from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_random_state
 
+from .checks import check_image_shape, check_mask, check_sigma, selection
+
 __all__ = ["ImagingOperator", "Identity", "Blur", "Downsample", "Inpaint", "MRI",
            "gaussian_kernel"]
 
 _COMPLEX = {torch.float16: torch.complex32, torch.float32: torch.complex64,
             torch.float64: torch.complex128}
-
-
-def _check_image_shape(image_shape):
-    try:
-        shape = tuple(image_shape)
-        ok = len(shape) == 2 and all(isinstance(s, numbers.Integral) and s > 0 for s in shape)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(f"image_shape must be a pair of positive integers (H, W), "
-                         f"got {image_shape!r}")
-    return tuple(int(s) for s in shape)
-
-
-def _check_mask(mask, image_shape, name):
-    mask = np.asarray(mask)
-    if mask.shape != image_shape:
-        raise ValueError(f"{name}: mask has shape {mask.shape}, expected image_shape "
-                         f"{image_shape}")
-    if mask.dtype != bool:
-        if not np.isin(mask, (0, 1)).all():
-            raise ValueError(f"{name}: mask must be boolean (or 0/1), got dtype {mask.dtype}")
-        mask = mask.astype(bool)
-    if not mask.any():
-        raise ValueError(f"{name}: mask keeps nothing (all False)")
-    return mask
-
-
-def _selection(mask):
-    """Indices of the kept entries, and for every entry its row in ``[kept, 0]``."""
-    index = np.flatnonzero(mask)
-    scatter = np.full(mask.size, index.size, dtype=np.int64)
-    scatter[index] = np.arange(index.size)
-    return index, scatter
-
-
-def _check_sigma(sigma):
-    if not isinstance(sigma, numbers.Real) or not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-    return float(sigma)
 
 
 def gaussian_kernel(sigma=1.0):
@@ -90,7 +52,7 @@ def gaussian_kernel(sigma=1.0):
     >>> k.shape, round(float(k.sum()), 12)
     ((7, 7), 1.0)
     """
-    sigma = _check_sigma(sigma)
+    sigma = check_sigma(sigma)
     r = math.ceil(3 * sigma)
     g = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma ** 2))
     g /= g.sum()
@@ -138,7 +100,7 @@ class ImagingOperator(LinearOperator):
 
     def __init__(self, image_shape, n_out, dtype=np.float64, n_in=None):
         if image_shape is not None:
-            image_shape = _check_image_shape(image_shape)
+            image_shape = check_image_shape(image_shape)
             size = image_shape[0] * image_shape[1]
             if n_in is not None and n_in != size:
                 raise ValueError(f"image_shape {image_shape} has {size} pixels, but the "
@@ -313,7 +275,7 @@ class Identity(ImagingOperator):
     """
 
     def __init__(self, image_shape):
-        image_shape = _check_image_shape(image_shape)
+        image_shape = check_image_shape(image_shape)
         self.output_shape = image_shape
         super().__init__(image_shape, image_shape[0] * image_shape[1])
 
@@ -367,7 +329,7 @@ class Blur(ImagingOperator):
     """
 
     def __init__(self, image_shape, sigma=1.0, kernel=None, boundary="circular"):
-        image_shape = _check_image_shape(image_shape)
+        image_shape = check_image_shape(image_shape)
         if kernel is None:
             kernel = gaussian_kernel(sigma)
         else:
@@ -443,7 +405,7 @@ class Downsample(ImagingOperator):
     """
 
     def __init__(self, image_shape, factor=2, sigma=1.0, boundary="circular"):
-        image_shape = _check_image_shape(image_shape)
+        image_shape = check_image_shape(image_shape)
         if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) or factor < 1:
             raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
         if image_shape[0] % factor or image_shape[1] % factor:
@@ -491,9 +453,9 @@ class Inpaint(ImagingOperator):
     """
 
     def __init__(self, image_shape, mask):
-        image_shape = _check_image_shape(image_shape)
-        self.mask = _check_mask(mask, image_shape, "Inpaint")
-        self._index, self._scatter = _selection(self.mask)
+        image_shape = check_image_shape(image_shape)
+        self.mask = check_mask(mask, image_shape, "Inpaint")
+        self._index, self._scatter = selection(self.mask)
         super().__init__(image_shape, self._index.size)
 
     def _torch_forward(self, x):
@@ -538,9 +500,9 @@ class MRI(ImagingOperator):
     """
 
     def __init__(self, image_shape, mask):
-        image_shape = _check_image_shape(image_shape)
-        self.mask = _check_mask(mask, image_shape, "MRI")
-        self._index, self._scatter = _selection(self.mask)
+        image_shape = check_image_shape(image_shape)
+        self.mask = check_mask(mask, image_shape, "MRI")
+        self._index, self._scatter = selection(self.mask)
         super().__init__(image_shape, self._index.size, dtype=np.complex128)
 
     def _torch_forward(self, x):

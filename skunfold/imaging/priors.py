@@ -18,21 +18,9 @@ import abc
 import numpy as np
 
 from ..core import soft_threshold
+from .checks import check_image_shape
 
-__all__ = ["Prior", "PixelL1", "check_image_shape"]
-
-
-def check_image_shape(image_shape, name="image_shape"):
-    """``(H, W)`` as a tuple of two positive ints, or a ``ValueError`` naming ``name``."""
-    try:
-        shape = tuple(int(s) for s in image_shape)
-    except TypeError:
-        raise ValueError(f"{name} must be a pair (height, width), got {image_shape!r}") from None
-    if len(shape) != 2 or min(shape) < 1 or any(
-            int(a) != a for a in np.asarray(image_shape, dtype=float).ravel()):
-        raise ValueError(f"{name} must be a pair of positive integers (height, width), got "
-                         f"{image_shape!r}")
-    return shape
+__all__ = ["Prior", "PixelL1"]
 
 
 class Prior(abc.ABC):

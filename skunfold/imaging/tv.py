@@ -11,7 +11,8 @@ import numbers
 
 import torch
 
-from .priors import Prior, check_image_shape
+from .checks import check_image_shape
+from .priors import Prior
 
 __all__ = ["TotalVariation"]
 

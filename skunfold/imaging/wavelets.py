@@ -27,7 +27,8 @@ import numpy as np
 import pywt
 import torch
 
-from .priors import Prior, check_image_shape
+from .checks import check_image_shape
+from .priors import Prior
 
 __all__ = ["Wavelet"]
 
