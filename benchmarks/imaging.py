@@ -15,17 +15,22 @@ Methods, per task, all at depth ``K = 10`` unless said:
 
 * ``FISTA K=10, <prior>``: ``skunfold.imaging.ProximalGradient`` (momentum on), its
   ``alpha`` the best of a small grid by PSNR on training crops, for the wavelet prior
-  (Haar, approximation band free; full mode: also pixel l1 and total variation);
-* ``FISTA 200 it, wavelet``: the same solver at convergence (200 iterations, its own
-  ``alpha`` tuned on the training crops);
-* ``UnfoldedProximalGradient`` on the wavelet prior, started at the tuned FISTA
+  (Haar, approximation band free) and total variation (full mode: also pixel l1). The
+  best of them on the training crops is "the best classical solver at depth K", the
+  reference of the ``- best`` column, and the prior of the rows below;
+* ``FISTA 200 it``: that solver at convergence (200 iterations, its own ``alpha``
+  tuned on the training crops);
+* ``UnfoldedProximalGradient`` on that prior, started at the tuned FISTA
   (``momentum=True``), trained end-to-end on the (measurement, image) pairs of the
   training crops with the default learning rate and ``keep_best``: paradigms
   ``hyperparameters``, ``correction`` and ``dnn`` (full mode: also ``objective`` and
   the deep-equilibrium ``dnn``, ``fixed_point=True``);
-* deepinv's unfolded proximal gradient as a peer, only when ``import deepinv`` works
-  (it is not a dependency; see docs/imaging_benchmark.rst for an install that leaves
-  torch alone). Otherwise its row says "skipped".
+* deepinv (0.5.0) as a peer, only when it imports (it is not a dependency; see
+  docs/imaging_benchmark.rst for an install that leaves torch alone), by
+  ``benchmarks/imaging_deepinv.py``: its own physics on the same clean crops, its PGD
+  and FISTA at K = 10 with the Haar ``WaveletPrior`` (lambda tuned on the same grid of
+  thresholds) and its unfolded PGD (a step size and a lambda per iteration, Adam, the
+  ``hyperparameters`` row's epochs). Otherwise its row says "skipped".
 
 Reported per method: PSNR and SSIM (``skunfold.metrics``) on the held-out crops,
 training wall-clock and CPU time, milliseconds per image for ``predict`` on the
@@ -96,21 +101,28 @@ RESULTS = pathlib.Path(__file__).parent / "results"
 TASKS = ("superres2", "superres4", "deblur", "inpaint", "mri")
 TASK_NAMES = {"superres2": "super-resolution x2", "superres4": "super-resolution x4",
               "deblur": "deblurring", "inpaint": "inpainting 50%", "mri": "MRI 4x"}
-ALPHAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+ALPHAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+SOLVERS = {"PGD": False, "FISTA": True}  # name: momentum
 CONVERGED = 200
 
 
 def budget(quick):
     """Settings and training budget of each mode."""
     if quick:
-        return {"tasks": ("superres2",), "priors": ("wavelet",), "n_train": 400, "n_test": 64,
-                "alpha_samples": 100, "epochs": {"hyperparameters": 15, "correction": 4,
-                                                 "dnn": 4},
-                "early_stopping": None, "batch_size": 32, "timing_sizes": (64, 256, 1024)}
+        return {"tasks": ("superres2",), "priors": ("wavelet", "tv"), "n_train": 400,
+                "n_test": 64, "alpha_samples": 100,
+                "epochs": {"hyperparameters": 15, "correction": 4, "dnn": 4},
+                "max_time": {}, "peer_epochs": 15, "early_stopping": None, "batch_size": 32,
+                "timing_sizes": (64, 256, 1024)}
+    # full: each learned model trains until its epochs or its time budget (max_time, seconds
+    # of wall-clock on one thread) run out, with early stopping on a 10% validation split
     return {"tasks": TASKS, "priors": ("wavelet", "l1", "tv"), "n_train": 1000, "n_test": 200,
-            "alpha_samples": 200, "epochs": {"hyperparameters": 40, "objective": 20,
-                                             "correction": 15, "dnn": 15, "dnn, DEQ": 3},
-            "deq_n_train": 200, "early_stopping": 5, "batch_size": 32,
+            "alpha_samples": 200,
+            "epochs": {"hyperparameters": 40, "objective": 20, "correction": 15, "dnn": 15,
+                       "dnn, DEQ": 3},
+            "max_time": {"hyperparameters": 120, "objective": 120, "correction": 300,
+                         "dnn": 300, "dnn, DEQ": 180},
+            "peer_epochs": 15, "deq_n_train": 200, "early_stopping": 5, "batch_size": 32,
             "timing_sizes": (64, 256, 1024)}
 
 
@@ -140,24 +152,16 @@ def best_time(fn, repeats=3):
     return best, out
 
 
-def tune_alpha(A, prior, n_layers, Y, X):
-    """The grid's alpha with the best PSNR of FISTA (``n_layers`` iterations) on ``(Y, X)``."""
+def tune_alpha(A, prior, n_layers, Y, X, momentum=True, alphas=ALPHAS):
+    """The grid's alpha with the best PSNR of PGD or FISTA (``n_layers`` its) on ``(Y, X)``."""
     scores = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the rows themselves record their warnings
-        for a in ALPHAS:
-            model = ProximalGradient(A, prior=prior, alpha=a, n_layers=n_layers, momentum=True,
-                                     n_threads=1).fit(Y)
+        for a in alphas:
+            model = ProximalGradient(A, prior=prior, alpha=a, n_layers=n_layers,
+                                     momentum=momentum, n_threads=1).fit(Y)
             scores[a] = float(psnr(X, model.predict(Y)))
     return max(scores, key=scores.get), {str(a): v for a, v in scores.items()}
-
-
-def deepinv_available():
-    try:
-        import deepinv  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install
-        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
-    return None
 
 
 def run_task(task, b, seed):
@@ -170,13 +174,25 @@ def run_task(task, b, seed):
              "n_measurements": int(A.shape[0]), "n_pixels": int(A.shape[1]),
              "n_train": len(Y), "n_test": len(Yt), "alphas": {}}
     for prior in b["priors"]:
-        setup["alphas"][prior] = tune_alpha(A, prior, K, Y[:n_a], X[:n_a])
-    setup["alphas"]["wavelet, converged"] = tune_alpha(A, "wavelet", CONVERGED, Y[:n_a], X[:n_a])
+        for solver, momentum in SOLVERS.items():
+            setup["alphas"][f"{solver}, {prior}"] = tune_alpha(A, prior, K, Y[:n_a], X[:n_a],
+                                                               momentum)
+    # the best classical solver at depth K: the solver, prior and alpha of the best PSNR on
+    # the training crops; the learned models start from it
+    best = max(setup["alphas"], key=lambda q: setup["alphas"][q][1][str(setup["alphas"][q][0])])
+    solver, prior = best.split(", ")
+    momentum = SOLVERS[solver]
+    setup["best_prior"], setup["reference"] = prior, f"{solver} K={K}, {prior}"
+    # at convergence, the grid from the depth-K alpha / 3 up (more iterations want no less
+    # regularisation), on half the crops
+    grid = [a for a in ALPHAS if a >= setup["alphas"][best][0] / 3.5][:4]
+    setup["alphas"][f"{best}, converged"] = tune_alpha(A, prior, CONVERGED, Y[:n_a // 2],
+                                                       X[:n_a // 2], momentum, grid)
     setup["setup_s"] = time.perf_counter() - t0
-    alpha = setup["alphas"]["wavelet"][0]
+    alpha = setup["alphas"][best][0]
     print(f"\n{TASK_NAMES[task]}: {A!r}, {len(Y)} train / {len(Yt)} test crops "
-          f"{shape[0]}x{shape[1]}, alpha (FISTA K={K}, wavelet) = {alpha:g}, "
-          f"set-up {setup['setup_s']:.1f} s", flush=True)
+          f"{shape[0]}x{shape[1]}, best classical on training crops: {setup['reference']}, "
+          f"alpha {alpha:g}; set-up {setup['setup_s']:.1f} s", flush=True)
     rows = {}
 
     def record(name, kind, fit, note):
@@ -207,17 +223,18 @@ def run_task(task, b, seed):
         flags = f"  [{', '.join(sorted({c for c, _ in rec.seen}))}]" if rec.seen else ""
         print(f"  {name:<26} {shown}  {timing}{flags}", flush=True)
 
-    for prior in b["priors"]:
-        a = setup["alphas"][prior][0]
-        record(f"FISTA K={K}, {prior}", "classical",
-               lambda a=a, prior=prior: ProximalGradient(A, prior=prior, alpha=a, n_layers=K,
-                                                         momentum=True, n_threads=1).fit(Y),
-               f"{K} iterations, alpha={a:g} tuned on training crops")
-    a_conv = setup["alphas"]["wavelet, converged"][0]
-    record(f"FISTA {CONVERGED} it, wavelet", "converged",
-           lambda: ProximalGradient(A, prior="wavelet", alpha=a_conv, n_layers=CONVERGED,
-                                    momentum=True, n_threads=1).fit(Y),
-           f"{CONVERGED} iterations, alpha={a_conv:g} tuned on training crops")
+    for q in b["priors"]:
+        for sv, mom in SOLVERS.items():
+            a = setup["alphas"][f"{sv}, {q}"][0]
+            record(f"{sv} K={K}, {q}", "classical",
+                   lambda a=a, q=q, mom=mom: ProximalGradient(A, prior=q, alpha=a, n_layers=K,
+                                                              momentum=mom, n_threads=1).fit(Y),
+                   f"{K} iterations, alpha={a:g} tuned on training crops")
+    a_conv = setup["alphas"][f"{best}, converged"][0]
+    record(f"{solver} {CONVERGED} it", "converged",
+           lambda: ProximalGradient(A, prior=prior, alpha=a_conv, n_layers=CONVERGED,
+                                    momentum=momentum, n_threads=1).fit(Y),
+           f"{CONVERGED} iterations, {prior} prior, alpha={a_conv:g} tuned on training crops")
 
     stopping = (EarlyStopping(n_iter_no_change=b["early_stopping"]) if b["early_stopping"]
                 else False)
@@ -229,25 +246,36 @@ def run_task(task, b, seed):
         n_fit = b.get("deq_n_train", len(Y)) if extra else len(Y)
 
         def fit(paradigm=paradigm, epochs=epochs, extra=extra, n_fit=n_fit):
-            est = UnfoldedProximalGradient(A, prior="wavelet", alpha=alpha, n_layers=K,
-                                           paradigm=paradigm, momentum=True, max_epochs=epochs,
+            est = UnfoldedProximalGradient(A, prior=prior, alpha=alpha, n_layers=K,
+                                           paradigm=paradigm, momentum=momentum,
+                                           max_time=b["max_time"].get(name),
+                                           max_epochs=epochs,
                                            batch_size=b["batch_size"], early_stopping=stopping,
                                            n_threads=1, random_state=seed, **extra)
             return est.fit(Y[:n_fit], X[:n_fit])
-        note = (f"{n_fit} crops, {epochs} epochs, batch {b['batch_size']}, default lr"
+        limit = b["max_time"].get(name)
+        note = (f"{n_fit} crops, {epochs} epochs"
+                + (f" or {limit} s (max_time)" if limit else "")
+                + f", batch {b['batch_size']}, default lr"
                 + (f", early stopping (10% validation, patience {b['early_stopping']})"
                    if stopping else "") + ", keep_best")
         record(name, "learned", fit, note)
+        rows[name]["prior"] = prior
 
-    missing = deepinv_available()
-    if missing is None:
-        rows["deepinv (not run)"] = {
-            "kind": "peer", "budget": "deepinv is importable, but its peer run is not written "
-            "in this version of the benchmark", "psnr": None, "ssim": None, "warnings": []}
-    else:
-        rows["deepinv"] = {"kind": "peer", "budget": f"skipped: {missing}", "psnr": None,
+    import imaging_deepinv  # benchmarks/imaging_deepinv.py; it imports deepinv itself
+    try:
+        rows.update(imaging_deepinv.run_peer(
+            task, A, X, Xt, K=K, epochs=b["peer_epochs"],
+            batch_size=b["batch_size"], n_alpha=n_a, alphas=ALPHAS, seed=seed, noise=NOISE))
+    except imaging_deepinv.Unavailable as exc:
+        rows["deepinv"] = {"kind": "peer", "budget": f"skipped: {exc}", "psnr": None,
                            "ssim": None, "warnings": []}
-        print(f"  {'deepinv':<26} skipped ({missing})", flush=True)
+        print(f"  {'deepinv':<26} skipped ({exc})", flush=True)
+    except Exception as exc:  # a failed peer run is a result, not a crash
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        rows["deepinv"] = {"kind": "peer", "budget": f"failed: {error}", "error": error,
+                           "psnr": None, "ssim": None, "warnings": []}
+        print(f"  {'deepinv':<26} failed ({error})", flush=True)
     setup["adjoint_psnr"] = float(psnr(Xt, np.real(A.rmatmat(Yt.T.astype(
         np.complex128 if np.iscomplexobj(Yt) else np.float64)).T)))
     return {**setup, "methods": rows}
@@ -356,11 +384,13 @@ def report(res):
     lines = [res["title"], res["machine"], ""]
     for s in res["tasks"]:
         m = s["methods"]
-        ref = m[f"FISTA K={K}, wavelet"].get("psnr")
+        best = s.get("reference", f"FISTA K={K}, {s.get('best_prior', 'wavelet')}")
+        ref = m[best].get("psnr")
         alphas = ", ".join(f"{p} {v[0]:g}" for p, v in s["alphas"].items())
         lines.append(f"{s['name']}: {s['operator']}, {s['n_train']} train / {s['n_test']} "
-                     f"held-out crops, adjoint A^T y {s['adjoint_psnr']:.2f} dB; alpha: {alphas}")
-        head = (f"  {'method':<26}{'PSNR dB':>8}{'- FISTA':>8}{'SSIM':>7}{'ms/img':>8}"
+                     f"held-out crops, adjoint A^T y {s['adjoint_psnr']:.2f} dB; alpha: {alphas}; "
+                     f"best classical (training crops): {best}")
+        head = (f"  {'method':<26}{'PSNR dB':>8}{'- best':>8}{'SSIM':>7}{'ms/img':>8}"
                 f"{'train s':>9}  warnings / error / note")
         lines += [head, "  " + "-" * (len(head) + 10)]
         for name, r in m.items():
@@ -400,6 +430,33 @@ def report(res):
     return "\n".join(lines)
 
 
+def write(res, prefix):
+    text = report(res) + (f"\n\ntotal wall-clock {res['total_s']:.0f} s, CPU "
+                          f"{res['total_cpu_s']:.0f} s (this process; the timing subprocesses "
+                          "not counted in CPU)\n")
+    print("\n" + text)
+    prefix = pathlib.Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_name(prefix.name + ".txt").write_text(text)
+    prefix.with_name(prefix.name + ".json").write_text(json.dumps(res, indent=1))
+
+
+def merge(paths, out):
+    """One report from runs of disjoint tasks (the first run's settings and machine)."""
+    runs = [json.loads(pathlib.Path(p).read_text()) for p in paths]
+    res = dict(runs[0])
+    res["tasks"] = [t for r in runs for t in r["tasks"]]
+    res["timing"] = next((r["timing"] for r in runs if r.get("timing")), None)
+    tasks = [t["task"] for t in res["tasks"]]
+    res["title"] = res["title"].split(", tasks ")[0] + (
+        f", tasks {', '.join(tasks)}, seed " + res["title"].rsplit(" seed ", 1)[-1]
+        + f" (merged from {len(runs)} runs in parallel processes)")
+    res["total_s"] = max(r["total_s"] for r in runs)
+    res["total_cpu_s"] = sum(r["total_cpu_s"] for r in runs)
+    write(res, out or RESULTS / f"imaging_{res['mode']}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="super-resolution x2, few epochs")
@@ -408,11 +465,16 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="prefix of the .txt and .json outputs "
                         "(default benchmarks/results/imaging_{quick,full})")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results of "
+                        "runs of other tasks (e.g. run in parallel with --tasks and --out) into "
+                        "one report, written to --out (default: the full results)")
     parser.add_argument("--_forward", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._forward:
         print(json.dumps(forward_pass(int(args._forward[0]), args._forward[1])))
         return 0
+    if args.merge:
+        return merge(args.merge, args.out)
     b = budget(args.quick)
     tasks = args.tasks or b["tasks"]
     mode = "quick" if args.quick else "full"
@@ -434,14 +496,7 @@ def main(argv=None):
         res["timing"] = timing(b["timing_sizes"])
     res["total_s"] = time.perf_counter() - t0
     res["total_cpu_s"] = time.process_time() - c0
-    text = report(res) + (f"\n\ntotal wall-clock {res['total_s']:.0f} s, CPU "
-                          f"{res['total_cpu_s']:.0f} s (this process; the timing subprocesses "
-                          "not counted in CPU)\n")
-    print("\n" + text)
-    prefix = pathlib.Path(args.out or RESULTS / f"imaging_{mode}")
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    prefix.with_name(prefix.name + ".txt").write_text(text)
-    prefix.with_name(prefix.name + ".json").write_text(json.dumps(res, indent=1))
+    write(res, args.out or RESULTS / f"imaging_{mode}")
     return 0
 
 

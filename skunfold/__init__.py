@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "core", "datasets", "metrics", "sparse", "rpca", "mimo", "power", "beamforming",
-    "distributed",
+    "distributed", "export",
 )
 
 __all__ = [*_SUBPACKAGES, "__version__"]

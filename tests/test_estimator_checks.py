@@ -5,6 +5,12 @@ Small configurations keep them fast, and the default-constructed ``AMP()`` and
 failure. ``dictionary=None`` is used so that the checks' random data (any
 number of features) can be fitted: the dictionary is then estimated from
 ``(X, y)`` (which issues :class:`DictionaryEstimatedWarning`, expected here).
+The trained configurations have ``partial_fit``, so scikit-learn's partial_fit
+checks run on them too (``check_estimators_partial_fit_n_features`` and the
+``partial_fit`` parts of ``check_n_features_in_after_fitting``,
+``check_dataframe_column_names_consistency`` and ``check_fit_score_takes_y``);
+the classical ones (``paradigm="classical"``, ISTA, FISTA, AMP, HyperLISTA)
+have none.
 """
 
 import warnings

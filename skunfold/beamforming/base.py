@@ -91,7 +91,8 @@ class HybridPrecodingMixin:
                              f"{ndim}-D array of shape {np.shape(X)}")
         is_complex = not hasattr(X, "tocsr") and np.iscomplexobj(X)
         if ndim == 2 and not is_complex:
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32]) if reset \
+                else constraints.check_fitted_input(self, X)
         else:
             if is_complex:
                 X = constraints.check_complex_array(X, "X", min_ndim=2)
@@ -124,6 +125,10 @@ class HybridPrecodingMixin:
         if not is_complex and self.complex_channels_:
             X = X.astype(np.complex64 if X.dtype == np.float32 else np.complex128)
         return X
+
+    def validate_target(self, y, X):
+        """Targets are ignored (in ``fit`` and ``partial_fit``): training is on the rate."""
+        return None
 
     def build_problem(self, X, y):
         """The :class:`~skunfold.beamforming.HybridPrecoding` of the estimator's parameters.
@@ -178,6 +183,13 @@ class HybridPrecodingMixin:
         digital = self._bf_squeeze(Wd, ndim, (1, 3))
         effective = self._bf_squeeze(P, ndim, (1, 3))
         return np.ascontiguousarray(Wa), digital, effective
+
+    def _export_outputs(self, packed, x):
+        """skunfold.export's outputs: ``predict`` (the precoders), then ``decompose``'s two."""
+        Wa, Wd = self.problem_.unpack(packed)
+        drop = (1, 3)[:4 - x.ndim]
+        return {"predict": (Wa[:, None] @ Wd).squeeze(drop) if drop else Wa[:, None] @ Wd,
+                "analog": Wa, "digital": Wd.squeeze(drop) if drop else Wd}
 
     def _bf_rates(self, X4, packed):
         return self.objective_values(X4, packed)

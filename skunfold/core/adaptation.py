@@ -1,16 +1,12 @@
 """Continued training of a fitted estimator on new data (online adaptation)."""
 
-import collections
-
 from sklearn.utils.validation import check_is_fitted
 
 from .constraints import check_int, check_real
 from .estimator import run_transactional
+from .online import Adaptation
 
 __all__ = ["adapt"]
-
-#: Options of :func:`adapt`.
-_Adaptation = collections.namedtuple("_Adaptation", "epochs lr select")
 
 
 def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_information):
@@ -18,9 +14,17 @@ def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_informat
 
     The problem is rebuilt from the new data (e.g. a channel re-estimated from
     new pilots), the learned parameters are kept, and ``epochs`` epochs of
-    every stage of the estimator's loss schedule are run (no early stopping).
-    Like ``fit`` it is transactional: if it raises, the estimator is left as it
-    was. This is the online adaptation of DeepSIC's ``partial_fit``.
+    every stage of the estimator's loss schedule are run (no early stopping),
+    each continuing the optimizer state of the previous training of that
+    stage (``fit``, ``partial_fit`` or ``adapt``). The steps are kept
+    without the comparison of ``keep_best`` (``comparison_`` is then
+    ``None``); a training loss 10x worse than before the call raises
+    :class:`~skunfold.core.TrainingDivergedError`. Like ``fit`` it is
+    transactional: if it raises, the estimator is left as it was. An
+    estimator's ``partial_fit`` does the same, with the options of its
+    parameters (``adapt_epochs``, ``adapt_lr``); ``adapt`` takes them as
+    arguments and may restrict what is trained (DeepSIC's ``partial_fit``
+    with ``modules`` uses it so).
 
     Parameters
     ----------
@@ -45,4 +49,4 @@ def adapt(estimator, X, y=None, *, epochs, lr=None, select=None, **side_informat
     epochs = check_int(epochs, "epochs", min_value=1)
     lr = check_real(lr, "lr", min_value=0, strict_min=True, allow_none=True)
     return run_transactional(estimator, estimator._fit, X, y, side_information,
-                             _Adaptation(epochs, lr, select))
+                             Adaptation(epochs, lr, select))

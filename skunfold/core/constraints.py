@@ -16,6 +16,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils.validation import validate_data
 
 __all__ = [
     "check_int",
@@ -32,6 +33,8 @@ __all__ = [
     "array_ndim",
     "check_input_ndim",
     "check_complex_array",
+    "is_clean_array",
+    "check_fitted_input",
     "resolve_device",
     "caller_stacklevel",
 ]
@@ -208,6 +211,66 @@ def check_complex_array(value, name="X", allow_nan=False, min_ndim=1):
     if bad.any():
         raise ValueError(f"Input {name} contains NaN or infinity.")
     return arr
+
+
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+_COMPLEX_DTYPES = (np.dtype(np.complex128), np.dtype(np.complex64))
+
+
+def is_clean_array(X, allow_complex=False, min_ndim=2):
+    """Whether ``X`` needs no conversion and no message: the fast path of the input checks.
+
+    True for a plain, non-empty numpy array of at least ``min_ndim`` axes, of
+    dtype float64 or float32 (complex128 or complex64 with
+    ``allow_complex``), all finite: an array that scikit-learn's
+    ``check_array(X, dtype=[np.float64, np.float32], allow_nd=True)`` (or
+    :func:`check_complex_array`) returns unchanged. Anything else (lists,
+    DataFrames, other dtypes, NaN or infinity) is False: the caller then runs
+    the full check, which converts it or raises its message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skunfold.core.constraints import is_clean_array
+    >>> is_clean_array(np.ones((2, 3))), is_clean_array(np.array([[1.0, np.nan]]))
+    (True, False)
+    """
+    if type(X) is not np.ndarray or X.ndim < min_ndim or X.size == 0:
+        return False
+    if X.dtype not in _FLOAT_DTYPES and not (allow_complex and X.dtype in _COMPLEX_DTYPES):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(X.sum()):  # one pass, no temporary: the common case
+            return True
+    return bool(np.isfinite(X).all())  # the sum overflowed, or X holds NaN / infinity
+
+
+def check_fitted_input(estimator, X, allow_nd=False):
+    """``X`` checked against a fitted ``estimator``: scikit-learn's ``validate_data``, made cheap.
+
+    The same as ``validate_data(estimator, X, reset=False, dtype=[np.float64,
+    np.float32], allow_nd=allow_nd)``, with a fast path for what ``predict``
+    receives most: a clean array (:func:`is_clean_array`) of the fitted
+    number of features, for an estimator fitted without feature names, is
+    returned as it is (the checks pass by construction). Any other input goes
+    through ``validate_data``, with its conversions, messages and warnings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from skunfold.core.constraints import check_fitted_input
+    >>> est = LinearRegression().fit(np.eye(3)[:, :2], [1.0, 2.0, 3.0])
+    >>> X = np.zeros((1, 2))
+    >>> check_fitted_input(est, X) is X, check_fitted_input(est, [[0, 0]]).dtype
+    (True, dtype('float64'))
+    """
+    if (is_clean_array(X) and (allow_nd or X.ndim == 2)
+            and "feature_names_in_" not in vars(estimator)
+            and X.shape[1] == getattr(estimator, "n_features_in_", None)):
+        return X
+    return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32],
+                         allow_nd=allow_nd)
 
 
 # -- devices -------------------------------------------------------------------------------

@@ -1,15 +1,18 @@
 """The estimator life-cycle shared by every unfolded model: validation, fit, inference."""
 
+import functools
 import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .building import build_module, load_parameters, record_fixed_point
-from .constraints import check_complex_array, check_input_ndim
+from .constraints import check_complex_array, check_input_ndim, is_clean_array
 from .equilibrium import FixedPoint
+from .online import offers_partial_fit, online_adaptation
 from .ops import compute_dtype
 from .options import EarlyStopping, Optimizer
 from .parameters import (
@@ -32,6 +35,12 @@ __all__ = ["UnfoldedEstimator", "run_transactional"]
 
 #: Samples of the training data used to size the networks and measure the work of a layer.
 _SAMPLE_ROWS = 8
+
+
+@functools.cache
+def _init_names(cls):
+    """The parameters of ``cls.__init__`` (``get_params`` inspects the signature at every call)."""
+    return frozenset(cls._get_param_names())
 
 
 def run_transactional(estimator, method, *args):
@@ -159,6 +168,11 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         scikit-learn) and ``feature_names_in_`` are set; otherwise ``X`` must
         match what ``fit`` saw (unless ``"variable_input_shape"`` is supported).
         """
+        clean = not reset and is_clean_array(X, allow_complex=self.accepts_complex())
+        if clean and ("variable_input_shape" in self.supports or (
+                "feature_names_in_" not in vars(self)
+                and X.shape[1:] == getattr(self, "_input_shape", None))):
+            return X  # predict's usual input, of the fitted shape: every check passes as it is
         X = check_input_ndim(X, self)
         complex_ok = self.accepts_complex() and np.iscomplexobj(X)
         if not reset and "variable_input_shape" in self.supports:
@@ -228,6 +242,46 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         """
         return run_transactional(self, self._fit, X, y, side_information, None)
 
+    @available_if(offers_partial_fit)
+    def partial_fit(self, X, y=None, **side_information):
+        """Take a few optimisation steps on one batch, continuing from the current model.
+
+        Online learning (data that arrive in blocks, a drifting
+        environment): every stage of ``loss_schedule`` runs ``adapt_epochs``
+        passes over ``(X, y)`` (one when the estimator takes no
+        ``adapt_epochs``) in mini-batches of ``batch_size``, at ``adapt_lr``
+        (else ``lr``), without early stopping; the optimizer's state (e.g.
+        Adam's moments and step counts) is kept from one call to the next,
+        and from ``fit`` to the first ``partial_fit``. The problem is rebuilt
+        from the batch as ``fit`` builds it (e.g. an operator estimated from
+        the data) and the learned parameters are kept. On an unfitted
+        estimator the first call initialises the model as ``fit`` does (from
+        the classical solver) and then takes its steps. Like ``fit`` it is
+        transactional and checks divergence (a training loss 10x worse than
+        before the call raises :class:`~skunfold.core.TrainingDivergedError`
+        and undoes the call); the steps are kept without the comparison of
+        ``keep_best`` (``comparison_`` is ``None``), as an online
+        optimisation's progress shows over calls, not within one batch.
+        ``history_`` holds the epochs of this call. Only estimators that
+        learn have it (not ``paradigm="classical"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            A batch of observations, of the shape ``fit`` saw.
+        y : array-like of shape (n_samples, ...), default=None
+            Its targets (``None``: unsupervised, as in ``fit``).
+        **side_information : array-like of shape (n_samples, ...)
+            Per-sample side information the problem declares.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return run_transactional(self, self._fit, X, y, side_information,
+                                 online_adaptation(self))
+
     def _settings(self):
         settings = resolve_parameters(self)
         params = self.get_params(deep=False)
@@ -250,9 +304,8 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
 
     def _core_value(self, name):
         """One core parameter, checked (the estimator's value, else the core's default)."""
-        params = self.get_params(deep=False)
-        value = params[name] if name in params else self.core_defaults.get(
-            name, CORE_PARAMETERS[name].default)
+        value = getattr(self, name) if name in _init_names(type(self)) else \
+            self.core_defaults.get(name, CORE_PARAMETERS[name].default)
         return CORE_PARAMETERS[name].check(value, name)
 
     def _check_supervision(self, y, trains):
@@ -278,7 +331,8 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         source = X if isinstance(X, SampleSource) else None
         if source is not None:
             X, y, side = self._first_draw(source, y, side, adaptation, shuffle_seed)
-        X = self.validate_input(X, reset=adaptation is None)
+        continuing = adaptation is not None and self.__sklearn_is_fitted__()
+        X = self.validate_input(X, reset=not continuing)
         y = None if y is None else self.validate_target(y, X)
         self._check_supervision(y, trains)
         problem = check_problem(self.build_problem(X, y))
@@ -292,7 +346,7 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
                 dtype, module_seed, settings, self.n_layers, type(self).__name__)
         previous = self._previous_module(adaptation, settings.warm_start)
         if previous is None or not load_parameters(module, previous):
-            if adaptation is not None:
+            if continuing:
                 raise ValueError(f"{type(self).__name__} cannot continue training on these "
                                  "data: they need another architecture than the fitted model's "
                                  "(other sizes or labels); fit it on them instead")
@@ -335,7 +389,8 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
             raise ValueError(f"{type(self).__name__}.fit(source) takes no y or side information: "
                              "a SampleSource's sampler returns them")
         if adaptation is not None:
-            raise ValueError("continued training (adapt) takes arrays, not a SampleSource")
+            raise ValueError("continued training (partial_fit, adapt) takes arrays, not a "
+                             "SampleSource")
         what = "epoch 0"
         X, y, side = source.draw(source.n_samples_per_epoch, training_seed(entropy, 0), what)
 
@@ -382,11 +437,13 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
             lr = self.default_lr.get(settings.paradigm, self.default_lr[None])
         options = dict(early_stopping=settings.early_stopping, epochs_per_stage=None,
                        selection=None, keep_best=settings.keep_best, max_time=settings.max_time)
-        if adaptation is not None:
+        if adaptation is not None:  # continued training: the previous optimizer state
             lr = lr if adaptation.lr is None else adaptation.lr
+            previous = self.__dict__.get("net_", None)
             options = dict(early_stopping=None, epochs_per_stage=adaptation.epochs,
-                           selection=adaptation.select, keep_best=settings.keep_best,
-                           max_time=settings.max_time)
+                           selection=adaptation.select, keep_best=None,
+                           max_time=settings.max_time,
+                           optimizer_states=getattr(previous, "optimizer_states_", None))
         return fit_module(
             module, data, schedule=settings.loss_schedule, n_layers=self.n_layers,
             max_epochs=settings.max_epochs, lr=lr, optimizer=settings.optimizer,

@@ -26,6 +26,8 @@ MIN_BATCH_ROWS = 8
 PAD_MAX_ENTRIES = 4096
 #: Input entries per inference chunk.
 CHUNK_ENTRIES = 1 << 22
+#: Readouts of at most this many entries are always copied (see :func:`_to_output`).
+COPY_MAX_ENTRIES = 1 << 16
 
 
 @contextlib.contextmanager
@@ -33,7 +35,8 @@ def inference_mode(module, device=None, n_threads=None, flops_per_layer=None, dt
     """Run a block with ``module`` in eval mode, without autograd, with threads chosen.
 
     ``device``: move the module there for the block and back to the CPU after
-    (classical solvers are kept on the CPU between calls); ``None`` leaves it
+    (classical solvers are kept on the CPU between calls; a module already
+    there stays, unmoved); ``None`` leaves it
     where it is (a trained network stays on its training device). ``dtype``:
     compute in this precision for the block and cast back after (exactly,
     when it is the wider one); ``None`` keeps the module's.
@@ -43,20 +46,38 @@ def inference_mode(module, device=None, n_threads=None, flops_per_layer=None, dt
         cast_module(module, dtype)
     else:
         dtype = None
-    if device is not None:
+    move = device is not None and torch.device(device) != module_device(module)
+    if move:
         module.to(device)
     threads = choose_threads(n_threads, flops_per_layer, module_device(module))
+    # a fitted module is kept in eval mode: switching (a walk over every submodule, twice)
+    # is only needed when some submodule trains
+    switch = _any_training(module)
     was_training = module.training
-    module.eval()
+    if switch:
+        module.eval()
     try:
         with torch_threads(threads), evaluation_mode(module.problem):
             yield module
     finally:
-        module.train(was_training)
-        if device is not None:
+        if switch:
+            module.train(was_training)
+        if move:
             module.to("cpu")
         if dtype is not None:
             cast_module(module, previous)
+
+
+def _any_training(module):
+    """Whether ``module`` or any of its submodules is in training mode."""
+    stack = [module]
+    while stack:
+        child = stack.pop()
+        if child is not None:
+            if child.training:
+                return True
+            stack.extend(child._modules.values())
+    return False
 
 
 def chunk_rows(module, sample_shape):
@@ -109,12 +130,14 @@ def _to_output(readouts, X, inputs=None, module=None):
     tensors) is returned without a copy (a large readout costs as much to
     copy as a layer to compute) when it shares no memory with ``inputs`` (a
     readout may return the observation itself, which shares the caller's
-    array) nor with the tensors of ``module``. Staged runs always copy: their
+    array) nor with the tensors of ``module``. A small readout (at most
+    ``COPY_MAX_ENTRIES`` entries) is copied without looking: the copy costs
+    less than listing the module's tensors. Staged runs always copy: their
     states live on.
     """
     out = readouts[0]
-    if inputs is None or len(readouts) > 1 or (out.untyped_storage().data_ptr() in _storages(
-            list(inputs) + _owned_tensors(module))):
+    if inputs is None or len(readouts) > 1 or out.numel() <= COPY_MAX_ENTRIES or (
+            out.untyped_storage().data_ptr() in _storages(list(inputs) + _owned_tensors(module))):
         out = torch.cat(readouts)
     in_dtype = X.dtype if X.dtype.kind in "fc" else np.dtype(np.float64)
     with np.errstate(over="ignore"):  # an overflow is inf, which predict reports as divergence

@@ -191,13 +191,19 @@ class UnfoldedModule(nn.Module):
         return self.problem.objective(estimate, x, **(side or {}))
 
 
+#: The complex dtype of the half precisions: complex64 (bfloat16 has no complex dtype, torch's
+#: complex32 is experimental and most operators lack it).
+_LOW_PRECISION_COMPLEX = {torch.float16: torch.complex64, torch.bfloat16: torch.complex64}
+
+
 def cast_module(module, dtype):
     """Cast a module's floating parameters and buffers (and its problem's tensors) to ``dtype``.
 
-    Complex tensors take the complex dtype of the same precision; integer
-    tensors are left alone. Returns the module.
+    Complex tensors take the complex dtype of the same precision (complex64
+    for float16 and bfloat16); integer tensors are left alone. Returns the
+    module.
     """
-    cdtype = complex_dtype(dtype)
+    cdtype = _LOW_PRECISION_COMPLEX.get(dtype) or complex_dtype(dtype)
 
     def convert(t):
         if t.is_complex():

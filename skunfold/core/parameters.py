@@ -148,8 +148,9 @@ CORE_PARAMETERS = {
         :class:`~skunfold.core.Optimizer` that also sets the learning-rate
         decay within a stage and gradient clipping; ``None``: the
         estimator's default (``Optimizer()``, Adam, unless the estimator says
-        otherwise). The optimizer is re-created at the start of every
-        stage.""", default=None),
+        otherwise). ``fit`` re-creates the optimizer at the start of every
+        stage; ``partial_fit`` carries its state (e.g. Adam's moments) over
+        from the previous call.""", default=None),
     "early_stopping": Param(_option(EarlyStopping), "bool or EarlyStopping", """
         Hold out a validation set, stop a stage when its loss stops improving
         and restore the stage's best epoch (``keep_best`` then compares the
@@ -162,7 +163,9 @@ CORE_PARAMETERS = {
         holds one out, else on the training data. If training made it worse,
         a :class:`~skunfold.core.WorseThanClassicalWarning` gives both
         figures and, with ``True``, the untrained model is kept; ``False``
-        keeps the trained one. The figures are in ``comparison_``.""", default=True),
+        keeps the trained one. The figures are in ``comparison_``. This
+        applies to ``fit``; ``partial_fit`` keeps its steps (a diverged step
+        is still undone).""", default=True),
     "max_time": Param(lambda v, name: _real_or_none(v, name), "float or None", """
         Training time budget in seconds: training stops at the end of the
         epoch during which it runs out, the stages of the schedule left are

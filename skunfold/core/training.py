@@ -14,6 +14,7 @@ from skorch.helper import predefined_split
 
 from .constraints import caller_stacklevel
 from .data import ArrayData, BatchSlicer, Inputs, StreamSlicer
+from .online import OptimizerMemory
 from .problem import evaluation_mode
 from .progress import EpochLog
 from .sources import StreamData
@@ -425,7 +426,7 @@ def _split(data, fraction, seed):
 def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
                device="cpu", dtype=torch.float32, early_stopping=None, seeds=(0, 0), verbose=0,
                name="fit", epochs_per_stage=None, selection=None, keep_best=True,
-               max_time=None):
+               max_time=None, optimizer_states=None):
     """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
 
     The whole training of an estimator: an optional validation split (early
@@ -464,18 +465,25 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         ``max_epochs``.
     selection : callable, optional
         ``selection(module) -> parameters`` restricting what is trained.
-    keep_best : bool, default=True
-        Restore the untrained model when the trained one is worse.
+    keep_best : bool or None, default=True
+        Restore the untrained model when the trained one is worse; ``None``
+        (continued training) compares nothing and keeps the steps taken.
     max_time : float, optional
         Training time budget in seconds, from the start of this call: training
         stops at the end of the epoch during which it ran out, and the stages
         left are skipped (:class:`TimeBudget`).
+    optimizer_states : dict, optional
+        The ``optimizer_states_`` of the net of the previous run, whose
+        optimizer state every stage continues (``partial_fit``; see
+        :class:`~skunfold.core.online.OptimizerMemory`).
 
     Returns
     -------
     net : UnfoldingNet
         Its attribute ``comparison_`` holds what :func:`keep_improvement`
-        returned (``None`` when nothing was trained).
+        returned (``None`` when nothing was trained), ``optimizer_states_``
+        the optimizer state of every stage (the previous one where the
+        untrained model was kept).
     """
     valid, stream = None, isinstance(data, StreamData)
     if early_stopping is not None:
@@ -501,6 +509,8 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         callbacks.append(("time_budget", TimeBudget(start + max_time)))
     if verbose:
         callbacks.append(("epoch_log", EpochLog(start, name)))
+    memory = OptimizerMemory(optimizer_states)
+    callbacks.append(("optimizer_memory", memory))
     initial = copy.deepcopy(module)
     net = UnfoldingNet(
         module, optimizer=optimizer.algorithm, lr=lr, batch_size=batch_size,
@@ -523,9 +533,13 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     net.comparison_ = None
     if stages:
         check_not_diverged(net, initial, reference, n_layers)
+    if stages and keep_best is not None:
         net.comparison_ = keep_improvement(
             net, initial, reference if valid is None else valid, n_layers, keep_best=keep_best,
             on="training" if valid is None else "validation")
+    kept = net.comparison_ is None or net.comparison_["kept"] == "trained"
+    net.optimizer_states_ = memory.states if kept else dict(optimizer_states or {})
+    memory.previous = None  # the net holds the states once
     if verbose:
         log(f"done: {len(net.history)} epoch(s)")
     return net

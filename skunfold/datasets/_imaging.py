@@ -10,7 +10,8 @@ from ._patches import IMAGES, load_image
 __all__ = ["make_imaging_problem", "TRAIN_IMAGES", "TEST_IMAGES"]
 
 #: The images of ``images="train"`` (the default of :func:`make_imaging_problem`).
-TRAIN_IMAGES = ("camera", "astronaut", "coffee", "china", "flower")
+TRAIN_IMAGES = ("camera", "astronaut", "coffee", "china", "flower", "chelsea", "rocket", "brick",
+                "grass", "gravel")
 #: The held-out images of ``images="test"``, none of which is in :data:`TRAIN_IMAGES`.
 TEST_IMAGES = ("coins", "moon")
 _OPERATORS = ("denoise", "blur", "superres", "inpaint", "mri")
@@ -158,7 +159,7 @@ def make_imaging_problem(operator="blur", *, images="train", n_samples=200, patc
     Training and evaluation should use *different* images: a model trained
     on the crops of one image does not carry over to others, while one
     trained on several images does. ``images="train"`` (the default,
-    :data:`TRAIN_IMAGES`: five photographs) and ``images="test"``
+    :data:`TRAIN_IMAGES`: ten photographs) and ``images="test"``
     (:data:`TEST_IMAGES`, disjoint from them) give such a split; pass the
     operator returned by the first call to the second, so that both sets
     share it (the masks of the operators built from a name do not depend on
@@ -225,7 +226,7 @@ def make_imaging_problem(operator="blur", *, images="train", n_samples=200, patc
 
     Examples
     --------
-    Super-resolution x2 of 32x32 crops, trained on five images and evaluated
+    Super-resolution x2 of 32x32 crops, trained on ten images and evaluated
     on two others:
 
     >>> from skunfold.datasets import make_imaging_problem

@@ -11,18 +11,21 @@ __all__ = ["load_image", "make_patch_denoising", "IMAGES"]
 
 #: The images :func:`load_image` knows: scikit-learn's two sample photographs, scikit-image's
 #: grey-level photographs (installed with ``pip install scikit-image``) and scikit-learn's digits.
-IMAGES = ("china", "flower", "camera", "astronaut", "coffee", "coins", "moon", "digits")
+IMAGES = ("china", "flower", "camera", "astronaut", "coffee", "chelsea", "rocket", "brick",
+          "grass", "gravel", "coins", "moon", "digits")
 _SKLEARN = {"china": "china.jpg", "flower": "flower.jpg"}
-_SKIMAGE = ("camera", "astronaut", "coffee", "coins", "moon")
+_SKIMAGE = ("camera", "astronaut", "coffee", "chelsea", "rocket", "brick", "grass", "gravel",
+            "coins", "moon")
 
 
 def load_image(name, *, downscale=2):
     """A grey-level natural image with values in ``[0, 1]``, from what the libraries ship.
 
     Nothing is downloaded: ``"china"`` and ``"flower"`` are scikit-learn's
-    sample images, ``"camera"``, ``"astronaut"``, ``"coffee"``, ``"coins"``
-    and ``"moon"`` scikit-image's (``pip install scikit-image``). Colour
-    images are averaged over their channels.
+    sample images; ``"camera"``, ``"astronaut"``, ``"coffee"``,
+    ``"chelsea"``, ``"rocket"``, ``"brick"``, ``"grass"``, ``"gravel"``,
+    ``"coins"`` and ``"moon"`` scikit-image's (``pip install
+    scikit-image``). Colour images are averaged over their channels.
 
     Parameters
     ----------

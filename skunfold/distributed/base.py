@@ -149,6 +149,13 @@ class DistributedMixin(RegressorMixin):
             return S_agents
         return self.format_estimate(S_agents.mean(axis=1))
 
+    def _export_outputs(self, S_agents, x):
+        """skunfold.export's outputs: ``predict`` (the consensus) and the agents' estimates."""
+        S = S_agents.mean(dim=1)
+        if self.__dict__.get("target_ndim_") == 1 and S.shape[1] == 1:
+            S = S[:, 0]
+        return {"predict": S, "agents": S_agents}
+
     # -- public inference API -----------------------------------------------------------------
     def predict(self, X, graph=None, agents=None, return_agents=False):
         """The consensus estimate (the mean of the agents' estimates) after the last round.

@@ -122,6 +122,12 @@ class ImagingMixin(RegressorMixin, TransformerMixin, UnfoldedEstimator):
             return out.reshape(len(out), *self.image_shape_)
         return out
 
+    def _export_outputs(self, images, x):
+        """skunfold.export's ``predict``: the images, in the layout of ``X`` (as ``_layout``)."""
+        if x.ndim == 3 and images.ndim == 2:
+            images = images.reshape((-1,) + tuple(self.image_shape_))
+        return {"predict": images}
+
     # -- the problem ---------------------------------------------------------------------
     def build_problem(self, X, y):
         operator = self._resolve_operator(X, y)

@@ -359,8 +359,10 @@ class Blur(ImagingOperator):
             image = image.to(torch.float32)
         if self.boundary == "zero":
             image = F.pad(image, (0, gw - W, 0, gh - H))
-        spectrum = torch.as_tensor(self._spectra[adjoint], device=x.device)
-        spectrum = spectrum.to(_COMPLEX[image.dtype])
+        # cast in numpy: a traced cast of a complex constant has no ONNX function
+        spectrum = self._spectra[adjoint].astype(
+            np.complex64 if image.dtype == torch.float32 else np.complex128, copy=False)
+        spectrum = torch.as_tensor(spectrum, device=x.device)
         out = torch.fft.irfft2(torch.fft.rfft2(image) * spectrum, s=(gh, gw))
         return out[:, :H, :W].reshape(x.shape[0], H * W).to(dtype)
 

@@ -11,6 +11,7 @@ include.
 """
 
 import numpy as np
+import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length
@@ -130,6 +131,19 @@ class MIMOClassifierMixin(ClassifierMixin):
     def _labels(self, logp):
         out = self._const.labels[np.argmax(logp, axis=-1)]
         return out[:, 0] if self._y_1d else out
+
+    # -- hooks of skunfold.export ---------------------------------------------------------
+    def _export_labels(self):
+        return self._const.labels
+
+    def _export_outputs(self, logp, x):
+        """``predict`` (labels; indices into ``classes_`` for non-numeric ones) and the proba."""
+        labels, index = self._const.labels, logp.argmax(dim=-1)
+        predict = torch.as_tensor(labels)[index] if labels.dtype.kind in "biuf" else index
+        proba = torch.softmax(logp, dim=-1)
+        if self._y_1d:
+            predict, proba = predict[:, 0], proba[:, 0]
+        return {"predict": predict, "predict_proba": proba}
 
     def predict(self, X):
         """Detect the transmitted symbols (the most likely symbol of each user).

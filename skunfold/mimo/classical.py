@@ -137,6 +137,29 @@ class _ReferenceDetector(_ChannelModelMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=_FLOATS)
 
+    # -- hooks of skunfold.export: float64, as predict; _export_core from _export_arrays --------
+    _export_validate = _validated
+
+    def _export_dtype(self, X):
+        return torch.float64
+
+    def _export_core(self, dtype):
+        return _Precomputed(type(self)._export_forward, dtype, **self._export_arrays())
+
+
+class _Precomputed(torch.nn.Module):
+    """A reference detector's inference as a torch module: ``forward(self, x)`` on its arrays."""
+
+    def __init__(self, forward, dtype, **arrays):
+        super().__init__()
+        self._forward = forward
+        for name, value in arrays.items():
+            value = torch.as_tensor(value)
+            self.register_buffer(name, value.to(dtype) if value.is_floating_point() else value)
+
+    def forward(self, x):
+        return self._forward(self, x)
+
 
 _VERBOSE = Param(constraints.integer(0), "int", """
     ``1`` prints a line when ``fit`` has built the detector; ``0`` is silent.""")
@@ -242,6 +265,17 @@ class LMMSEDetector(_ReferenceDetector):
         ll = ll - ll.max(axis=-1, keepdims=True)
         logp = ll - np.log(np.exp(ll).sum(axis=-1, keepdims=True))
         return logp.astype(X.dtype, copy=False)
+
+    def _export_arrays(self):
+        KM = np.einsum("uij,ujk->uik", self._precisions, self._gains)
+        MKM = np.einsum("uji,ujk->uik", self._gains, KM)
+        return {"filter": self.filter_, "lin": np.einsum("uik,mk->uim", KM, self._points),
+                "quad": np.einsum("mi,uik,mk->um", self._points, MKM, self._points)}
+
+    @staticmethod
+    def _export_forward(m, x):
+        S = (x @ m.filter.T).reshape(-1, m.lin.shape[0], m.lin.shape[1])
+        return torch.log_softmax(torch.einsum("bui,uim->bum", S, m.lin) - 0.5 * m.quad, dim=-1)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "filter_")
@@ -380,6 +414,28 @@ class MLDetector(_ReferenceDetector):
         best = np.concatenate([ll.argmax(dim=1).numpy() for ll in self._scores(X)])
         out = self._const.labels[self._combos[best]]
         return out[:, 0] if self._y_1d else out
+
+    def _export_arrays(self):
+        return {"candidates": self._candidates, "noise": np.float64(self._noise_f)}
+
+    @staticmethod
+    def _export_forward(m, x):
+        Y = m.candidates
+        dist = (x * x).sum(1, keepdim=True) - 2 * x @ Y.T + (Y * Y).sum(1)[None]
+        return -dist / (2 * m.noise)
+
+    def _export_outputs(self, ll, x):
+        """``predict`` (the jointly most likely vectors) and the marginal posteriors."""
+        U, M, labels = self.n_users_, self._const.size, self._const.labels
+        index = torch.as_tensor(self._combos)[ll.argmax(dim=1)]
+        predict = torch.as_tensor(labels)[index] if labels.dtype.kind in "biuf" else index
+        t = ll.reshape((-1,) + (M,) * U)
+        margs = [torch.logsumexp(t, dim=[1 + j for j in range(U) if j != u]) if U > 1 else t
+                 for u in range(U)]
+        proba = torch.softmax(torch.stack(margs, dim=1), dim=-1)
+        if self._y_1d:
+            predict, proba = predict[:, 0], proba[:, 0]
+        return {"predict": predict, "predict_proba": proba}
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_candidates")

@@ -244,37 +244,49 @@ class DeepSICClassifier(StagedDetectorMixin, MIMOClassifierMixin, UnfoldedEstima
 
         Runs ``adapt_epochs`` epochs per stage of ``loss_schedule`` on
         ``(X, y)`` starting from the current parameters (no early stopping),
-        for channels that drift between blocks; ``history_`` then holds the
-        epochs of this update. With ``modules`` only the named per-user
-        networks are updated (DeepSIC's modular, selective retraining; the
+        for channels that drift between blocks, continuing the optimizer
+        state of the previous call (as every estimator's ``partial_fit``,
+        see :meth:`skunfold.core.UnfoldedEstimator.partial_fit`);
+        ``history_`` then holds the epochs of this update. With ``modules``
+        only the named per-user networks are updated (DeepSIC's modular,
+        selective retraining; the
         layers of ``"hyperparameters"``, whose parameters are not per user,
         are updated whole when one of their users is named), and stages
         that would update none of them are skipped. For the model-based
         paradigms with ``channel=None`` the channel is first re-estimated
         from the new pilots (for ``"classical"`` that is the whole update).
-        On an unfitted estimator this is :meth:`fit`. Like ``fit`` it is
-        transactional (it runs :func:`skunfold.core.adapt`): if it raises,
-        the detector is left as it was.
+        On an unfitted estimator the first call initialises the networks as
+        :meth:`fit` does and then takes these steps (with ``"classical"`` it
+        is :meth:`fit`). Like ``fit`` it is transactional (it runs
+        :func:`skunfold.core.adapt`): if it raises, the detector is left as
+        it was.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples, n_users) or (n_samples,)
         classes : array-like, default=None
-            All labels, on the first call only (with ``constellation=None``,
-            when the first pilots may not contain every label).
+            All labels: required on the first call with ``constellation=None``
+            (the first pilots may not contain every label, as for any
+            scikit-learn classifier's ``partial_fit``), ignored afterwards.
         modules : None, int, list of int or list of (int, int), default=None
             Layers (0-based) or ``(layer, user)`` networks to update; ``None``:
-            all.
+            all (always all on the first call).
 
         Returns
         -------
         self : object
         """
         if not self.__sklearn_is_fitted__():
+            if classes is None and self.constellation is None:
+                raise ValueError(f"classes must be passed on the first call to partial_fit of "
+                                 f"{type(self).__name__} with constellation=None (all the "
+                                 "labels, e.g. classes=[-1, 1])")
             self._pending_classes = classes
             try:
-                return self.fit(X, y)
+                if self.paradigm == "classical":  # nothing to step: the channel model is all
+                    return self.fit(X, y)
+                return super().partial_fit(X, y)
             finally:
                 self.__dict__.pop("_pending_classes", None)
         epochs = constraints.check_int(self.adapt_epochs, "adapt_epochs", min_value=1)

@@ -77,11 +77,28 @@ def soft_ic_loglik(logp, x, A, P, noise_f, noise_scale=None):
     sigma = interference + noise * eye
     resid = (x - total_mean).unsqueeze(1) + torch.einsum("ufd,bud->buf", A, mean)  # (B, U, F)
     rhs = torch.cat([A.unsqueeze(0).expand(x.shape[0], -1, -1, -1), resid.unsqueeze(-1)], dim=-1)
-    sol = torch.linalg.solve(sigma, rhs)                # (B, U, F, d+1)
+    sol = _solve_spd(sigma, rhs)                        # (B, U, F, d+1)
     d = A.shape[-1]
     q = torch.einsum("ufd,buf->bud", A, sol[..., d])     # A^T S^-1 r
     Q = torch.einsum("ufi,bufj->buij", A, sol[..., :d])  # A^T S^-1 A
     return q @ P.T - 0.5 * torch.einsum("mi,buij,mj->bum", P, Q, P)
+
+
+def _solve_spd(A, B):
+    """:math:`A^{-1} B` for symmetric positive definite ``A``: ``torch.linalg.solve``.
+
+    Under ``torch.export`` (ONNX has no solve), Gauss--Jordan elimination: ``n``
+    steps of elementwise operations, no pivoting (``A`` is positive definite).
+    """
+    if not torch.compiler.is_compiling():
+        return torch.linalg.solve(A, B)
+    n = A.shape[-1]
+    rows = torch.arange(n, device=A.device)
+    M = torch.cat([A, B], dim=-1)
+    for j in range(n):
+        scaled = M[..., j:j + 1, :] / M[..., j:j + 1, j:j + 1]
+        M = M - (M[..., :, j:j + 1] - (rows == j).to(M.dtype).unsqueeze(-1)) * scaled
+    return M[..., n:]
 
 
 def user_cross_entropy(log_posteriors, y):

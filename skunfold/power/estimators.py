@@ -65,7 +65,8 @@ class PowerAllocationEstimator(UnfoldedEstimator):
         X = constraints.check_input_ndim(X, self)
         ndim = constraints.array_ndim(X)
         if ndim == 2 or hasattr(X, "tocsr") or hasattr(X, "columns"):
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32]) if reset \
+                else constraints.check_fitted_input(self, X)
             n_pairs = math.isqrt(X.shape[1])
             if n_pairs * n_pairs != X.shape[1]:
                 raise ValueError(
@@ -74,7 +75,8 @@ class PowerAllocationEstimator(UnfoldedEstimator):
                     "3-D array (n_samples, M, M) or flattened to (n_samples, M * M)")
             X = X.reshape(len(X), n_pairs, n_pairs)
         elif ndim == 3:
-            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+            if not constraints.is_clean_array(X):
+                X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
             if X.shape[1] != X.shape[2]:
                 raise ValueError(
                     f"X must hold square channel matrices (n_samples, M, M), H[b, j, i] the "

@@ -199,10 +199,9 @@ class PowerAllocation(Problem):
         """
         d = torch.diagonal(x, dim1=-2, dim2=-1).contiguous()
         g = d * d
-        if x.requires_grad:
-            return x * x - torch.diag_embed(g), g, d
-        G_off = x * x                       # one pass over the batch instead of three
-        torch.diagonal(G_off, dim1=-2, dim2=-1).zero_()
+        # the diagonal zeroed by a mask, not in place through a view: exportable (ONNX)
+        diagonal = torch.eye(x.shape[-1], dtype=torch.bool, device=x.device)
+        G_off = torch.where(diagonal, 0.0, x * x)
         return G_off, g, d
 
     # -- the solver -------------------------------------------------------------------------

@@ -2,7 +2,8 @@ r"""Robust PCA :math:`X = L R^\top + \Psi Y`: the classical solver and its unfol
 
 * :class:`RobustPCAProblem` -- the problem (objective (24) and the iteration
   (25)-(27)) on the open core (``problem.py``; its numerical kernels are in
-  ``linalg.py``, the family's layers in ``iterations.py``);
+  ``linalg.py``, their exportable versions -- no QR, SVD or solve, which ONNX
+  lacks -- in ``graphs.py``, the family's layers in ``iterations.py``);
 * :class:`RobustPCA` -- alternating soft thresholding and scaled gradient steps
   (the model-based solver, nothing learned; ``classical.py``);
 * :class:`LearnedRPCA` -- the solver unfolded into ``n_layers`` layers, trained

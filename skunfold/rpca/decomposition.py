@@ -126,9 +126,11 @@ class RobustPCABase(OneToOneFeatureMixin, TransformerMixin, UnfoldedEstimator):
         """
         ndim = _n_dims(X)
         if ndim == 2:
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])[None]
+            X = (validate_data(self, X, reset=True, dtype=[np.float64, np.float32]) if reset
+                 else constraints.check_fitted_input(self, X))[None]
         elif ndim == 3:
-            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+            if not constraints.is_clean_array(X):
+                X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
             if 0 in X.shape[1:]:
                 raise ValueError(f"X holds empty matrices (shape {X.shape}); each matrix needs "
                                  "at least one row and one column")

@@ -7,24 +7,27 @@ batch of matrices ``x`` is ``(batch, n1, n2)``, the factors ``L`` and ``R`` are
 ``(batch, n1, r)`` and ``(batch, n2, r)``.
 """
 
-import functools
+import concurrent.futures
 
 import numpy as np
 import torch
 
 from ..core import soft_threshold
+from .graphs import gauss_jordan_solve, gram_schmidt, jacobi_svd, tracing
 
 __all__ = [
     "BLOCKED_MIN_ENTRIES",
     "BLOCK_BYTES",
     "instance_scale",
     "needs_grad",
+    "eager_kernels",
     "clipped",
     "clipped_residual_products",
     "truncated_svd",
     "factor_update",
     "scaled_steps",
     "balanced_factors",
+    "solve",
     "sparse_part",
     "blocked_readout",
 ]
@@ -61,6 +64,17 @@ def needs_grad(*tensors):
     """Whether autograd records operations on any of ``tensors`` (floats never)."""
     return torch.is_grad_enabled() and any(
         torch.is_tensor(t) and t.requires_grad for t in tensors)
+
+
+def eager_kernels(*tensors):
+    """Whether the eager inference kernels may run: no autograd on ``tensors``, no tracing.
+
+    The kernels write in place and read per-instance thresholds as Python
+    floats: neither autograd nor ``torch.export`` (:func:`~skunfold.rpca.graphs.tracing`)
+    can follow them, and both take the plain formulation instead (equal to
+    float round-off).
+    """
+    return not tracing() and not needs_grad(*tensors)
 
 
 def _instance_values(theta, batch):
@@ -187,22 +201,49 @@ def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
     """
     n1, n2 = M.shape[-2:]
     q = min(rank + n_oversamples, n1, n2)
-    omega = _test_matrix(n2, q).to(M.dtype).to(M.device)
-    Q = torch.linalg.qr(_times_thin(M, omega)).Q
+    omega = torch.tensor(_test_matrix(n2, q), dtype=M.dtype, device=M.device)
+    traced = tracing()
+    orthonormal = gram_schmidt if traced else (lambda A: torch.linalg.qr(A).Q)
+    Q = orthonormal(_times_thin(M, omega))
     for _ in range(n_iter):
-        Q = torch.linalg.qr(_times_thin(M.mT, Q)).Q
-        Q = torch.linalg.qr(_times_thin(M, Q)).Q
+        Q = orthonormal(_times_thin(M.mT, Q))
+        Q = orthonormal(_times_thin(M, Q))
     # the SVD of the small Q^T M, taken of its tall transpose M^T Q = V S Ub^T (LAPACK is
     # several times faster on a tall matrix than on a wide one)
+    if traced:
+        V, S, Ub = jacobi_svd(_times_thin(M.mT, Q), rank)
+        return Q @ Ub, S, V
     V, S, Ubh = torch.linalg.svd(_times_thin(M.mT, Q), full_matrices=False)
     return Q @ Ubh[..., :rank, :].mT, S[..., :rank], V[..., :rank]
 
 
-@functools.lru_cache(maxsize=16)
+_TEST_MATRICES = {}
+
+
 def _test_matrix(n2, q):
-    """The Gaussian test matrix of :func:`truncated_svd` (seed 0, float64; cached, read-only)."""
+    """The Gaussian test matrix of :func:`truncated_svd`: seed 0, float64, a numpy array.
+
+    Kept by shape (16 at most), as numpy: a cache of tensors would keep the
+    fake tensor of a ``torch.export`` trace, which holds no values. Under
+    tracing the draw runs on a helper thread, outside the tracing mode, so
+    a traced model uses the values of an eager run.
+    """
+    key = (int(n2), int(q))
+    if key not in _TEST_MATRICES:
+        if tracing():
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                values = pool.submit(_draw_test_matrix, *key).result()
+        else:
+            values = _draw_test_matrix(*key)
+        if len(_TEST_MATRICES) >= 16:
+            _TEST_MATRICES.pop(next(iter(_TEST_MATRICES)))
+        _TEST_MATRICES[key] = values
+    return _TEST_MATRICES[key]
+
+
+def _draw_test_matrix(n2, q):
     gen = torch.Generator().manual_seed(0)
-    return torch.randn(n2, q, generator=gen, dtype=torch.float64)
+    return torch.randn(n2, q, generator=gen, dtype=torch.float64).numpy()
 
 
 def _gram_inverses(R, L):
@@ -216,7 +257,11 @@ def _gram_inverses(R, L):
     finfo = torch.finfo(grams.dtype)
     trace = torch.diagonal(grams, dim1=-2, dim2=-1).sum(-1, keepdim=True)
     ridge = trace * (finfo.eps / r) + finfo.tiny
-    inverses = torch.linalg.inv(grams + torch.diag_embed(ridge.expand(*ridge.shape[:-1], r)))
+    grams = grams + torch.diag_embed(ridge.expand(*ridge.shape[:-1], r))
+    if tracing():
+        inverses = gauss_jordan_solve(grams, torch.eye(r, dtype=grams.dtype, device=grams.device))
+    else:
+        inverses = torch.linalg.inv(grams)
     return inverses[0], inverses[1]
 
 
@@ -258,12 +303,29 @@ def balanced_factors(M, rank):
         root = torch.sqrt(S)[..., None, :]
         return U * root, V * root
     with torch.no_grad():
-        U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+        U, S, Vh = _full_svd(M)
         root = torch.clamp(torch.sqrt(S), min=torch.finfo(M.dtype).tiny)[..., None, :]
     if n1 <= n2:
         return U * root, _times_thin(M.mT, U / root)
     V = Vh.mT
     return _times_thin(M, V / root), V * root
+
+
+def _full_svd(M):
+    """``torch.linalg.svd(M, full_matrices=False)``; under tracing, by Jacobi rotations."""
+    if not tracing():
+        return torch.linalg.svd(M, full_matrices=False)
+    n1, n2 = M.shape[-2:]
+    if n1 >= n2:
+        U, S, V = jacobi_svd(M, n2)
+        return U, S, V.mT
+    V, S, U = jacobi_svd(M.mT, n1)
+    return U, S, V.mT
+
+
+def solve(A, B):
+    r""":math:`A^{-1} B` by ``torch.linalg.solve``; under tracing, by Gauss--Jordan elimination."""
+    return gauss_jordan_solve(A, B) if tracing() else torch.linalg.solve(A, B)
 
 
 def sparse_part(state):

@@ -25,10 +25,11 @@ from .linalg import (
     blocked_readout,
     clipped,
     clipped_residual_products,
+    eager_kernels,
     factor_update,
     instance_scale,
-    needs_grad,
     scaled_steps,
+    solve,
     sparse_part,
 )
 
@@ -151,7 +152,7 @@ class RobustPCAProblem(Problem):
     def initial_state(self, x, init_threshold):
         scale = instance_scale(x)
         theta = init_threshold * scale
-        if self.psi is None and not needs_grad(x, theta):
+        if self.psi is None and eager_kernels(x, theta):
             # X - T(X) = clip(X) in one pass; Y = T(X) is formed only by a readout
             L, R = balanced_factors(clipped(x, theta), self.rank)
             return (L, R, None, scale, (x, None, None, theta))
@@ -173,7 +174,7 @@ class RobustPCAProblem(Problem):
         L, R, _, scale, _ = state
         theta = threshold * scale
         if (psi is None and analysis is None and correction is None
-                and not needs_grad(x, L, R, theta, step_L, step_R)):
+                and eager_kernels(x, L, R, theta, step_L, step_R)):
             # inference: G R and G^T L without forming G (blocked, cache-resident); Y is
             # recomputed from (x, L, R, theta) when a readout asks for it
             GR, GtL = clipped_residual_products(x, L, R, theta)
@@ -192,7 +193,7 @@ class RobustPCAProblem(Problem):
             elif psi_inv is not None:
                 Z = psi_inv @ E
             else:
-                Z = torch.linalg.solve(psi, E)
+                Z = solve(psi, E)
             Y = soft_threshold(Z, theta)
             P = synthesis(Y) if synthesis is not None else psi @ Y
             G = E - P
@@ -207,7 +208,7 @@ class RobustPCAProblem(Problem):
     def readout(self, state):
         L, R, Y, lazy = state[0], state[1], state[2], state[4]
         if (Y is None and len(lazy) == 4 and L.shape[-2] * R.shape[-2] >= BLOCKED_MIN_ENTRIES
-                and not needs_grad(L, R)):
+                and eager_kernels(L, R)):
             return blocked_readout(L, R, *lazy)
         return torch.stack([L @ R.mT, sparse_part(state)], dim=1)
 

@@ -25,7 +25,12 @@ LAMP-pwlin      ``UnfoldedAMP(paradigm="dnn", shrinkage="pwlin")``
 =============== ===============================================================
 """
 
-from .amp import AMPProblem, NonGaussianDictionaryWarning, gaussian_ensemble_statistics
+from .amp import (
+    AMPProblem,
+    NonGaussianDictionaryWarning,
+    gaussian_ensemble_statistics,
+    mean_atom_energy,
+)
 from .analytic import (
     COHERENCE_LIMIT,
     CoherentDictionaryWarning,
@@ -37,7 +42,7 @@ from .analytic import (
 from .classical import AMP, FISTA, ISTA
 from .coding import DictionaryEstimatedWarning, check_reconstruction
 from .estimators import UnfoldedAMP, UnfoldedISTA
-from .hyperlista import HyperLISTA
+from .hyperlista import HyperLISTA, MatrixFreeWeightsWarning, OperatorHyperLISTAProblem
 from .problem import (
     AnalyticGuard,
     HyperLISTAProblem,
@@ -65,6 +70,9 @@ __all__ = [
     "DictionaryEstimatedWarning",
     "HyperLISTA",
     "HyperLISTAProblem",
+    "OperatorHyperLISTAProblem",
+    "MatrixFreeWeightsWarning",
+    "mean_atom_energy",
     "SparseCoding",
     "UnfoldedAMP",
     "UnfoldedISTA",

@@ -131,7 +131,12 @@ class AMP(AMPCoderMixin):
         :class:`UnfoldedISTA`); ``None``: estimated from ``(X, y)`` by least
         squares (a :class:`DictionaryEstimatedWarning` says so). AMP assumes
         :math:`A` with i.i.d. zero-mean entries of variance :math:`1/m` (or columns of
-        unit norm).
+        unit norm). Also matrix-free, as for :class:`ISTA`: a SciPy sparse matrix (same
+        convention) or a linear operator playing :math:`A` (a :mod:`skunfold.imaging`
+        operator, a SciPy ``LinearOperator``, a PyLops operator), never copied densely:
+        the Onsager term needs only the sizes, and the atoms' norm and the
+        ensemble statistics of ``damping="auto"`` come from random probes (see
+        :class:`AMPProblem`).
     n_layers : int, default=30
         Number of iterations.
     denoiser : {"soft", "bg"}, default="soft"
@@ -184,6 +189,7 @@ class AMP(AMPCoderMixin):
     """
 
     parameter_table = {"denoiser": Param(constraints.options("soft", "bg"), "str")}
+    accepts_operators = True
 
     def __init__(self, dictionary=None, *, n_layers=30, denoiser="soft", alpha=1.1402,
                  sparsity=0.1, signal_var=1.0, damping="auto", device="auto", n_threads=None,

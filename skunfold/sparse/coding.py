@@ -36,7 +36,7 @@ __all__ = ["SparseCoderMixin", "AMPCoderMixin", "DictionaryEstimatedWarning",
 EXPLOSION_FACTOR = 10.0
 
 
-def check_reconstruction(S, X, D, owner):
+def check_reconstruction(S, X, D, owner, dictionary_norm=None):
     r"""Raise :class:`~skunfold.core.DivergedOutputError` when codes are non-finite or exploded.
 
     A LASSO solution :math:`s` never does worse than :math:`s = 0`, so
@@ -45,7 +45,9 @@ def check_reconstruction(S, X, D, owner):
     bound's scale with the mean norm :math:`\overline{\|x\|}` of the rows of
     ``X`` (so that a zero sample does not count). ``D`` may be matrix-free (a sparse
     matrix or an operator, see :func:`~skunfold.sparse.is_operator`): then every
-    reconstruction is computed by its ``forward``. Returns ``S``.
+    reconstruction is computed by its ``forward``. ``dictionary_norm``: the
+    Frobenius norm of a dense ``D`` when it is known (a fitted estimator keeps
+    it), else computed here. Returns ``S``.
     """
     S2 = np.asarray(S).reshape(len(S), -1)
     if not np.all(np.isfinite(S2)):
@@ -65,7 +67,9 @@ def check_reconstruction(S, X, D, owner):
     else:
         # ||s D|| <= ||s|| ||D||_2 <= ||s|| ||D||_F: only the rows this bound does not clear
         # are multiplied out (the check then costs a small fraction of the coding)
-        bound = np.linalg.norm(S2, axis=1) * float(np.linalg.norm(D))
+        if dictionary_norm is None:
+            dictionary_norm = float(np.linalg.norm(D))
+        bound = np.linalg.norm(S2, axis=1) * dictionary_norm
         suspect = np.flatnonzero(bound > limit)
     if suspect.size:
         r_norm[suspect] = np.linalg.norm(S2[suspect].astype(np.float64) @ D, axis=1)
@@ -140,10 +144,10 @@ OPERATOR_DICTIONARY_ROW = Param(
         plays :math:`H` = ``dictionary.T``, shape (n_features, n_components).
         Sparse matrices and operators run matrix-free (``forward`` / ``adjoint``
         of :func:`skunfold.imaging.as_operator`, no dense copy; :math:`L` by power
-        iteration), are stored as given in ``dictionary_``, and serve the
-        paradigms that need no matrix (not LISTA's ``"objective"``, nor
-        ``weights="analytic"``). ``None``: estimated from ``(X, y)`` by least
-        squares.""")
+        iteration), are stored as given in ``dictionary_``, and serve every
+        paradigm (``"objective"`` then learns a filter or a diagonal, no matrix: see
+        :class:`UnfoldedISTA`), not ``weights="analytic"``. ``None``: estimated from
+        ``(X, y)`` by least squares.""")
 
 
 def estimate_dictionary(X, y, owner):
@@ -245,6 +249,8 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
     def build_problem(self, X, y):
         D, estimated = self._resolve_dictionary(X, y)
         self.dictionary_ = D
+        # the norm of the bound of check_reconstruction, computed once (not at every predict)
+        self._dictionary_norm = (D, None if is_operator(D) else float(np.linalg.norm(D)))
         self.dictionary_estimated_ = estimated
         self.n_components_ = n_atoms(D)
         problem = self._make_problem(D)
@@ -274,8 +280,9 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
         if not self.accepts_operators:
             raise TypeError(
                 f"{type(self).__name__} needs {name} as a dense array (its iteration uses the "
-                f"matrix itself), got {what}; ISTA, FISTA and UnfoldedISTA run matrix-free "
-                "on sparse matrices and operators, or pass a dense array")
+                f"matrix itself), got {what}; ISTA, FISTA, UnfoldedISTA, HyperLISTA, AMP and "
+                "UnfoldedAMP run matrix-free on sparse matrices and operators, or pass a dense "
+                "array")
         H = dictionary_operator(D)
         if np.iscomplexobj(np.empty(0, H.dtype)):
             raise ValueError(f"{name} is {what} with complex values: sparse coding needs a real "
@@ -358,7 +365,9 @@ class SparseCoderMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Regres
                 np.asarray(problem.D.detach().cpu().numpy(), dtype=np.float64)
         if hasattr(X, "to_numpy"):  # a DataFrame, validated by iterate
             X = X.to_numpy()
-        return check_reconstruction(S, X, D, type(self).__name__)
+        known = self.__dict__.get("_dictionary_norm", (None, None))
+        return check_reconstruction(S, X, D, type(self).__name__,
+                                    known[1] if known[0] is D else None)
 
     def transform(self, X, dictionary=None):
         """Encode ``X`` as sparse codes, like :class:`sklearn.decomposition.SparseCoder`.

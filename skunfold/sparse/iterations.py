@@ -10,6 +10,7 @@ columns of an estimator's ``layer_parameters_``.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..core import CorrectionIteration, Iteration, LearnedHyperparameters, mlp
@@ -22,6 +23,8 @@ __all__ = [
     "SparseCorrection",
     "ElementwiseNet",
     "DNNLayer",
+    "Preconditioner",
+    "PreconditionedLayer",
     "sparse_layers",
     "LearnedMatrix",
     "LAMPLayer",
@@ -162,15 +165,111 @@ class DNNLayer(SparseLayer):
         return {"step": 1.0 / problem.lipschitz, **super().hyperparameter_values(problem, k)}
 
 
+#: Side of the learned filter of the matrix-free objective paradigm (as in skunfold.imaging).
+FILTER_SIDE = 5
+
+#: The filter's taps are learned at this fraction of the learning rate (see Preconditioner).
+FILTER_RATE = 0.1
+
+
+class Preconditioner(nn.Module):
+    r"""A learned matrix-free preconditioner :math:`P` of the gradient :math:`H^\top (x - H s)`.
+
+    With ``image_shape`` (codes that are images, e.g. for a :mod:`skunfold.imaging`
+    operator) a small convolution filter (odd side at most :data:`FILTER_SIDE`, periodic
+    boundary), else a diagonal (one weight per code entry). It starts as the identity (a
+    centred delta, ones). The filter is stored as ``weight / FILTER_RATE`` (the parameter
+    ``raw``): an optimizer step moves its taps :data:`FILTER_RATE` (0.1) times as far as it
+    moves the diagonal or a log-step, so that one learning rate suits both (5e-2, about
+    a 5 percent change of a step or a threshold per step). At that rate, 8 layers trained
+    on blurred 12 x 12 and 16 x 16 spike images lost 4.1 and 2.6 dB of held-out NMSE with
+    taps moved half as far as the scalars (0.5) instead of a tenth (see ``UnfoldedISTA``).
+
+    Parameters
+    ----------
+    n_components : int
+    image_shape : tuple of int (H, W) or None
+    scale : float, default=1.0
+        The start: ``scale`` times the identity.
+    shared : bool, default=False
+        Marks it shared by the layers (LAMP's tied matrix).
+    """
+
+    def __init__(self, n_components, image_shape=None, scale=1.0, shared=False):
+        super().__init__()
+        self.image_shape = None if image_shape is None else tuple(int(v) for v in image_shape)
+        self.shared_across_layers = bool(shared)
+        if self.image_shape is None:
+            start = torch.ones(int(n_components), dtype=torch.float64)
+        else:
+            kh, kw = (min(FILTER_SIDE, 2 * ((v - 1) // 2) + 1) for v in self.image_shape)
+            start = torch.zeros(kh, kw, dtype=torch.float64)
+            start[kh // 2, kw // 2] = 1.0
+        self.rate = 1.0 if self.image_shape is None else FILTER_RATE
+        self.raw = nn.Parameter(float(scale) * start / self.rate)
+
+    @property
+    def weight(self):
+        """The diagonal, shape ``(n_components,)``, or the filter, shape ``(kh, kw)``."""
+        return self.rate * self.raw
+
+    def forward(self, g):
+        weight = self.weight
+        if self.image_shape is None:
+            return g * weight
+        kh, kw = weight.shape
+        images = F.pad(g.reshape(g.shape[0], 1, *self.image_shape),
+                       (kw // 2, kw // 2, kh // 2, kh // 2), mode="circular")
+        return F.conv2d(images, weight.flip(0, 1)[None, None]).reshape(g.shape)
+
+
+class PreconditionedLayer(Iteration):
+    r"""The objective paradigm on an operator: :math:`s \leftarrow \eta_{\theta_k}(\tilde s +
+    \gamma_k P_k H^\top (x - H \tilde s))`, :math:`P_k` a learned :class:`Preconditioner`.
+
+    LISTA-CP's :math:`W_k^\top` becomes :math:`\gamma_k P_k H^\top`: matrix-free, it
+    learns a filter (or a diagonal) in place of a matrix. The step :math:`\gamma_k`, the
+    threshold :math:`\theta_k` (and, with momentum, :math:`\beta_k`) are learned as in
+    the hyperparameters paradigm, starting at ISTA's (FISTA's) values; support selection
+    as the problem says. Untrained, the layer is an ISTA iteration.
+    """
+
+    def __init__(self, problem, k):
+        super().__init__()
+        self.hyperparameters = LearnedHyperparameters(problem.layer_hyperparameters(k),
+                                                      problem.hyperparameter_constraints)
+        self.preconditioner = Preconditioner(problem.n_components,
+                                             getattr(problem.operator, "image_shape", None))
+
+    def forward(self, problem, k, state, x, side):
+        values = self.hyperparameters(problem, k)
+        s, s_prev = state
+        momentum = values.get("momentum")
+        s_in = s if momentum is None else s + momentum * (s - s_prev)
+        gradient = self.preconditioner(problem.residual_correlation(s_in, x))
+        z = s_in + values["step"] * gradient
+        return problem.shrink(z, values["threshold"], values.get("support", 0.0)), s
+
+    def hyperparameter_values(self, problem, k):
+        """The layer's learned step, threshold (and momentum); the filter is in ``module_``."""
+        return self.hyperparameters(problem, k)
+
+
 def sparse_layers(problem, paradigm, n_layers, tied, hidden_layer_sizes):
     r"""The layers of the objective, correction and dnn paradigms (``None`` for the others).
 
     Every layer starts from ISTA: :math:`W_1 = H^\top / L`, :math:`W_2 = I - H^\top H / L` and
     :math:`W = H^\top / L` (LISTA-CP), thresholds :math:`\alpha / L`, a zero correction,
-    shrinkage-shaped elementwise networks; with momentum, FISTA's coefficients.
+    shrinkage-shaped elementwise networks; with momentum, FISTA's coefficients. On a
+    matrix-free dictionary the objective paradigm's layers are :class:`PreconditionedLayer`
+    (either ``coupling``).
     """
     if paradigm not in ("objective", "correction", "dnn"):
         return None
+    if paradigm == "objective" and problem.operator is not None:
+        is_tied = bool(tied)
+        layers = [PreconditionedLayer(problem, k) for k in range(1 if is_tied else n_layers)]
+        return layers[0] if is_tied else layers
     D = problem.D
     L = problem.lipschitz
     theta = problem.alpha / L
@@ -211,8 +310,9 @@ class LAMPLayer(Iteration):
     problem : AMPProblem
     k : int
         The layer (its shrinkage parameters start at the classical values).
-    matrix : LearnedMatrix
-        The layer's own :math:`B_k` (untied) or one shared by every layer (tied).
+    matrix : LearnedMatrix or Preconditioner
+        The layer's own :math:`B_k` (untied) or one shared by every layer (tied); on an
+        operator :math:`A`, a :class:`Preconditioner` :math:`P_k` (:math:`B_k = P_k A^T`).
     """
 
     def __init__(self, problem, k, matrix):
@@ -222,7 +322,8 @@ class LAMPLayer(Iteration):
         self.matrix = matrix
 
     def forward(self, problem, k, state, x, side):
-        return problem.step(state, x, B=self.matrix.B, **self.hyperparameters(problem, k))
+        B = self.matrix.B if isinstance(self.matrix, LearnedMatrix) else self.matrix
+        return problem.step(state, x, B=B, **self.hyperparameters(problem, k))
 
     def hyperparameter_values(self, problem, k):
         """The layer's learned shrinkage parameters (the matrix :math:`B_k` is in ``module_``)."""
@@ -234,10 +335,19 @@ def lamp_layers(problem, paradigm, n_layers, tied):
 
     The learned matrices start at :math:`c A^\top`, :math:`c` the problem's ``matrix_scale``
     (one shared by every layer when ``tied``), the shrinkage parameters at their classical
-    values.
+    values. On an operator :math:`A` the learned :math:`B_k = P_k A^T`, :math:`P_k` a
+    :class:`Preconditioner` starting at ``matrix_scale`` times the identity.
     """
     if paradigm not in ("objective", "dnn"):
         return None  # classical, hyperparameters: the core's generic layers
+    if problem.operator is not None:
+        shape = getattr(problem.operator, "image_shape", None)
+
+        def matrix(shared=False):
+            return Preconditioner(problem.n_components, shape, problem.matrix_scale, shared)
+
+        shared = matrix(shared=True) if tied else None
+        return [LAMPLayer(problem, k, shared if tied else matrix()) for k in range(n_layers)]
     B0 = problem.objective_parameters["B"] * problem.matrix_scale
     shared = LearnedMatrix(B0, shared=True) if tied else None
     return [LAMPLayer(problem, k, shared if tied else LearnedMatrix(B0))

@@ -53,41 +53,44 @@ def support_selected_threshold(z, theta, fraction):
     """Soft thresholding with support selection (the "SS" of LISTA-CPSS / ALISTA).
 
     Per sample, the entries among the largest ``fraction`` of :math:`|z|` that also
-    exceed ``theta`` bypass the shrinkage. ``fraction`` is a float or a
-    tensor of shape ``(batch, 1)``; the bypass mask carries no gradient.
+    exceed ``theta`` bypass the shrinkage (ties with the last of the largest included).
+    ``fraction`` is a float or a tensor of shape ``(batch, 1)``; the bypass mask carries
+    no gradient. The selection is a comparison with the ``count``-th largest magnitude of
+    each row: no data-dependent shapes or branches, so it exports (``torch.export``,
+    ONNX) as it runs.
     """
     shrunk = soft_threshold(z, theta)
     n = z.shape[-1]
     absz = torch.abs(z)
     if torch.is_tensor(fraction):
-        # per-sample fraction (HyperLISTA): the count-th largest magnitude of each row, by a
-        # partial selection (top-k up to the largest count), only for the rows that need it
+        # per-sample fraction (HyperLISTA): the count-th largest magnitude of each row
         with torch.no_grad():
             counts = torch.clamp((fraction * n).ceil().long(), 0, n)
-            mask = absz > theta
-            # rows with at most ``count`` entries above theta bypass all of them
-            crowded = (mask.sum(dim=-1, keepdim=True) > counts) & (counts > 0)
-            mask &= counts > 0
-            rows = crowded[:, 0]
-            if bool(rows.any()):
-                sub, k = absz[rows], counts[rows]
-                top = torch.topk(sub, int(k.max()), dim=-1).values
-                kth = torch.gather(top, -1, k - 1)
-                mask[rows] = mask[rows] & (sub >= kth)
+            kth = _kth_largest(absz, counts)
+            mask = (absz > theta) & (absz >= kth) & (counts > 0)
         return torch.where(mask, z, shrunk)
     count = int(math.ceil(fraction * n))
     if count <= 0:
         return shrunk
     with torch.no_grad():
-        mask = absz > theta
-        # rows with at most ``count`` entries above theta bypass all of them: only the
-        # other rows need the (costly) top-k; the result is the same as top-k everywhere
-        crowded = mask.sum(dim=-1) > count
-        if bool(crowded.any()):
-            rows = absz[crowded]
-            kth = torch.topk(rows, min(count, n), dim=-1).values[..., -1:]
-            mask[crowded] = mask[crowded] & (rows >= kth)
+        # a row with at most ``count`` entries above theta bypasses all of them: they are all
+        # at least its count-th largest magnitude
+        kth = torch.topk(absz, min(count, n), dim=-1).values[..., -1:]
+        mask = (absz > theta) & (absz >= kth)
     return torch.where(mask, z, shrunk)
+
+
+def _kth_largest(absz, counts):
+    """The ``counts``-th largest entry of each row of ``absz`` (shape ``(batch, 1)``; count 0: any).
+
+    Eagerly a partial selection up to the largest count; under ``torch.export`` or
+    ``torch.compile`` (no data-dependent shape there) a full sort: the same values.
+    """
+    index = torch.clamp(counts - 1, min=0)
+    if torch.compiler.is_compiling():
+        return torch.gather(torch.sort(absz, dim=-1, descending=True).values, -1, index)
+    top = torch.topk(absz, max(1, int(counts.max())), dim=-1).values
+    return torch.gather(top, -1, index)
 
 
 def lipschitz_constant(D):
@@ -335,11 +338,8 @@ class SparseCoding(Problem):
         return 0.5 * (r * r).sum(-1) + self.alpha * estimate.abs().sum(-1)
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
-        if self.operator is not None and paradigm == "objective":
-            raise ValueError("paradigm='objective' learns the matrices of LISTA / LISTA-CP "
-                             "(n_components x n_features): it needs the dictionary as a dense "
-                             "array, got a sparse matrix or an operator; use "
-                             "paradigm='hyperparameters', 'correction' or 'dnn' (matrix-free)")
+        """The family's layers (:func:`~skunfold.sparse.iterations.sparse_layers`); on an
+        operator, the objective paradigm learns a filter or a diagonal, no matrix."""
         return sparse_layers(self, paradigm, n_layers, tied, hidden_layer_sizes)
 
     # -- transfer -------------------------------------------------------------------------
@@ -393,22 +393,33 @@ class HyperLISTAProblem(SparseCoding):
     def initial_state(self, x):
         r"""The state :math:`(s, s_{\text{prev}}, \|H^+ x\|_1) = (0, 0, \|H^+ x\|_1)`: the norm
         every layer needs, computed once."""
-        s0 = x.new_zeros((x.shape[0], self.D.shape[0]))
-        return (s0, s0, torch.abs(x @ self.Hpinv).sum(-1, keepdim=True))
+        s0 = x.new_zeros((x.shape[0], self.n_components))
+        return (s0, s0, torch.abs(self.pseudo_inverse(x)).sum(-1, keepdim=True))
+
+    # the three products of the iteration (hooks of the matrix-free HyperLISTA)
+    def synthesis(self, s):
+        """:math:`H s` of each row of ``s``."""
+        return s @ self.D
+
+    def pseudo_inverse(self, r):
+        """:math:`H^+ r` of each row of ``r``."""
+        return r @ self.Hpinv
+
+    def residual_products(self, r):
+        r""":math:`(H^+ r, W^\top r)` of each row of ``r``, by one matrix product."""
+        both = r @ self.HpinvW
+        return both[:, :self.n_components], both[:, self.n_components:]
 
     def step(self, state, x, c_threshold, c_momentum, c_support):
         s, s_prev, x_norm = state
-        resid = x - s @ self.D                                           # x - H s
-        n = self.D.shape[0]
-        both = resid @ self.HpinvW                                       # [H^+ r, W^T r]
-        res_norm = torch.abs(both[:, :n]).sum(-1, keepdim=True)          # ||H^+(Hs - x)||_1
+        pinv_r, weighted = self.residual_products(x - self.synthesis(s))   # r = x - H s
+        res_norm = torch.abs(pinv_r).sum(-1, keepdim=True)               # ||H^+(Hs - x)||_1
         theta = c_threshold * res_norm
         beta = c_momentum * (s != 0).sum(-1, keepdim=True).to(s.dtype)
-        z = s + self.step_size * both[:, n:] + beta * (s - s_prev)
+        z = s + self.step_size * weighted + beta * (s - s_prev)
         ratio = torch.clamp(x_norm, min=1e-30) / torch.clamp(res_norm, min=1e-30)
         frac = torch.clamp(c_support * torch.log(ratio), 0.0, 1.0)
-        if not bool((frac > 0).any()):                                   # no support selection
-            return soft_threshold(z, theta), s, x_norm
+        # a row of fraction 0 is soft-thresholded (no branch on the values: exportable)
         return support_selected_threshold(z, theta, frac), s, x_norm
 
     def make_layers(self, paradigm, n_layers, *, tied, hidden_layer_sizes, sample):
