@@ -27,7 +27,7 @@ Here:
 * :class:`~skunfold.imaging.UnfoldedProximalGradient` with
   ``paradigm="hyperparameters"`` is its unfolded version: ten layers, each with
   its own step size and one threshold per wavelet level (and FISTA's momentum
-  weight), trained end to end on crops of five photographs and evaluated on
+  weight), trained end to end on crops of ten photographs and evaluated on
   crops of two others that it never saw
   (:func:`~skunfold.datasets.make_imaging_problem`).
 
