@@ -11,15 +11,17 @@ the module's dtype on its device::
 ``raw(1)`` is that call on the one sample (the baseline of issue 25); the
 ratio ``predict / raw(1)`` is the cost of everything ``predict`` adds. Part of
 it is not overhead but a contract: inference pads a batch of fewer than 8
-small samples to 8 rows (copies of the last one), so that every row's result
-is the same whatever the batch it comes in (:mod:`skunfold.core.inference`),
-and it runs under ``torch.no_grad``. ``raw(pad)`` is the raw module on those
-8 rows under ``torch.no_grad``: the computation ``predict`` runs, so that
+small samples with copies of the last one, so that every row's result is the
+same whatever the batch it comes in (:mod:`skunfold.core.inference`), as far
+as the module needs (``pad``: the rows it found for the model, 1 where its
+products are per sample). ``raw(pad)`` is the raw module on those rows, in the
+autograd mode of ``predict``: the computation ``predict`` runs, so that
 ``predict / raw(pad)`` is what remains, the cost of input validation, the
 device, threads and dtype set-up, the conversions to and from torch and the
 family's output conversion.
 
-Times are medians over many calls, ``predict`` and the raw module interleaved
+Times are the least over rounds of the mean time per call in a round,
+``predict`` and the raw module interleaved
 in rounds, with one torch thread, measured by default as the CPU time of the
 calling thread (``--clock cpu``: on a machine shared with other work, wall
 time mostly measures the other work; ``--clock wall`` for wall-clock time).
@@ -42,7 +44,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -159,26 +160,34 @@ def raw_call(est, X, grad_mode=torch.inference_mode):
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 
 
-def median_times(fns, calls, rounds, clock="cpu"):
-    """Median seconds per call of each of ``fns``, interleaved in ``rounds`` rounds."""
+def min_times(fns, calls, rounds, clock="cpu"):
+    """Least mean seconds per call of each of ``fns`` over ``rounds`` interleaved rounds.
+
+    On a shared machine the other work only adds time: the least round is the
+    closest to the cost of the call itself.
+    """
     now = CLOCKS[clock]
-    per_call = {name: [] for name in fns}
+    best = {name: math.inf for name in fns}
     for fn in fns.values():  # warm-up
         for _ in range(3):
             fn()
     for _ in range(rounds):
         for name, fn in fns.items():
+            t = now()
             for _ in range(calls):
-                t = now()
                 fn()
-                per_call[name].append(now() - t)
-    return {name: statistics.median(ts) for name, ts in per_call.items()}
+            best[name] = min(best[name], (now() - t) / calls)
+    return best
 
 
 def padded_rows(est, X):
-    """The rows ``predict`` computes for one sample (small samples are padded to a batch of 8)."""
+    """The rows ``predict`` computes for one sample: the padding found for the model."""
+    est.predict(X[:1])
     shape = est.validate_input(X[:1], reset=False).shape[1:]
-    return inference.MIN_BATCH_ROWS if math.prod(shape) <= inference.PAD_MAX_ENTRIES else 1
+    if math.prod(shape) > inference.PAD_MAX_ENTRIES:
+        return 1
+    found = inference._PADDING.get(est.module_, {})
+    return max(found.values(), default=inference.MIN_BATCH_ROWS)
 
 
 def measure(name, est, X, big, quick, clock):
@@ -187,28 +196,30 @@ def measure(name, est, X, big, quick, clock):
     pad = padded_rows(est, one)
     fns = {"predict": lambda: est.predict(one), "raw": raw_call(est, one),
            "raw_padded": raw_call(est, np.ascontiguousarray(np.repeat(one, pad, axis=0)),
-                                  torch.no_grad)}
-    times = median_times(fns, 20, 10 if quick else 40, clock)
+                                  lambda: inference._grad_mode(est.module_))}
+    times = min_times(fns, 20, 10 if quick else 40, clock)
     row["batch1"] = {"predict_us": 1e6 * times["predict"], "raw_us": 1e6 * times["raw"],
                      "padded_rows": pad, "raw_padded_us": 1e6 * times["raw_padded"],
                      "ratio": times["predict"] / times["raw"],
                      "ratio_padded": times["predict"] / times["raw_padded"]}
     Xb = np.ascontiguousarray(X[:big])
-    times = median_times({"predict": lambda: est.predict(Xb), "raw": raw_call(est, Xb)},
-                         1, 3 if quick else 7, clock)
+    times = min_times({"predict": lambda: est.predict(Xb), "raw": raw_call(est, Xb)},
+                      1, 3 if quick else 7, clock)
     row["large"] = {"batch": big, "predict_us": 1e6 * times["predict"],
                     "raw_us": 1e6 * times["raw"], "ratio": times["predict"] / times["raw"]}
     return row
 
 
 def table(rows):
-    lines = [f"{'family':<38}{'predict(1)':>11}{'raw(1)':>9}{'ratio':>7}{'raw(pad)':>10}"
+    lines = [f"{'family':<38}{'predict(1)':>11}{'raw(1)':>9}{'ratio':>7}{'pad':>5}{'raw(pad)':>10}"
              f"{'ratio':>7}{'batch':>7}{'predict(B)':>12}{'raw(B)':>10}{'ratio':>7}",
-             f"{'':<38}{'us':>11}{'us':>9}{'':>7}{'us':>10}{'':>7}{'':>7}{'us':>12}{'us':>10}"]
+             f"{'':<38}{'us':>11}{'us':>9}{'':>7}{'':>5}{'us':>10}{'':>7}{'':>7}{'us':>12}"
+             f"{'us':>10}"]
     for r in rows:
         a, b = r["batch1"], r["large"]
         lines.append(f"{r['family']:<38}{a['predict_us']:>11.0f}{a['raw_us']:>9.0f}"
-                     f"{a['ratio']:>7.2f}{a['raw_padded_us']:>10.0f}{a['ratio_padded']:>7.2f}"
+                     f"{a['ratio']:>7.2f}{a['padded_rows']:>5}{a['raw_padded_us']:>10.0f}"
+                     f"{a['ratio_padded']:>7.2f}"
                      f"{b['batch']:>7}{b['predict_us']:>12.0f}{b['raw_us']:>10.0f}"
                      f"{b['ratio']:>7.2f}")
     return "\n".join(lines)
@@ -228,9 +239,9 @@ def main():
         name, est, X, big = FAMILIES[key]()
         rows.append(measure(name, est, X, big, args.quick, args.clock))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
-    text = (f"predict vs the raw module, median {args.clock} time per call (us), one torch "
-            "thread; raw(1): inference_mode on the sample, raw(pad): no_grad on the 8 rows that "
-            "predict runs for one small sample\n"
+    text = (f"predict vs the raw module, least mean {args.clock} time per call over rounds (us), "
+            "one torch thread; raw(1): inference_mode on the sample, raw(pad): the module on the "
+            "pad rows that predict runs for one small sample, in predict's autograd mode\n"
             f"(torch {torch.__version__}, {platform.machine()}, "
             f"{os.cpu_count()} CPUs)\n{table(rows)}\n")
     print("\n" + text)

@@ -93,7 +93,8 @@ sphinx_gallery_conf = {
     # the topics of the gallery, in reading order (folders of examples/)
     "subsection_order": ["../examples/sparse_recovery", "../examples/robust_pca",
                          "../examples/communications", "../examples/imaging",
-                         "../examples/beyond_fixed_depth", "../examples/your_own_solver"],
+                         "../examples/beyond_fixed_depth", "../examples/your_own_solver",
+                         "../examples/deployment"],
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
     "image_scrapers": _image_scrapers,

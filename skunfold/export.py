@@ -20,7 +20,8 @@ Conventions of the exported graphs: one input, ``X`` as ``predict`` takes it
 given to the export; float32 or float64 as that sample, integers as
 float64); complex ``X`` (and complex outputs) as real arrays with a last axis
 of two, ``(real, imag)``, i.e. ``np.stack([X.real, X.imag], axis=-1)``
-(:func:`as_input`). The first output, ``"predict"``, is what ``predict``
+(:func:`as_input`); a model fitted with side information takes its arrays as
+further inputs, named as in ``predict``. The first output, ``"predict"``, is what ``predict``
 returns (the class labels of the MIMO detectors); further named outputs
 carry ``predict_proba`` (the detectors: ``(n_samples, n_users, n_classes)``,
 ``(n_samples, n_classes)`` for a model fitted on a 1-D ``y``), the sparse part
@@ -47,6 +48,7 @@ import torch
 
 from .core.export_hooks import (
     example_input,
+    example_inputs,
     export_program,
     onnx_decompositions,
     onnx_registry,
@@ -109,7 +111,7 @@ def _rpca_outputs(both, x):
     return {"predict": low_rank, "sparse": sparse}
 
 
-def _build(estimator, X_sample, dtype=None):
+def _build(estimator, X_sample, dtype=None, side=None):
     """``(InferenceModule, example input)`` of a fitted estimator for samples like ``X_sample``."""
     if not hasattr(estimator, "fit") or not type(estimator).__module__.startswith("skunfold."):
         raise TypeError(f"skunfold.export exports fitted skunfold estimators, got "
@@ -120,10 +122,11 @@ def _build(estimator, X_sample, dtype=None):
     outputs = None
     if isinstance(estimator, RobustPCABase) and not hasattr(estimator, "_export_outputs"):
         outputs = _rpca_outputs
-    module = _inference_module(estimator, X_sample, dtype=_check_dtype(dtype), outputs=outputs)
-    example = example_input(X_sample, min_rows=2 if module.batched else 1)
+    module = _inference_module(estimator, X_sample, dtype=_check_dtype(dtype), outputs=outputs,
+                               side=side)
+    example = example_inputs(module, X_sample, side, min_rows=2 if module.batched else 1)
     with torch.no_grad():
-        module(example)  # names the outputs, and fails here (not in torch.export) on bad input
+        module(*example)  # names the outputs, and fails here (not in torch.export) on bad input
     return module, example
 
 
@@ -191,7 +194,7 @@ def _quantize_int8(model):
 
 
 @_needs_extra
-def to_onnx(estimator, X_sample, *, dtype=None, quantize=None, optimize=True):
+def to_onnx(estimator, X_sample, *, dtype=None, quantize=None, optimize=True, side=None):
     """Export a fitted estimator's ``predict`` to an ONNX model.
 
     Parameters
@@ -212,12 +215,16 @@ def to_onnx(estimator, X_sample, *, dtype=None, quantize=None, optimize=True):
         products with constant matrices, activations quantised on the fly).
     optimize : bool, default=True
         Run torch.onnx's graph optimiser (constant folding, fusions).
+    side : dict of str to array-like, optional
+        A model fitted with side information: its arrays for ``X_sample``
+        (``predict``'s keyword arguments), taken as further inputs so named.
 
     Returns
     -------
     model : onnx.ModelProto
-        One input ``"X"``; the output ``"predict"`` (what ``predict``
-        returns) and, by family, further named outputs.
+        The input ``"X"`` (then the side information's, in sorted order); the
+        output ``"predict"`` (what ``predict`` returns) and, by family,
+        further named outputs.
 
     Raises
     ------
@@ -251,12 +258,13 @@ def to_onnx(estimator, X_sample, *, dtype=None, quantize=None, optimize=True):
     import onnx
     import onnx.inliner
 
-    module, example = _build(estimator, X_sample, dtype)
+    module, example = _build(estimator, X_sample, dtype, side)
     names = list(module.output_names)
     with _quiet():
         program = export_program(module, example).run_decompositions(onnx_decompositions())
         with onnx_registry():
-            exported = torch.onnx.export(program, dynamo=True, input_names=["X"],
+            exported = torch.onnx.export(program, dynamo=True,
+                                         input_names=["X", *module.side_names],
                                          output_names=names, opset_version=OPSET,
                                          optimize=optimize, verbose=False)
     model = onnx.inliner.inline_local_functions(exported.model_proto)
@@ -272,7 +280,7 @@ def to_onnx(estimator, X_sample, *, dtype=None, quantize=None, optimize=True):
     return _quantize_int8(model) if quantize == "int8" else model
 
 
-def to_torch(estimator, X_sample, *, dtype=None):
+def to_torch(estimator, X_sample, *, dtype=None, side=None):
     """Export a fitted estimator's ``predict`` to a ``torch.export`` program.
 
     Parameters
@@ -283,6 +291,8 @@ def to_torch(estimator, X_sample, *, dtype=None):
         A few samples as ``predict`` takes them (see :func:`to_onnx`).
     dtype : torch.dtype, optional
         Compute in this precision (see :func:`to_onnx`).
+    side : dict of str to array-like, optional
+        See :func:`to_onnx`: ``program.module()(X, *side)``, sorted by name.
 
     Returns
     -------
@@ -307,7 +317,7 @@ def to_torch(estimator, X_sample, *, dtype=None):
     >>> bool(np.allclose(codes.numpy(), ista.predict(X[:5])))
     True
     """
-    module, example = _build(estimator, X_sample, dtype)
+    module, example = _build(estimator, X_sample, dtype, side)
     labels = _string_labels(estimator)
     if labels is not None:
         raise ValueError(f"{type(estimator).__name__} has non-numeric class labels "
@@ -317,7 +327,7 @@ def to_torch(estimator, X_sample, *, dtype=None):
         return export_program(module, example)
 
 
-def inference_module(estimator, X_sample, *, dtype=None):
+def inference_module(estimator, X_sample, *, dtype=None, side=None):
     """``predict`` of a fitted estimator as a torch module (what :func:`to_torch` exports).
 
     Parameters
@@ -328,6 +338,8 @@ def inference_module(estimator, X_sample, *, dtype=None):
         A few samples as ``predict`` takes them.
     dtype : torch.dtype, optional
         Compute in this precision.
+    side : dict of str to array-like, optional
+        See :func:`to_onnx`.
 
     Returns
     -------
@@ -345,7 +357,7 @@ def inference_module(estimator, X_sample, *, dtype=None):
     >>> module.output_names, tuple(module(as_input(X[:3]))[0].shape)
     (['predict'], (3, 20))
     """
-    return _build(estimator, X_sample, dtype)[0]
+    return _build(estimator, X_sample, dtype, side)[0]
 
 
 def as_input(X):

@@ -18,6 +18,8 @@ from skunfold.beamforming import (
     sum_rate,
     unit_modulus,
 )
+from skunfold.beamforming import linalg as bf_linalg
+from skunfold.beamforming import problem as bf_problem
 from skunfold.datasets import make_wideband_channels
 
 SMALL = dict(n_bands=3, n_users=2, n_antennas=6)
@@ -86,6 +88,45 @@ def test_sum_rate(channels):
         sum_rate(H, P.swapaxes(2, 3))
 
 
+@pytest.mark.parametrize("constraint", ["unit_modulus", None])
+@pytest.mark.parametrize("shape, n_rf, kind", [((3, 2, 6), 3, "complex"), ((3, 2, 6), 3, "real"),
+                                               ((1, 1, 5), 3, "complex"), ((2, 1, 5), 4, "real")])
+def test_traced_iteration_is_predicts(monkeypatch, shape, n_rf, kind, constraint):
+    """Traced (export): Jacobi rotations and real embeddings; the same precoders as in Python.
+
+    Also with an odd number of antennas and more RF chains than the covariance's rank.
+    """
+    H = make_wideband_channels(6, *shape, complex=kind == "complex", random_state=0)
+    rng = np.random.default_rng(0)
+    W0 = rng.standard_normal((shape[0], n_rf, shape[1]))
+    if kind == "complex":
+        W0 = W0 + 1j * rng.standard_normal(W0.shape)
+    problem = HybridPrecoding(shape, n_rf, W0, analog_constraint=constraint)
+    x = torch.as_tensor(H)
+
+    def run():
+        state = problem.initial_state(x)
+        estimates = [problem.readout(state)]
+        for k in range(3):
+            state = problem.step(state, x, **problem.layer_hyperparameters(k))
+            estimates.append(problem.readout(state))
+        return estimates
+
+    eager = run()
+    monkeypatch.setattr(bf_linalg, "tracing", lambda: True)
+    monkeypatch.setattr(bf_problem, "tracing", lambda: True)
+    traced = run()
+    for a, b in zip(eager, traced):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-10)
+    Wa = problem.unpack(eager[0].numpy())[0]
+    if constraint is None:  # orthonormal; the eigenvectors' first entries real and positive
+        gram = np.conj(Wa.swapaxes(1, 2)) @ Wa
+        np.testing.assert_allclose(gram, np.broadcast_to(np.eye(n_rf), gram.shape), atol=1e-12)
+        rank = min(shape[0] * shape[1], n_rf)
+        assert np.all(Wa[:, 0, :rank].real > 0) and np.allclose(Wa[:, 0, :rank].imag, 0)
+
+
 def test_unit_modulus_and_power_scale():
     W = torch.tensor([[1 + 1j, 0j], [-3.0 + 0j, 2j]])
     np.testing.assert_allclose(unit_modulus(W, 0.5).abs().numpy(), 0.5)
@@ -112,7 +153,10 @@ def _numpy_pga(H, W0, n_iter, L, step=0.5, unit=True):
     def project(Wa):
         return np.exp(1j * np.angle(Wa)) / np.sqrt(M)
 
-    Wa = np.linalg.svd(H.mean(1))[2].conj().swapaxes(1, 2)[:, :, :L]
+    # the leading eigenvectors of the band-averaged covariance, first entries real positive
+    C = np.mean(np.conj(np.swapaxes(H, -1, -2)) @ H, axis=1)
+    Wa = np.linalg.eigh(C)[1][:, :, ::-1][:, :, :L]
+    Wa = Wa * np.exp(-1j * np.angle(Wa[:, :1]))
     if unit:
         Wa = project(Wa)
     Wd = np.broadcast_to(W0, (n,) + W0.shape)
@@ -235,7 +279,7 @@ def _validation_channels(est):
 def test_fit_keeps_the_best_validation_epoch(channels):
     """A large learning rate oscillates: fit leaves the epoch of best validation rate."""
     H, H_test = channels
-    est = UnfoldedHybridPGA(n_layers=3, n_rf_chains=L, analog_constraint=None, lr=1.0,
+    est = UnfoldedHybridPGA(n_layers=3, n_rf_chains=L, analog_constraint=None, lr=2.0,
                             max_epochs=15, batch_size=20, random_state=0).fit(H)
     valid = -np.array([h["valid_loss"] for h in est.history_])
     assert valid.max() > valid[-1] + 1e-3              # the run got worse after its best epoch
@@ -245,10 +289,10 @@ def test_fit_keeps_the_best_validation_epoch(channels):
 
 
 def test_a_run_below_classical_falls_back_to_classical(channels):
-    """lr = 3 drives the step sizes to where the rate is far below the classical one."""
+    """lr = 5 drives the step sizes to where the rate is far below the classical one."""
     H, H_test = channels
     pga = HybridPGA(n_layers=3, n_rf_chains=L, analog_constraint=None, random_state=0).fit(H)
-    est = UnfoldedHybridPGA(n_layers=3, n_rf_chains=L, analog_constraint=None, lr=3.0,
+    est = UnfoldedHybridPGA(n_layers=3, n_rf_chains=L, analog_constraint=None, lr=5.0,
                             max_epochs=15, batch_size=20, random_state=0)
     # early stopping's validation set shows that training made things worse: the core keeps
     # the untrained (classical) model

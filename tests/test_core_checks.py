@@ -48,6 +48,13 @@ class LeastSquaresDescent(Problem):
     def objective(self, s, x):
         return 0.5 * ((x - s @ self.A) ** 2).sum(dim=1)
 
+    def __repr__(self):
+        # the test ids are built from the estimators' reprs: object's default (a memory
+        # address) would differ between pytest-xdist's workers, which must collect the same ids
+        if self.A is None:
+            return "LeastSquaresDescent()"
+        return f"LeastSquaresDescent(A of shape {tuple(np.shape(self.A))})"
+
 
 _SMALL = dict(n_layers=3, max_epochs=3, batch_size=16, hidden_layer_sizes=(8,), random_state=0,
               device="cpu")
@@ -55,9 +62,10 @@ _SMALL = dict(n_layers=3, max_epochs=3, batch_size=16, hidden_layer_sizes=(8,), 
 ESTIMATORS = [UnfoldedRegressor(LeastSquaresDescent(), paradigm=p, **_SMALL)
               for p in PARADIGMS if p != "dnn"]
 # the generic DNN starts from the initial state (zero), not from the solver: it needs more
-# epochs than the others to pass check_regressors_train's R^2 > 0.5
+# epochs than the others to pass check_regressors_train's R^2 > 0.5 (10 epochs at lr=0.03:
+# R^2 0.88 to 0.89 for random_state 0, 1, 2; 30 at lr=0.01 took three times as long)
 ESTIMATORS.append(UnfoldedRegressor(LeastSquaresDescent(), paradigm="dnn",
-                                    **{**_SMALL, "max_epochs": 30, "lr": 1e-2}))
+                                    **{**_SMALL, "max_epochs": 10, "lr": 3e-2}))
 ESTIMATORS.append(UnfoldedRegressor(LeastSquaresDescent(np.ones((1, 4))), paradigm="classical",
                                     **_SMALL))
 

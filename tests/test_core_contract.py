@@ -86,14 +86,14 @@ def test_option_objects_are_estimator_parameters(toy_problem):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # few iterations
 def test_fit_never_changes_an_option_object(toy_problem):
-    p = toy_problem
+    X, S = toy_problem["X"][:64], toy_problem["S"][:64]
     guard, fixed = Safeguard(delta=0.2), FixedPoint(max_iter=50)
-    est = _est(p, safeguard=guard, max_epochs=1).fit(p["X"], p["S"])
+    est = _est(toy_problem, safeguard=guard, max_epochs=1).fit(X, S)
     assert est.safeguard is guard and guard.get_params() == Safeguard(delta=0.2).get_params()
     assert est.module_.safeguard is not guard and est.module_.safeguard == guard
-    est.safeguard_report(p["X"])
+    est.safeguard_report(X)
     assert guard.last_fallback is None                 # the fitted copy records the report
-    deq = _est(p, fixed_point=fixed, max_epochs=1).fit(p["X"], p["S"])
+    deq = _est(toy_problem, fixed_point=fixed, max_epochs=1).fit(X, S)
     assert deq.fixed_point is fixed and fixed.last_forward is None
     assert deq.module_.fixed_point.last_forward is not None
 
@@ -132,7 +132,7 @@ def _fitted_option(est, name):
 ])
 def test_true_means_the_defaults(toy_problem, name, cls):
     p = toy_problem
-    X, S = p["X"][:128], p["S"][:128]
+    X, S = p["X"][:64], p["S"][:64]
     on = _est(p, **{name: True}).fit(X, S)
     explicit = _est(p, **{name: cls()}).fit(X, S)
     off = _est(p, **{name: False}).fit(X, S)

@@ -2,9 +2,12 @@
 
 import re
 
+import pytest
+
 from skunfold.demo import main
 
 
+@pytest.mark.slow   # five solvers trained and compared: 39 s measured on a busy 2-core machine
 def test_demo_quick_unfolded_beats_classical(capsys):
     assert main(["--quick", "--seed", "0"]) == 0
     out = capsys.readouterr().out

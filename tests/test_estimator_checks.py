@@ -15,6 +15,7 @@ have none.
 
 import warnings
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skunfold.sparse import (
@@ -49,7 +50,6 @@ ESTIMATORS = [
     AMP(),
     AMP(n_layers=4, device="cpu"),
     AMP(n_layers=4, denoiser="bg", device="cpu"),
-    UnfoldedAMP(),
     UnfoldedAMP(paradigm="objective", **_SMALL_AMP),
     UnfoldedAMP(paradigm="dnn", shrinkage="pwlin", tied=True, **_SMALL_AMP),
     UnfoldedAMP(paradigm="dnn", shrinkage="bg", loss_schedule="sequential",
@@ -57,10 +57,21 @@ ESTIMATORS = [
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
-def test_sklearn_compatible_estimator(estimator, check):
+def _check(estimator, check):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DictionaryEstimatedWarning)
         # the dictionaries estimated from the checks' random data are far from Gaussian
         warnings.filterwarnings("ignore", category=NonGaussianDictionaryWarning)
         check(estimator)
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    _check(estimator, check)
+
+
+# its defaults train 15 layers for 50 epochs at every fit: about half of this file's time
+@pytest.mark.slow
+@parametrize_with_checks([UnfoldedAMP()])
+def test_sklearn_compatible_default_unfolded_amp(estimator, check):
+    _check(estimator, check)

@@ -208,12 +208,10 @@ CASES = {
 
 #: ONNX exports of more than ~10 s here (large unrolled graphs, robust PCA's factorisations).
 SLOW_ONNX = {"SoftIC", "DistributedADMM", "UnfoldedDADMM", "HyperLISTA", "RobustPCA",
-             "RobustPCA-matrix", "LearnedRPCA", "LearnedRPCA-dnn", "UWMMSE-correction"}
+             "RobustPCA-matrix", "LearnedRPCA", "LearnedRPCA-dnn", "UWMMSE-correction",
+             "HybridPGA", "HybridPGA-real", "UnfoldedHybridPGA"}
 #: What keeps a configuration from exporting to ONNX (with the reason, an expected failure).
-ONNX_BLOCKED = {
-    name: "the initial analog precoder is the right singular vectors of a complex SVD "
-          "(LAPACK's phases and null-space basis), which ONNX has no operator for"
-    for name in ("HybridPGA", "HybridPGA-real", "UnfoldedHybridPGA")}
+ONNX_BLOCKED = {}
 
 
 @functools.cache

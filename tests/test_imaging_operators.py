@@ -274,3 +274,36 @@ def test_pylops_operator_through_the_bridge():
     assert A.norm() == pytest.approx(ours.norm(), rel=1e-9)
     xs = x[:1].clone().requires_grad_()
     assert torch.autograd.gradcheck(A.forward, (xs,))
+
+
+@pytest.mark.parametrize("boundary", ["circular", "zero"])
+@pytest.mark.parametrize("kernel", [None, KERNEL, EVEN_KERNEL, "wide"])
+def test_blur_matrix_and_fft_paths_agree(boundary, kernel, monkeypatch):
+    """Small images: products with 1-D blur matrices; large ones (or forced): FFTs."""
+    from skunfold.imaging import operators
+
+    def build():
+        if isinstance(kernel, str):  # side 17 > 8: wraps around the circular image
+            return Blur((8, 12), sigma=2.5, boundary=boundary)
+        return Blur((8, 12), kernel=kernel, boundary=boundary)
+
+    direct = build()
+    monkeypatch.setattr(operators, "_MATMUL_COST", 0)
+    fft = build()
+    assert direct._matmul and not fft._matmul
+    x, y = _pair(direct, seed=2)
+    for A in (direct, fft):  # the adjoint is exact on both paths
+        scale = float(torch.linalg.norm(A.forward(x)) * torch.linalg.norm(y)) + 1.0
+        assert abs(_inner(A.forward(x), y) - _inner(x, A.adjoint(y))) <= 1e-10 * scale
+    torch.testing.assert_close(direct.forward(x), fft.forward(x), rtol=0, atol=1e-12)
+    torch.testing.assert_close(direct.adjoint(y), fft.adjoint(y), rtol=0, atol=1e-12)
+    x32 = x.to(torch.float32)
+    torch.testing.assert_close(direct.forward(x32), fft.forward(x32), rtol=0, atol=1e-5)
+
+
+def test_blur_path_threshold():
+    # products with 1-D blur matrices while rank(kernel) * (H + W) <= 256, FFTs above
+    assert Blur((128, 128))._matmul and not Blur((136, 128))._matmul
+    assert Blur((32, 32), kernel=KERNEL)._matmul  # rank 3: 3 * 64 <= 256
+    assert not Blur((64, 64), kernel=KERNEL)._matmul  # 3 * 128 > 256
+    assert Downsample((32, 32)).blur._matmul and not Downsample((256, 256)).blur._matmul

@@ -361,8 +361,9 @@ def test_paradigms_share_the_soft_ic_model(sed10):
 
 def test_grid_search_over_layers_and_schedules():
     X, y, _ = make_mimo(400, snr_db=8, random_state=0)
+    # 10 epochs per fit: best SER 0.096 (0.024 after 40 epochs, six times as long)
     search = GridSearchCV(
-        DeepSICClassifier(constellation="bpsk", max_epochs=40, random_state=0),
+        DeepSICClassifier(constellation="bpsk", max_epochs=10, random_state=0),
         {"n_layers": [1, 2], "loss_schedule": ["sequential", "end_to_end"]},
         scoring=ser_scorer, cv=2)
     search.fit(X, y)

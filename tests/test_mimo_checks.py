@@ -30,7 +30,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skunfold.mimo import DeepSICClassifier, LMMSEDetector, MLDetector, SoftICDetector
 
 ESTIMATORS = [
-    DeepSICClassifier(n_layers=2, hidden_layer_sizes=(16,), max_epochs=40, lr=2e-2,
+    # 15 epochs at lr=0.05: training accuracy 0.92 to 0.93 on check_classifiers_train's three
+    # blobs (threshold 0.83) for random_state 0, 1, 2, as 40 epochs at lr=0.02 gave
+    DeepSICClassifier(n_layers=2, hidden_layer_sizes=(16,), max_epochs=15, lr=5e-2,
                       random_state=0, device="cpu"),
     SoftICDetector(),
     LMMSEDetector(),

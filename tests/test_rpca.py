@@ -124,6 +124,41 @@ def test_truncated_svd_matches_full_svd():
     np.testing.assert_array_equal(U.numpy(), U3.numpy())  # deterministic
 
 
+def test_truncated_svd_of_a_small_matrix_is_its_svd():
+    # rank + n_oversamples >= min(n1, n2): the SVD of M directly, equal to the range finder's
+    rng = np.random.default_rng(1)
+    M = torch.tensor(rng.normal(size=(2, 9, 6)))
+    U, S, V = truncated_svd(M, 2)
+    U2, S2, Vh2 = torch.linalg.svd(M, full_matrices=False)
+    np.testing.assert_allclose(S.numpy(), S2[:, :2].numpy(), rtol=1e-12)
+    best = (U2[..., :2] * S2[:, None, :2]) @ Vh2[:, :2]
+    np.testing.assert_allclose(((U * S[:, None, :]) @ V.mT).numpy(), best.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+def test_exportable_factorisations_match_lapack(dtype, tol):
+    from skunfold.rpca.graphs import leading_singular_subspace, spd_inverse
+
+    gen = torch.Generator().manual_seed(0)
+    for m, q, k in [(8, 6, 2), (40, 15, 5), (60, 25, 5)]:
+        A = torch.randn(3, m, q, generator=gen, dtype=dtype) * torch.logspace(0, -4, q,
+                                                                              dtype=dtype)
+        U, S, V = leading_singular_subspace(A, k)
+        U2, S2, Vh2 = torch.linalg.svd(A, full_matrices=False)
+        assert torch.allclose(S, S2[:, :k], rtol=tol)
+        best = (U2[..., :k] * S2[:, None, :k]) @ Vh2[:, :k]
+        assert float(((U * S[:, None, :]) @ V.mT - best).abs().max()) < tol * float(S2.max())
+        G = A.mT @ A + torch.eye(q, dtype=dtype)
+        assert torch.allclose(spd_inverse(G) @ G, torch.eye(q, dtype=dtype), atol=tol)
+    # rank-deficient and zero matrices: the deficient triplets are zero, nothing is NaN
+    A = torch.randn(2, 8, 1, generator=gen, dtype=dtype) @ torch.randn(2, 1, 6, generator=gen,
+                                                                        dtype=dtype)
+    U, S, V = leading_singular_subspace(A, 3)
+    assert float(((U * S[:, None, :]) @ V.mT - A).abs().max()) < 10 * tol * float(A.abs().max())
+    U, S, V = leading_singular_subspace(torch.zeros(2, 8, 6, dtype=dtype), 2)
+    assert bool(torch.isfinite(U).all()) and float(S.abs().max()) == 0.0
+
+
 def _reference_lrpca_step(X, L, R, eta_L, eta_R, zeta):
     """LRPCA's layer written out plainly (numpy, float64), with ``zeta`` relative to rms(X)."""
     theta = zeta * np.sqrt(np.mean(X * X))

@@ -185,10 +185,24 @@ class HybridPrecodingMixin:
         return np.ascontiguousarray(Wa), digital, effective
 
     def _export_outputs(self, packed, x):
-        """skunfold.export's outputs: ``predict`` (the precoders), then ``decompose``'s two."""
-        Wa, Wd = self.problem_.unpack(packed)
+        """skunfold.export's outputs: ``predict`` (the precoders), then ``decompose``'s two.
+
+        In real arithmetic (ONNX has no complex product): complex precoders as
+        real arrays with a last axis ``(real, imaginary)``, the exported layout.
+        """
+        complex_valued = packed.is_complex()
+        if complex_valued:
+            packed = torch.view_as_real(packed)
+        Wa, Wd = self.problem_.unpack(packed if complex_valued else packed[..., None])
+        ar, dr = Wa[..., 0], Wd[..., 0]
+        if complex_valued:
+            ai, di = Wa[..., 1], Wd[..., 1]
+            P = torch.stack([ar[:, None] @ dr - ai[:, None] @ di,
+                             ar[:, None] @ di + ai[:, None] @ dr], dim=-1)
+        else:
+            P, Wa, Wd = ar[:, None] @ dr, ar, dr
         drop = (1, 3)[:4 - x.ndim]
-        return {"predict": (Wa[:, None] @ Wd).squeeze(drop) if drop else Wa[:, None] @ Wd,
+        return {"predict": P.squeeze(drop) if drop else P,
                 "analog": Wa, "digital": Wd.squeeze(drop) if drop else Wd}
 
     def _bf_rates(self, X4, packed):

@@ -13,20 +13,33 @@ import torch
 from torch import nn
 
 from ..core import HyperparameterIteration, LearnedHyperparameters, mlp
+from .linalg import embed_parts, parts
 
 __all__ = ["DigitalCorrection", "CorrectionLayer", "beamforming_layers", "restore_classical"]
 
 
-def _column_features(W):
-    r""":math:`W / \|W\|_F` per band, one row of real features per user, ``(..., N, 2L or L)``."""
-    parts = torch.view_as_real(W).flatten(-2) if W.is_complex() else W
-    squares = (parts * parts).sum((-2, -1), keepdim=True)
+def _column_features(re, im):
+    r""":math:`W / \|W\|_F` per band, one row of real features per user, ``(..., N, 2L or L)``.
+
+    ``W = re + i im`` (``im`` None: real); a complex entry gives its real and
+    imaginary parts side by side.
+    """
+    squares = (re * re).sum((-2, -1), keepdim=True)
+    if im is not None:
+        squares = squares + (im * im).sum((-2, -1), keepdim=True)
     # clamped before the root: a zero gradient (a zero channel) has no infinite derivative
     norm = torch.sqrt(torch.clamp(squares, min=torch.finfo(squares.dtype).tiny))
-    W = (W / norm).mT
+    if im is None:
+        return (re / norm).mT, norm
+    return torch.stack([re / norm, im / norm], dim=-1).transpose(-3, -2).flatten(-2), norm
+
+
+def _split(W):
+    """``(real part, imaginary part or None)`` of a real or complex matrix."""
     if W.is_complex():
-        W = torch.view_as_real(W).flatten(-2)
-    return W, norm
+        pair = torch.view_as_real(W)
+        return pair[..., 0], pair[..., 1]
+    return W, None
 
 
 class DigitalCorrection(nn.Module):
@@ -38,7 +51,9 @@ class DigitalCorrection(nn.Module):
     multiplied by ``output_scale`` :math:`\times \|g_b\|_F`, so the correction is relative
     to the gradient and the network sees neither the power nor the gradient's
     scale. It is shared by the bands, the users and the layers (``B N``
-    applications per layer), and its last layer starts at zero.
+    applications per layer), and its last layer starts at zero. It takes
+    complex matrices, or their real embeddings (as the iteration carries them,
+    :func:`~skunfold.beamforming.linalg.embed`) and returns the same kind.
 
     Parameters
     ----------
@@ -70,13 +85,21 @@ class DigitalCorrection(nn.Module):
         self.net = mlp([2 * width, *hidden_layer_sizes, width])
 
     def forward(self, Wd, grad):
-        w, _ = _column_features(Wd)
-        g, g_norm = _column_features(grad)
+        embedded = self.complex_valued and not grad.is_complex()
+        if embedded:
+            Wd, grad = parts(Wd, True), parts(grad, True)
+        else:
+            Wd, grad = _split(Wd), _split(grad)
+        w, _ = _column_features(*Wd)
+        g, g_norm = _column_features(*grad)
         dtype = self.net[0].weight.dtype
-        out = self.net(torch.cat([w, g], dim=-1).to(dtype))
-        if self.complex_valued:
-            out = torch.view_as_complex(out.reshape(*out.shape[:-1], -1, 2).contiguous())
-        return out.mT.to(grad.dtype) * (g_norm * self.output_scale)
+        out = self.net(torch.cat([w, g], dim=-1).to(dtype)).to(g_norm.dtype)
+        scale = g_norm * self.output_scale
+        if not self.complex_valued:
+            return out.mT * scale
+        out = out.reshape(*out.shape[:-1], -1, 2)          # (..., N, L, real and imaginary)
+        re, im = out[..., 0].mT * scale, out[..., 1].mT * scale
+        return embed_parts(re, im) if embedded else torch.complex(re, im)
 
 
 class CorrectionLayer(HyperparameterIteration):

@@ -10,6 +10,11 @@ The objective is the achievable rate in nats per band (natural logarithm,
 unit noise variance), survey eq. (11):
 :math:`R = \frac{1}{B} \sum_b \log\det(I_N + H_b W_a W_{d,b} W_{d,b}^H W_a^H H_b^H)`,
 under the power constraint :math:`\sum_b \|W_a W_{d,b}\|_F^2 = N B`.
+
+While a model is traced for export (ONNX has no complex arithmetic), complex
+channels and precoders are carried as their real embeddings
+(:mod:`skunfold.beamforming.linalg`): the iteration's products, conjugate
+transposes and solves are then real ones, and give the same precoders.
 """
 
 import math
@@ -19,6 +24,15 @@ import torch
 
 from ..core import Problem
 from .iterations import beamforming_layers
+from .linalg import (
+    channel_covariance,
+    dominant_eigenvectors,
+    embed,
+    embed_parts,
+    orthonormal_completion,
+    parts,
+    tracing,
+)
 
 __all__ = [
     "HybridPrecoding",
@@ -169,6 +183,18 @@ def unit_modulus(W, modulus=1.0):
     return torch.where(nonzero, phase, torch.ones_like(W)) * modulus
 
 
+def _unit_modulus_embedded(E, modulus, complex_valued):
+    """:func:`unit_modulus` of the complex matrix embedded in ``E`` (real ``E``: its own)."""
+    if not complex_valued:
+        return unit_modulus(E, modulus)
+    re, im = parts(E, True)
+    size = torch.sqrt(re * re + im * im)
+    nonzero = size > 0
+    safe = torch.where(nonzero, size, 1.0)
+    return embed_parts(torch.where(nonzero, re / safe, 1.0) * modulus,
+                       torch.where(nonzero, im / safe, 0.0) * modulus)
+
+
 class HybridPrecoding(Problem):
     r"""Wideband hybrid precoding by projected gradient ascent on the rate (survey equations 11-12).
 
@@ -186,12 +212,19 @@ class HybridPrecoding(Problem):
        rescaled together to the budget :math:`\sum_b \|W_a W_{d,b}\|_F^2 = N B`.
 
     The gradients are the closed forms of :func:`rate_gradients`. The
-    initial :math:`W_a` is made of the first ``L`` right singular vectors of the
-    band-averaged channel (projected onto the constraint), the initial
-    :math:`W_d` is ``initial_digital`` (a random draw of the estimator) rescaled
-    to the budget for every sample. The state is :math:`(W_a, W_d, H W_a)` (the
-    channels through the analog precoder, kept for the next iteration); the
-    readout packs the precoders into one array of shape ``(batch, L, M + B N)``,
+    initial :math:`W_a` is made of the ``L`` leading eigenvectors of the
+    band-averaged channel covariance :math:`\frac{1}{B} \sum_b H_b^H H_b` (the right
+    singular vectors of the bands' channels stacked), each turned so that its
+    first entry is real and positive, completed by fixed beams (orthogonalised,
+    :func:`~skunfold.beamforming.linalg.orthonormal_completion`) when ``L``
+    exceeds the covariance's rank ``min(B N, M)``,
+    then projected onto the constraint; the initial :math:`W_d` is
+    ``initial_digital`` (a random draw of the estimator) rescaled to the
+    budget for every sample. The state is :math:`(W_a, W_d, H W_a)` (the
+    channels through the analog precoder, kept for the next iteration), complex
+    matrices as their real embeddings while traced
+    (:func:`~skunfold.beamforming.linalg.embed`); the readout packs the precoders
+    into one array of shape ``(batch, L, M + B N)``,
     :math:`[W_a^\top \mid W_{d,1} \mid \dots \mid W_{d,B}]` (see :meth:`unpack`).
 
     Hyperparameters: ``analog_step`` (:math:`\mu_a`, a float) and ``digital_step``
@@ -252,6 +285,9 @@ class HybridPrecoding(Problem):
                              f"{initial_digital.shape}")
         self.initial_digital = torch.as_tensor(initial_digital.astype(
             np.complex128 if np.iscomplexobj(initial_digital) else np.float64))
+        # its real and imaginary parts, embedded without a (traced) cast of a complex tensor
+        self._initial_real = torch.as_tensor(initial_digital.real.astype(np.float64))
+        self._initial_imag = torch.as_tensor(np.imag(initial_digital).astype(np.float64))
         self.hyperparameters = {
             "analog_step": self.step_size,
             "digital_step": torch.full((self.n_bands,), self.step_size, dtype=torch.float64)}
@@ -262,37 +298,91 @@ class HybridPrecoding(Problem):
         return float(self.n_users * self.n_bands)
 
     # -- the solver ------------------------------------------------------------------------
-    def initial_state(self, x):
-        """:math:`W_a` from the SVD of the band-averaged channel, :math:`W_d` at the power budget.
+    def _embedded(self, Wa):
+        """Whether a state's precoders are real embeddings of complex ones (``2M`` rows)."""
+        return Wa.shape[-2] != self.n_antennas
 
-        The SVD is computed in float64 whatever the computation dtype, so
-        that models in float32 and float64 start from the same precoders (the
-        right singular vectors beyond the channel's rank are otherwise a
-        basis of its null space that rounding may change).
+    def _scale(self, Wa, Wd, embedded):
+        """:func:`power_scale` per sample (the squares of an embedding count twice)."""
+        return power_scale(Wa, Wd, self.budget * (2 if embedded else 1))
+
+    def _project(self, Wa, embedded):
+        modulus = 1.0 / math.sqrt(self.n_antennas)
+        return _unit_modulus_embedded(Wa, modulus, True) if embedded else unit_modulus(Wa, modulus)
+
+    def initial_analog(self, x):
+        """The initial :math:`W_a` (before the constraint), in float64: see the class docstring.
+
+        Computed in float64 whatever the computation dtype, so that models in
+        float32 and float64 start from the same precoders; ``torch.linalg.eigh``
+        in Python, Jacobi rotations in traced graphs
+        (:func:`~skunfold.beamforming.linalg.dominant_eigenvectors`).
+
+        Returns
+        -------
+        real, imag : tensor of shape (batch, M, L)
+            ``imag`` None for real channels.
+
+        Examples
+        --------
+        >>> import numpy as np, torch
+        >>> from skunfold.beamforming import HybridPrecoding
+        >>> problem = HybridPrecoding((2, 1, 4), 3, np.ones((2, 3, 1), dtype=complex))
+        >>> x = torch.randn(5, 2, 1, 4, dtype=torch.complex128)
+        >>> re, im = problem.initial_analog(x)       # rank B N = 2: one beam added
+        >>> W = torch.complex(re, im)
+        >>> bool(torch.allclose(W.mH @ W, torch.eye(3, dtype=W.dtype)))
+        True
+        >>> bool((im[:, 0, :2].abs() < 1e-12).all() and (re[:, 0, :2] > 0).all())  # eigenvectors
+        True
         """
-        wide = torch.complex128 if x.is_complex() else torch.float64
         with torch.no_grad():
-            Vh = torch.linalg.svd(x.detach().to(wide).mean(1), full_matrices=True)[2]
-        Wa = Vh.mH[..., :self.n_rf_chains].to(x.dtype)
+            Cr, Ci = channel_covariance(x.detach())
+            rank = min(self.n_bands * self.n_users, self.n_antennas)
+            Vr, Vi = dominant_eigenvectors(Cr, Ci, min(self.n_rf_chains, rank))
+            return orthonormal_completion(Vr, Vi, self.n_rf_chains)
+
+    def initial_state(self, x):
+        """:math:`W_a` from the channel covariance, :math:`W_d` at the power budget.
+
+        Complex precoders are complex tensors in Python, real embeddings while
+        traced (:func:`~skunfold.beamforming.linalg.tracing`: ONNX has no
+        complex arithmetic); the iteration is the same on both.
+        """
+        embedded = x.is_complex() and tracing()
+        real = torch.view_as_real(x).dtype if x.is_complex() else x.dtype
+        Vr, Vi = self.initial_analog(x)
+        re, im = self._initial_real, self._initial_imag
+        re, im = re.to(device=x.device, dtype=real), im.to(device=x.device, dtype=real)
+        if embedded:
+            Wa, Wd, x = embed_parts(Vr, Vi).to(real), embed_parts(re, im), embed(x)
+        elif x.is_complex():
+            Wa, Wd = torch.complex(Vr, Vi).to(x.dtype), torch.complex(re, im)
+        else:
+            Wa, Wd = Vr.to(x.dtype), re
         if self.analog_constraint == "unit_modulus":
-            Wa = unit_modulus(Wa, 1.0 / math.sqrt(self.n_antennas))
-        Wd = self.initial_digital.to(x.dtype).expand(x.shape[0], -1, -1, -1)
-        Wd = Wd * power_scale(Wa, Wd, self.budget).reshape(-1, 1, 1, 1)
+            Wa = self._project(Wa, embedded)
+        Wd = Wd.expand(x.shape[0], -1, -1, -1)
+        Wd = Wd * self._scale(Wa, Wd, embedded).reshape(-1, 1, 1, 1)
         return (Wa, Wd, _through_analog(x, Wa))
 
     def step(self, state, x, analog_step, digital_step, *, correction=None):
         """One iteration: analog step and constraint, then the digital steps and rescaling.
 
         ``correction``, when given (paradigm ``"correction"``), maps
-        ``(W_d, grad_digital)`` to a correction added to the digital gradient.
+        ``(W_d, grad_digital)`` (embedded) to a correction added to the digital
+        gradient.
         """
         Wa, Wd, HWa = state
+        embedded = self._embedded(Wa)
+        if embedded:
+            x = embed(x)
         Wa = _normalised(Wa + analog_step * _analog_gradient(x, HWa, Wd))
         if self.analog_constraint == "unit_modulus":
-            Wa = unit_modulus(Wa, 1.0 / math.sqrt(self.n_antennas))
-            Wd = Wd * power_scale(Wa, Wd, self.budget).reshape(-1, 1, 1, 1)
+            Wa = self._project(Wa, embedded)
+            Wd = Wd * self._scale(Wa, Wd, embedded).reshape(-1, 1, 1, 1)
         else:
-            Wa = Wa * power_scale(Wa, Wd, self.budget).reshape(-1, 1, 1)
+            Wa = Wa * self._scale(Wa, Wd, embedded).reshape(-1, 1, 1)
         HWa = _through_analog(x, Wa)
         grad = _digital_gradient(x, HWa, Wd)
         if correction is not None:
@@ -300,23 +390,33 @@ class HybridPrecoding(Problem):
         if torch.is_tensor(digital_step) and digital_step.ndim:
             digital_step = digital_step.reshape(-1, 1, 1)
         Wd = _normalised(Wd + digital_step * grad)
-        Wd = Wd * power_scale(Wa, Wd, self.budget).reshape(-1, 1, 1, 1)
+        Wd = Wd * self._scale(Wa, Wd, embedded).reshape(-1, 1, 1, 1)
         return (Wa, Wd, HWa)
 
     def readout(self, state):
         r"""Both precoders packed, :math:`[W_a^\top \mid W_{d,1} \mid \dots \mid W_{d,B}]`.
 
-        Shape ``(batch, L, M + B N)``.
+        Shape ``(batch, L, M + B N)``, complex for complex channels (a traced
+        state's embeddings made complex again).
         """
         Wa, Wd = state[:2]
-        digital = Wd.permute(0, 2, 1, 3).reshape(Wd.shape[0], self.n_rf_chains, -1)
-        return torch.cat([Wa.mT, digital], dim=2)
+        complex_valued = self._embedded(Wa)
+
+        def pack(Wa, Wd):
+            digital = Wd.permute(0, 2, 1, 3).reshape(Wd.shape[0], self.n_rf_chains, -1)
+            return torch.cat([Wa.mT, digital], dim=2)
+
+        (ar, ai), (dr, di) = parts(Wa, complex_valued), parts(Wd, complex_valued)
+        return pack(ar, dr) if ai is None else torch.complex(pack(ar, dr), pack(ai, di))
 
     def unpack(self, estimate):
-        """:math:`(W_a, W_d)` of a packed readout (a tensor or an array ``(batch, L, M + B N)``)."""
+        """:math:`(W_a, W_d)` of a packed readout (a tensor or an array ``(batch, L, M + B N)``).
+
+        Further trailing axes (e.g. real and imaginary parts) are kept.
+        """
         M, B, N, L = self.n_antennas, self.n_bands, self.n_users, self.n_rf_chains
         Wa = estimate[:, :, :M].swapaxes(1, 2)
-        Wd = estimate[:, :, M:].reshape(-1, L, B, N).swapaxes(1, 2)
+        Wd = estimate[:, :, M:].reshape(-1, L, B, N, *estimate.shape[3:]).swapaxes(1, 2)
         return Wa, Wd
 
     def objective(self, estimate, x):

@@ -22,6 +22,7 @@ that the step passes through unchanged (constants computed once in
 ``initial_state``, e.g. gains of a channel) are not part of ``z``.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -31,7 +32,8 @@ from sklearn.exceptions import ConvergenceWarning
 from .constraints import caller_stacklevel, integer, options, real
 from .options import OptionGroup
 
-__all__ = ["FixedPoint", "fixed_point_iteration", "equilibrium_state", "warn_not_converged"]
+__all__ = ["FixedPoint", "fixed_point_iteration", "equilibrium_state", "packed_iteration",
+           "warn_not_converged"]
 
 
 
@@ -211,32 +213,26 @@ def _unpack(z, like):
     out, start = [], 0
     for p in like:
         shape = (*p.shape, 2) if p.is_complex() else p.shape
-        size = int(np.prod(shape[1:]))
+        size = math.prod(shape[1:])  # math: traceable (np.prod is not)
         piece = z[:, start:start + size].reshape(shape)
         out.append(torch.view_as_complex(piece.contiguous()) if p.is_complex() else piece)
         start += size
     return out
 
 
-def equilibrium_state(module, x, side, config):
-    """The state at the fixed point of ``module``'s tied iteration, for a batch.
-
-    With autograd enabled, the returned state carries the gradient of the
-    fixed point (implicit or Jacobian-free, as ``config.backward`` says);
-    the forward diagnostics are stored in ``config.last_forward``.
-
-    Parameters
-    ----------
-    module : UnfoldedModule
-        A module with tied weights.
-    x : torch.Tensor
-    side : dict
-    config : FixedPoint
+def packed_iteration(module, x, side):
+    """The tied iteration of ``module`` on a batch, on flat real states ``(batch, n)``.
 
     Returns
     -------
-    state
-        The problem's state (a tensor or a tuple, like ``initial_state``'s).
+    z0 : torch.Tensor
+        The changing part of the state after one step from the initial
+        state, flattened (complex entries as real pairs), without autograd.
+    f : callable
+        One step on flat states, ``(batch, n) -> (batch, n)``.
+    state_of : callable
+        The problem's state (a tensor or a tuple, like ``initial_state``'s)
+        of a flat state.
     """
     state0 = module.initial_state(x, side)
     is_tuple = isinstance(state0, tuple)
@@ -268,13 +264,38 @@ def equilibrium_state(module, x, side, config):
 
     with torch.no_grad():
         z0 = _pack(split(first)).detach()
+    return z0, f, lambda z: assemble(_unpack(z, like))
+
+
+def equilibrium_state(module, x, side, config):
+    """The state at the fixed point of ``module``'s tied iteration, for a batch.
+
+    With autograd enabled, the returned state carries the gradient of the
+    fixed point (implicit or Jacobian-free, as ``config.backward`` says);
+    the forward diagnostics are stored in ``config.last_forward``.
+
+    Parameters
+    ----------
+    module : UnfoldedModule
+        A module with tied weights.
+    x : torch.Tensor
+    side : dict
+    config : FixedPoint
+
+    Returns
+    -------
+    state
+        The problem's state (a tensor or a tuple, like ``initial_state``'s).
+    """
+    z0, f, state_of = packed_iteration(module, x, side)
+    with torch.no_grad():
         z_star, n_iter, residual = fixed_point_iteration(
             f, z0, config.tol, config.max_iter, config.solver, config.memory, config.lam)
     config.last_forward = {"n_iter": n_iter.cpu().numpy(), "residual": residual.cpu().numpy()}
     if not torch.is_grad_enabled():
-        return assemble(_unpack(z_star, like))
+        return state_of(z_star)
     if config.backward != "implicit":
-        return assemble(_unpack(f(z_star), like))  # Jacobian-free: the last call's gradient
+        return state_of(f(z_star))  # Jacobian-free: the last call's gradient
     # one call with autograd, whose graph serves both the backward solve (vector-Jacobian
     # products with respect to its input z_in) and the gradients of x and the parameters
     z_in = z_star.requires_grad_()
@@ -300,7 +321,7 @@ def equilibrium_state(module, x, side, config):
             return g
 
         z.register_hook(implicit)
-    return assemble(_unpack(z, like))
+    return state_of(z)
 
 
 def warn_not_converged(residual, tol, what="samples"):

@@ -12,11 +12,17 @@ the fitted layers reproduced in torch operations:
 2. the layout: ``X`` reshaped to the samples ``validate_input`` makes of it
    (flattened channels to matrices, one matrix to a stack of one, images to
    rows, ...);
-3. the layers, ``readout(final_state(x, n_layers))``;
+3. the layers, ``readout(final_state(x, n_layers, side))`` (for a model fitted
+   with ``fixed_point``, the fixed-point solve as one loop node:
+   :mod:`skunfold.core.export_loops`);
 4. the outputs: ``predict``'s (squeezed to 1-D for a model fitted on a 1-D
    ``y``, class labels decoded, ...) and optional further outputs
    (``predict_proba``, the sparse part, ...), floating outputs in the
    precision of ``X``.
+
+Side information (for a model fitted with it) is taken as further inputs, one
+per name in sorted order, each of the samples' first axis, cast to the
+precision of the computation as ``predict`` casts it.
 
 Complex ``X`` (and complex outputs) travel as real arrays with a last axis of
 two, ``(real, imaginary)``: ``np.stack([X.real, X.imag], axis=-1)``; ONNX
@@ -57,11 +63,13 @@ import torch
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
+from .export_loops import EquilibriumRun
 from .module import cast_module, module_dtype
 from .problem import evaluation_mode
 
-__all__ = ["InferenceModule", "LayerRun", "inference_module", "example_input", "input_layout",
-           "export_program", "gauss_jordan_solve", "onnx_decompositions", "onnx_registry"]
+__all__ = ["InferenceModule", "LayerRun", "inference_module", "example_input", "example_inputs",
+           "input_layout", "export_program", "gauss_jordan_solve", "onnx_decompositions",
+           "onnx_registry"]
 
 
 class LayerRun(nn.Module):
@@ -79,10 +87,10 @@ class LayerRun(nn.Module):
         self.module = module.eval()
         self.n_layers = int(n_layers)
 
-    def forward(self, x):
+    def forward(self, x, side=None):
         module = self.module
         with evaluation_mode(module.problem):
-            return module.readout(module.final_state(x, self.n_layers))
+            return module.readout(module.final_state(x, self.n_layers, side))
 
 
 class InferenceModule(nn.Module):
@@ -109,6 +117,9 @@ class InferenceModule(nn.Module):
     batched : bool
         Whether the first axis of the input is the samples' (any length);
         ``False`` for one instance (e.g. one matrix of a robust PCA).
+    side_names : tuple of str
+        The names of the side information, which the module takes as further
+        inputs in this order (passed to ``core`` as a dict).
 
     Attributes
     ----------
@@ -117,9 +128,10 @@ class InferenceModule(nn.Module):
     """
 
     def __init__(self, core, outputs, sample_shape, compute_dtype, io_dtype,
-                 complex_input=False, complex_model=False, batched=True):
+                 complex_input=False, complex_model=False, batched=True, side_names=()):
         super().__init__()
         self.batched = bool(batched)
+        self.side_names = tuple(side_names)
         self.core = core
         self._outputs = outputs
         self.sample_shape = None if sample_shape is None else tuple(sample_shape)
@@ -129,7 +141,10 @@ class InferenceModule(nn.Module):
         self.complex_model = bool(complex_model)
         self.output_names = None
 
-    def forward(self, x):
+    def forward(self, x, *side):
+        if len(side) != len(self.side_names):
+            raise TypeError(f"the model takes X and the side information {list(self.side_names)}"
+                            f" ({1 + len(self.side_names)} inputs), got {1 + len(side)} inputs")
         x = x.to(self.compute_dtype)
         if self.complex_input:
             x = torch.complex(x[..., 0], x[..., 1])
@@ -138,7 +153,12 @@ class InferenceModule(nn.Module):
         layers_input = x
         if self.sample_shape is not None and tuple(x.shape[1:]) != self.sample_shape:
             layers_input = x.reshape((-1,) + self.sample_shape)
-        outputs = self._outputs(self.core(layers_input), x)
+        if self.side_names:
+            side = {name: t.to(self.compute_dtype) for name, t in zip(self.side_names, side)}
+            estimate = self.core(layers_input, side)
+        else:
+            estimate = self.core(layers_input)
+        outputs = self._outputs(estimate, x)
         self.output_names = list(outputs)
         return tuple(self._output(t) for t in outputs.values())
 
@@ -169,14 +189,10 @@ def _default_dtype(estimator, X):
 
 
 def _default_core(estimator, dtype):
-    module = estimator.module_
-    if module.fixed_point is not None:
-        raise ValueError(
-            f"{type(estimator).__name__} was fitted with fixed_point: its predict solves to a "
-            "tolerance with a number of iterations that depends on the data, which an exported "
-            "graph cannot reproduce; fit it with fixed_point=False to export it")
-    module = cast_module(copy.deepcopy(module).to("cpu"), dtype)
+    module = cast_module(copy.deepcopy(estimator.module_).to("cpu"), dtype)
     module.requires_grad_(False)  # a copy: the outputs of the exported programs need no grad
+    if module.fixed_point is not None:  # the solve to a tolerance, as one loop node
+        return EquilibriumRun(module)
     return LayerRun(module, module.n_layers)
 
 
@@ -219,7 +235,34 @@ def example_input(X, min_rows=1):
     return torch.view_as_real(t).contiguous() if is_complex else t
 
 
-def inference_module(estimator, X_sample, *, dtype=None, outputs=None, core=None):
+def example_inputs(module, X_sample, side=None, min_rows=1):
+    """The tensors an :class:`InferenceModule` takes: ``X_sample``'s, then the side information's.
+
+    See :func:`example_input`; ``side`` (a dict of arrays) in the order of
+    ``module.side_names``.
+    """
+    side = side or {}
+    return (example_input(X_sample, min_rows),) + tuple(
+        example_input(side[name], min_rows) for name in module.side_names)
+
+
+def _check_side(estimator, side, n_samples):
+    """The side information of the samples, validated as ``predict`` validates it."""
+    fitted = tuple(getattr(estimator, "_side_names", ()))
+    side = {} if side is None else side
+    if not isinstance(side, dict):
+        raise TypeError(f"side must be a dict of the side information's name to its array (one "
+                        f"row per sample of X_sample), got {type(side).__name__}")
+    if set(side) != set(fitted):
+        raise ValueError(f"{type(estimator).__name__} was fitted with the side information "
+                         f"{sorted(fitted)} and the export received {sorted(side)}: pass "
+                         "side={name: array, ...} with the arrays predict takes for X_sample")
+    if not fitted:
+        return {}, ()
+    return estimator._validate_side(side, estimator.module_.problem, n_samples), fitted
+
+
+def inference_module(estimator, X_sample, *, dtype=None, outputs=None, core=None, side=None):
     """``predict`` of a fitted estimator as one torch module, for samples like ``X_sample``.
 
     Parameters
@@ -236,12 +279,17 @@ def inference_module(estimator, X_sample, *, dtype=None, outputs=None, core=None
     outputs, core : callable, optional
         The hooks ``_export_outputs`` and ``_export_core`` (see the module's
         docstring) for an estimator that does not define them.
+    side : dict of str to array-like, optional
+        For a model fitted with side information: its arrays for the samples
+        of ``X_sample``, as ``predict`` takes them by keyword; the module then
+        takes them as further inputs, in the sorted order of their names.
 
     Returns
     -------
     module : InferenceModule
-        In eval mode; ``module(example_input(X))`` returns a tuple of tensors,
-        ``predict``'s output first.
+        In eval mode; ``module(example_input(X))`` (``module(*example_inputs(module,
+        X, side))`` with side information) returns a tuple of tensors, ``predict``'s
+        output first.
 
     Examples
     --------
@@ -257,11 +305,9 @@ def inference_module(estimator, X_sample, *, dtype=None, outputs=None, core=None
     True
     """
     check_is_fitted(estimator)
-    if getattr(estimator, "_side_names", ()):
-        raise ValueError(f"{type(estimator).__name__} was fitted with side information "
-                         f"{list(estimator._side_names)}; export supports models without it")
     X, real, is_complex = input_layout(X_sample)
     validated = np.asarray(_validate(estimator, X_sample))
+    side, side_names = _check_side(estimator, side, len(validated))
     hook = getattr(estimator, "_export_dtype", None)
     if dtype is None:
         dtype = hook(validated) if hook is not None else _default_dtype(estimator, validated)
@@ -277,19 +323,26 @@ def inference_module(estimator, X_sample, *, dtype=None, outputs=None, core=None
     module = InferenceModule(core, outputs, validated.shape[1:], dtype, io_dtype,
                              complex_input=is_complex,
                              complex_model=validated.dtype.kind == "c",
-                             batched=X.ndim >= 1 and len(validated) == len(X))
+                             batched=X.ndim >= 1 and len(validated) == len(X),
+                             side_names=side_names)
     return module.eval()
 
 
 def export_program(module, example):
     """The ``torch.export`` program of an :class:`InferenceModule` on the tensor ``example``.
 
-    The first axis is dynamic when the module is batched (export with at least
+    ``example``: a tensor, or a tuple of tensors (``X``'s and the side
+    information's, see :func:`example_inputs`). The first axis (the same for
+    all inputs) is dynamic when the module is batched (export with at least
     two rows, see :func:`example_input`).
     """
-    dynamic = ({0: torch.export.Dim("batch")},) if module.batched else None
+    examples = example if isinstance(example, tuple) else (example,)
+    batch = torch.export.Dim("batch")
+    # forward(x, *side): the side inputs' shapes as one tuple (torch.export's varargs)
+    dynamic = (({0: batch},) + ((tuple({0: batch} for _ in examples[1:]),) if examples[1:] else ())
+               if module.batched else None)
     with torch.no_grad():
-        return torch.export.export(module, (example,), dynamic_shapes=dynamic, strict=False)
+        return torch.export.export(module, examples, dynamic_shapes=dynamic, strict=False)
 
 
 def gauss_jordan_solve(A, B):

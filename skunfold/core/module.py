@@ -218,14 +218,32 @@ def cast_module(module, dtype):
     return module
 
 
-def _tensors(module):
-    yield from module.parameters()
-    yield from module.buffers()
+def _tensors(module, held=True):
+    if held:
+        yield from module.parameters()
+        yield from module.buffers()
     problem = getattr(module, "problem", None)
     if problem is not None:
         for container, key in problem_tensors(problem):
             if torch.is_tensor(container[key]):
                 yield container[key]
+
+
+def _first_device(module, kind):
+    """The device of the first tensor in the ``kind`` dicts of ``module``'s tree, in pre-order.
+
+    The order of ``module.parameters()`` (or ``buffers()``), found without
+    walking the whole tree: predict asks once per call.
+    """
+    for t in getattr(module, kind).values():
+        if t is not None:
+            return t.device
+    for child in module._modules.values():
+        if child is not None:
+            device = _first_device(child, kind)
+            if device is not None:
+                return device
+    return None
 
 
 def module_device(module):
@@ -235,7 +253,11 @@ def module_device(module):
     moved, or the CPU when that device is not available (a model pickled on
     a GPU machine and loaded on a CPU-only one).
     """
-    for t in _tensors(module):
+    for kind in ("_parameters", "_buffers"):  # the first of ``parameters()``, ``buffers()``
+        device = _first_device(module, kind)
+        if device is not None:
+            return device
+    for t in _tensors(module, held=False):
         return t.device
     device = module.device
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -36,7 +36,7 @@ class DivergedOutputError(FloatingPointError):
 
 def check_finite_estimate(estimate, owner, n_layers=None):
     """Return ``estimate``; raise :class:`DivergedOutputError` when it holds NaN or inf."""
-    if np.issubdtype(estimate.dtype, np.inexact) and not np.isfinite(estimate).all():
+    if estimate.dtype.kind in "fc" and not np.isfinite(estimate).all():
         bad = int((~np.isfinite(estimate.reshape(len(estimate), -1))).any(axis=1).sum())
         depth = "" if n_layers is None else f" after {n_layers} layer(s)"
         raise DivergedOutputError(
@@ -70,7 +70,8 @@ class Predictions:
         return module
 
     def _prepare_inference(self, X, side, problem):
-        check_is_fitted(self)
+        if not self.__sklearn_is_fitted__():  # the check's own message; it passes otherwise
+            check_is_fitted(self)
         if problem is None:
             X = self.validate_input(X, reset=False)
         else:
@@ -111,7 +112,8 @@ class Predictions:
         X, side, module = self._prepare_inference(X, side_information, problem)
         n_layers = self._check_depth(n_layers, module, allow_zero=True)
         with self._inference_mode(module, X):
-            estimate = run_layers(module, X, side, n_layers)
+            # a copy on another problem is run once: no padding to find for it
+            estimate = run_layers(module, X, side, n_layers, probe=problem is None)
         return check_finite_estimate(estimate, self, n_layers)
 
     def staged_iterate(self, X, n_layers=None, *, problem=None, **side_information):
@@ -133,7 +135,8 @@ class Predictions:
         estimate : ndarray of shape (n_samples, ...)
         """
         X, side, module = self._prepare_inference(X, side_information, problem)
-        stages = run_layers_staged(module, X, side, self._check_depth(n_layers, module))
+        stages = run_layers_staged(module, X, side, self._check_depth(n_layers, module),
+                                   probe=problem is None)
         while True:  # the mode (no autograd, threads) is set per layer, never while suspended
             with self._inference_mode(module, X):
                 estimate = next(stages, None)

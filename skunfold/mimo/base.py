@@ -129,7 +129,7 @@ class MIMOClassifierMixin(ClassifierMixin):
         return p / p.sum(axis=-1, keepdims=True)
 
     def _labels(self, logp):
-        out = self._const.labels[np.argmax(logp, axis=-1)]
+        out = self._const.labels.take(logp.argmax(axis=-1))
         return out[:, 0] if self._y_1d else out
 
     # -- hooks of skunfold.export ---------------------------------------------------------
@@ -266,5 +266,6 @@ class StagedDetectorMixin:
 
     def validate_input(self, X, *, reset):
         """Validate ``X``: a 2-D array of received vectors (see the core's ``validate_input``)."""
-        constraints.check_input_ndim(X, self, max_ndim=2)
+        if type(X) is not np.ndarray or X.ndim != 2:  # a 2-D array passes as it is
+            constraints.check_input_ndim(X, self, max_ndim=2)
         return super().validate_input(X, reset=reset)

@@ -28,6 +28,7 @@ from .linalg import (
     eager_kernels,
     factor_update,
     instance_scale,
+    residual,
     scaled_steps,
     solve,
     sparse_part,
@@ -180,7 +181,7 @@ class RobustPCAProblem(Problem):
             GR, GtL = clipped_residual_products(x, L, R, theta)
             L_new, R_new = scaled_steps(L, R, GR, GtL, step_L, step_R)
             return (L_new, R_new, None, scale, (x, L, R, theta))
-        E = torch.baddbmm(x, L, R.mT, alpha=-1.0)  # X - L R^T in one pass
+        E = residual(x, L, R)  # X - L R^T in one pass
         if psi is None and analysis is None:
             # Psi = I: G = E - T(E) is the clipped residual; Y = E - G is formed only when
             # a readout (or the correction network) asks for it
