@@ -256,7 +256,9 @@ def orthonormal_completion(Vr, Vi, n_columns):
     """
     k = Vr.shape[-1]
     M = Vr.shape[-2]
-    angle = 2 * np.pi * np.outer(np.arange(M), np.arange(max(n_columns - k, 0))) / M
+    if n_columns <= k:  # (no empty constant: torch.export.save cannot write one)
+        return Vr, Vi
+    angle = 2 * np.pi * np.outer(np.arange(M), np.arange(n_columns - k)) / M
     beams = torch.as_tensor((np.cos(angle) + np.sin(angle)) / np.sqrt(M), device=Vr.device)
     for j in range(n_columns - k):
         e = torch.zeros_like(Vr[..., :1]) + beams[:, j:j + 1].to(Vr.dtype)
