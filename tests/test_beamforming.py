@@ -127,6 +127,39 @@ def test_traced_iteration_is_predicts(monkeypatch, shape, n_rf, kind, constraint
         assert np.all(Wa[:, 0, :rank].real > 0) and np.allclose(Wa[:, 0, :rank].imag, 0)
 
 
+def test_traced_start_and_solves_match_lapack(monkeypatch):
+    # the written-out graphs of an export: the squarings' eigenvectors and the solves without
+    # pivoting agree with eigh and LAPACK's solve, in float64 and (solves) float32
+    H = torch.as_tensor(make_wideband_channels(400, n_bands=8, n_users=6, n_antennas=12,
+                                               random_state=0))
+    Cr, Ci = bf_linalg.channel_covariance(H)
+    G = bf_problem._through_analog(H, torch.randn(12, 6, dtype=H.dtype)) @ torch.randn(
+        8, 6, 6, dtype=H.dtype)
+    A = torch.eye(6) + G @ G.mH
+    eager = [bf_linalg.dominant_eigenvectors(Cr, Ci, 6),
+             bf_linalg.dominant_eigenvectors(Cr, None, 6)[0]]
+    monkeypatch.setattr(bf_linalg, "tracing", lambda: True)
+    start = bf_linalg.dominant_eigenvectors(Cr, Ci, 6)
+    for a, b in zip(eager[0], start):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(bf_linalg.dominant_eigenvectors(Cr, None, 6)[0].numpy(),
+                               eager[1].numpy(), rtol=0, atol=1e-11)
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        # float32: the exact solution of the rounded system (the solve runs in float64)
+        A, G = (M.to(torch.complex64).to(torch.complex128) if dtype == torch.float32 else M
+                for M in (A, G))
+        X = bf_linalg.compact(bf_linalg.hpd_solve(bf_linalg.embed(A).to(dtype),
+                                                  bf_linalg.embed(G).to(dtype), True), True)
+        assert X.dtype == (torch.complex128 if dtype == torch.float64 else torch.complex64)
+        want = torch.linalg.solve(A, G)
+        np.testing.assert_allclose(X.numpy(), want.numpy(), rtol=0,
+                                   atol=tol * want.abs().max().item())
+        X = bf_linalg.hpd_solve(A.real.to(dtype), G.real.to(dtype), False)
+        want = torch.linalg.solve(A.real, G.real)
+        np.testing.assert_allclose(X.numpy(), want.numpy(), rtol=0,
+                                   atol=tol * want.abs().max().item())
+
+
 def test_unit_modulus_and_power_scale():
     W = torch.tensor([[1 + 1j, 0j], [-3.0 + 0j, 2j]])
     np.testing.assert_allclose(unit_modulus(W, 0.5).abs().numpy(), 0.5)

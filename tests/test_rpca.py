@@ -135,6 +135,41 @@ def test_truncated_svd_of_a_small_matrix_is_its_svd():
     np.testing.assert_allclose(((U * S[:, None, :]) @ V.mT).numpy(), best.numpy(), atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_small_spd_inverse_is_the_adjugate_one(dtype, tol):
+    # sizes 1-3 use the closed form, 4 Gauss-Jordan: all invert SPD Gram matrices of spread
+    # eigenvalues to round-off times their condition number
+    from skunfold.rpca.graphs import spd_inverse
+
+    gen = torch.Generator().manual_seed(1)
+    for n in (1, 2, 3, 4):
+        B = torch.randn(5, 2 * n, n, generator=gen, dtype=dtype) * torch.logspace(0, -1, n,
+                                                                                  dtype=dtype)
+        G = B.mT @ B
+        error = spd_inverse(G) @ G - torch.eye(n, dtype=dtype)
+        assert float(error.abs().max()) < tol * float(torch.linalg.cond(G).max())
+
+
+def test_truncated_svd_of_small_matrices_is_exact_without_gradient():
+    from skunfold.rpca import truncated_svd
+
+    gen = torch.Generator().manual_seed(2)
+    M = (torch.randn(2, 40, 3, generator=gen, dtype=torch.float64)
+         @ torch.randn(2, 3, 40, generator=gen, dtype=torch.float64)
+         + 0.3 * torch.randn(2, 40, 40, generator=gen, dtype=torch.float64))
+    U, S, V = truncated_svd(M, 3)
+    U2, S2, Vh2 = torch.linalg.svd(M)
+    best = (U2[..., :3] * S2[:, None, :3]) @ Vh2[:, :3]
+    assert float(((U * S[:, None, :]) @ V.mT - best).abs().max()) < 1e-12
+    # under autograd the range finder runs (its gradient stays finite); it is approximate
+    Mg = M.clone().requires_grad_(True)
+    Ug, Sg, Vg = truncated_svd(Mg, 3)
+    approx = float(((Ug * Sg[:, None, :]) @ Vg.mT - best).detach().abs().max())
+    assert 1e-12 < approx < 1e-2
+    ((Ug * Sg[:, None, :]) @ Vg.mT).sum().backward()
+    assert bool(torch.isfinite(Mg.grad).all())
+
+
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
 def test_exportable_factorisations_match_lapack(dtype, tol):
     from skunfold.rpca.graphs import leading_singular_subspace, spd_inverse

@@ -29,6 +29,7 @@ from .linalg import (
     dominant_eigenvectors,
     embed,
     embed_parts,
+    hpd_solve,
     orthonormal_completion,
     parts,
     tracing,
@@ -66,26 +67,26 @@ def _through_analog(x, Wa):
     return (_stacked(x) @ Wa).reshape(*x.shape[:-1], Wa.shape[-1])
 
 
-def _solve_rate(G):
-    r""":math:`(I + G G^H)^{-1} G` for every band."""
-    return torch.linalg.solve(_identity(G.shape[-1], G) + G @ G.mH, G)
+def _solve_rate(G, embedded=False):
+    r""":math:`(I + G G^H)^{-1} G` for every band (``embedded``: ``G`` a real embedding)."""
+    return hpd_solve(_identity(G.shape[-1], G) + G @ G.mH, G, embedded)
 
 
-def _analog_gradient(x, HWa, Wd):
+def _analog_gradient(x, HWa, Wd, embedded=False):
     r"""The analog gradient :math:`\partial R / \partial W_a^*` (``HWa`` holds :math:`H_b W_a`).
 
     :math:`\frac{1}{B} \sum_b H_b^H (I + G_b G_b^H)^{-1} G_b W_{d,b}^H`.
     """
-    C = _solve_rate(HWa @ Wd) @ Wd.mH
+    C = _solve_rate(HWa @ Wd, embedded) @ Wd.mH
     return _stacked(x).mH @ C.reshape(C.shape[0], -1, C.shape[-1]) / x.shape[1]
 
 
-def _digital_gradient(x, HWa, Wd):
+def _digital_gradient(x, HWa, Wd, embedded=False):
     r"""The digital gradients :math:`\partial R / \partial W_{d,b}^*` of every band.
 
     :math:`\frac{1}{B} (H_b W_a)^H (I + G_b G_b^H)^{-1} G_b`.
     """
-    return HWa.mH @ _solve_rate(HWa @ Wd) / x.shape[1]
+    return HWa.mH @ _solve_rate(HWa @ Wd, embedded) / x.shape[1]
 
 
 def rate_gradients(x, Wa, Wd):
@@ -184,15 +185,20 @@ def unit_modulus(W, modulus=1.0):
 
 
 def _unit_modulus_embedded(E, modulus, complex_valued):
-    """:func:`unit_modulus` of the complex matrix embedded in ``E`` (real ``E``: its own)."""
+    """:func:`unit_modulus` of the complex matrix embedded in ``E`` (real ``E``: its own).
+
+    On the embedding itself: its squares plus their column halves swapped are the
+    squared moduli in all four blocks (a few operations in a traced graph).
+    """
     if not complex_valued:
         return unit_modulus(E, modulus)
-    re, im = parts(E, True)
-    size = torch.sqrt(re * re + im * im)
+    m, n = E.shape[-2] // 2, E.shape[-1] // 2
+    squares = E * E
+    size = torch.sqrt(squares + torch.cat([squares[..., n:], squares[..., :n]], dim=-1))
     nonzero = size > 0
-    safe = torch.where(nonzero, size, 1.0)
-    return embed_parts(torch.where(nonzero, re / safe, 1.0) * modulus,
-                       torch.where(nonzero, im / safe, 0.0) * modulus)
+    # a zero entry becomes the real ``modulus``: the embedding of ones
+    ones = torch.as_tensor(np.kron(np.eye(2), np.ones((m, n))), dtype=E.dtype, device=E.device)
+    return torch.where(nonzero, E / torch.where(nonzero, size, 1.0), ones) * modulus
 
 
 class HybridPrecoding(Problem):
@@ -315,7 +321,7 @@ class HybridPrecoding(Problem):
 
         Computed in float64 whatever the computation dtype, so that models in
         float32 and float64 start from the same precoders; ``torch.linalg.eigh``
-        in Python, Jacobi rotations in traced graphs
+        in Python, repeated squarings in traced graphs
         (:func:`~skunfold.beamforming.linalg.dominant_eigenvectors`).
 
         Returns
@@ -377,14 +383,14 @@ class HybridPrecoding(Problem):
         embedded = self._embedded(Wa)
         if embedded:
             x = embed(x)
-        Wa = _normalised(Wa + analog_step * _analog_gradient(x, HWa, Wd))
+        Wa = _normalised(Wa + analog_step * _analog_gradient(x, HWa, Wd, embedded))
         if self.analog_constraint == "unit_modulus":
             Wa = self._project(Wa, embedded)
             Wd = Wd * self._scale(Wa, Wd, embedded).reshape(-1, 1, 1, 1)
         else:
             Wa = Wa * self._scale(Wa, Wd, embedded).reshape(-1, 1, 1)
         HWa = _through_analog(x, Wa)
-        grad = _digital_gradient(x, HWa, Wd)
+        grad = _digital_gradient(x, HWa, Wd, embedded)
         if correction is not None:
             grad = grad + correction(Wd, grad)
         if torch.is_tensor(digital_step) and digital_step.ndim:

@@ -317,7 +317,9 @@ def spd_inverse(A):
 
     Gauss--Jordan elimination on ``[A | I]`` without pivoting (stable for
     such matrices, as Cholesky is): half the operations of
-    :func:`gauss_jordan_solve`, written out for ``n <=`` :data:`UNROLL`.
+    :func:`gauss_jordan_solve`, written out for ``n <=`` :data:`UNROLL`; for
+    ``n <= 3`` the adjugate divided by the determinant (about a dozen operations
+    instead of seven per step).
 
     Examples
     --------
@@ -328,6 +330,8 @@ def spd_inverse(A):
     True
     """
     n = A.shape[-1]
+    if n <= 3:
+        return _adjugate_inverse(A)
     eye = torch.eye(n, dtype=A.dtype, device=A.device)
     M = torch.cat([A, eye.expand(A.shape)], dim=-1)
     if n <= UNROLL:
@@ -343,3 +347,30 @@ def spd_inverse(A):
         return (M - (M.index_select(-1, at) - eye.index_select(-1, at)) * row,)
 
     return _loop(n, eliminate, (M,))[0][..., n:]
+
+
+def _adjugate_inverse(A):
+    r""":math:`A^{-1} = \operatorname{adj}(A) / \det A` of symmetric ``A`` of size 1, 2 or 3.
+
+    The cofactors come from two cyclic shifts of the rows and of the columns:
+    for ``n = 3``, :math:`c_{ij} = a_{i+1,j+1} a_{i+2,j+2} - a_{i+1,j+2} a_{i+2,j+1}`
+    (indices mod 3); for ``n = 2`` the swapped entries with alternating signs.
+    Symmetric ``A`` has a symmetric adjugate, and its determinant is the first
+    row of ``A`` against the first row of cofactors.
+    """
+    n = A.shape[-1]
+    if n == 1:
+        return 1.0 / A
+    if n == 2:
+        swap = torch.tensor([1, 0], device=A.device)
+        signs = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=A.dtype, device=A.device)
+        adjugate = A.index_select(-2, swap).index_select(-1, swap) * signs
+    else:
+        one = torch.tensor([1, 2, 0], device=A.device)
+        two = torch.tensor([2, 0, 1], device=A.device)
+        rows_one, rows_two = A.index_select(-2, one), A.index_select(-2, two)
+        adjugate = (rows_one.index_select(-1, one) * rows_two.index_select(-1, two)
+                    - rows_one.index_select(-1, two) * rows_two.index_select(-1, one))
+    det = (A[..., :1, :] * adjugate[..., :1, :]).sum(-1, keepdim=True)
+    return adjugate / det
+

@@ -172,6 +172,13 @@ def clipped_residual_products(x, L, R, theta):
     return RtG.mT, LtG.mT
 
 
+#: Matrices with ``min(n1, n2)`` at most this are truncated by one direct SVD in
+#: :func:`truncated_svd`: faster than the randomized range finder there (one thread: 120 vs
+#: 200 us at 32 x 32, 233 vs 250 us at 48 x 48, 346 vs 243 us at 64 x 64), exact, and
+#: without the loops of the range finder's Gram--Schmidt in an exported graph.
+DIRECT_SVD_MAX = 48
+
+
 def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
     r"""Rank-``rank`` SVD of a batch of matrices by a randomized range finder.
 
@@ -182,8 +189,12 @@ def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
     of a full SVD. The Gaussian test matrix is drawn from a fixed seed, so the
     result is deterministic, and the computation is differentiable. When
     ``rank + n_oversamples`` reaches ``min(n1, n2)`` the range finder would span
-    the whole column space: the SVD of ``M`` is then taken directly (the same
-    result to round-off, fewer operations).
+    the whole column space, and when ``min(n1, n2) <=`` :data:`DIRECT_SVD_MAX` (and
+    no gradient is needed: training keeps the range finder, whose gradient stays
+    finite) one direct SVD is faster than the range finder's QR factorisations:
+    the SVD of ``M`` is then taken directly (the exact truncation, equal to the
+    range finder's result to its accuracy; while traced for export, a graph
+    without loops).
 
     Parameters
     ----------
@@ -218,7 +229,10 @@ def truncated_svd(M, rank, n_oversamples=10, n_iter=2):
     """
     n1, n2 = M.shape[-2:]
     q = min(rank + n_oversamples, n1, n2)
-    if q == min(n1, n2):  # the range finder would span the whole column (row) space of M
+    # the range finder would span the whole column (row) space of M, or M is small enough
+    # that one direct SVD costs less than its QR factorisations (not under autograd: the
+    # gradient of a full SVD is not finite where discarded singular values coincide)
+    if q == min(n1, n2) or (min(n1, n2) <= DIRECT_SVD_MAX and not needs_grad(M)):
         return _leading_svd(M, rank)
     # stored as the transpose of a row-major array: MKL's product of a row-major M by it is
     # 1.5-2x faster than by a row-major omega (the QR factors below are column-major too)
