@@ -13,7 +13,8 @@ iteration and its initialisation are written with real tensors only:
 * the initial analog precoder is made of the dominant eigenvectors of the
   band-averaged channel covariance, :func:`dominant_eigenvectors`: LAPACK's
   ``eigh`` in Python, the same vectors by repeated squarings with deflation
-  (:func:`squaring_eigenvectors`, written out: no loop) while a model is traced
+  (:func:`~skunfold.core.export_linalg.leading_eigenvectors` on the real
+  embedding, written out: no loop) while a model is traced
   for ``torch.export`` or ONNX; each vector with the phase that makes its first
   entry real and positive, so that both give the same precoders to round-off.
 * the rate's linear solves with the Hermitian positive definite
@@ -24,20 +25,12 @@ iteration and its initialisation are written with real tensors only:
 import numpy as np
 import torch
 
+from ..core import export_linalg
+
+tracing = export_linalg.tracing
+
 __all__ = ["embed", "embed_parts", "parts", "compact", "tracing", "channel_covariance",
-           "dominant_eigenvectors", "squaring_eigenvectors", "hpd_solve",
-           "orthonormal_completion", "SQUARINGS"]
-
-#: Squarings of :func:`squaring_eigenvectors` per vector: eigenvectors to float64 round-off
-#: where consecutive eigenvalues differ by a ratio below ``0.9994`` (``0.9994 ** 2 ** 16``
-#: is ``1e-17``); on the wideband channels of 12 to 16 antennas the largest ratio among
-#: the leading seven is below ``0.998`` in 2000 draws.
-SQUARINGS = 16
-
-
-def tracing():
-    """Whether the code runs under ``torch.export``, ONNX export or ``torch.compile``."""
-    return torch.compiler.is_compiling()
+           "dominant_eigenvectors", "hpd_solve", "orthonormal_completion"]
 
 
 def embed_parts(re, im):
@@ -95,87 +88,6 @@ def channel_covariance(x):
     pair = torch.view_as_real(x).to(torch.float64)
     Hr, Hi = pair[..., 0], pair[..., 1]
     return (Hr.mT @ Hr + Hi.mT @ Hi).mean(1), (Hr.mT @ Hi - Hi.mT @ Hr).mean(1)
-
-
-def squaring_eigenvectors(Cr, Ci, k, n_squarings=SQUARINGS):
-    r"""The ``k`` leading eigenvectors of Hermitian positive semi-definite ``C = Cr + i Ci``.
-
-    Written out, with no loop and only real products: one vector at a time,
-    the matrix :math:`P` (``C`` deflated by the vectors found so far,
-    :math:`P = (I - V V^H) C (I - V V^H)`) is squared ``n_squarings`` times
-    (rescaled to a largest entry of one every seventh squaring in float64, every
-    fourth in lower precisions: nothing overflows), and the column of the largest diagonal entry of
-    :math:`P^{2^s}`, orthogonalised against ``V`` and normalised, is the next
-    vector. A complex ``C`` is carried as its real embedding
-    (:func:`embed_parts`, ``2M x 2M``), where each eigenvalue is double: a vector
-    ``[v_r; v_i]`` found is deflated with its partner ``[-v_i; v_r]`` (``i v``).
-    The vectors agree with LAPACK's to round-off once the ratio of consecutive
-    eigenvalues :math:`\lambda_{j+1} / \lambda_j` (``j <= k``) raised to the power
-    :math:`2^s` is below the precision (with the default 16 squarings: ratios up
-    to ``0.9994`` in float64); within a cluster of closer eigenvalues they are
-    another orthonormal basis of the cluster's span. About ``1.4 s + 20``
-    small operations a vector: for onnxruntime many times faster than a loop of
-    Jacobi rotations.
-
-    Parameters
-    ----------
-    Cr, Ci : tensor of shape (..., M, M)
-        Real and imaginary parts (``Ci=None``: a real symmetric ``C``).
-    k : int
-        How many vectors, at most ``M``.
-    n_squarings : int, default=SQUARINGS
-
-    Returns
-    -------
-    Vr, Vi : tensor of shape (..., M, k)
-        The eigenvectors by decreasing eigenvalue (unit norm, phases arbitrary);
-        ``Vi`` None for real ``C``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skunfold.beamforming.linalg import squaring_eigenvectors
-    >>> A = torch.randn(2, 9, 6, dtype=torch.complex128)
-    >>> C = A.mH @ A
-    >>> Vr, Vi = squaring_eigenvectors(C.real, C.imag, 3)
-    >>> V = torch.complex(Vr, Vi)
-    >>> values, vectors = torch.linalg.eigh(C)
-    >>> bool(torch.allclose(C @ V, V * values[:, -3:].flip(-1).unsqueeze(-2).to(V.dtype)))
-    True
-    """
-    M = Cr.shape[-1]
-    C = embed_parts(Cr, Ci)
-    q = C.shape[-1]
-    eye = torch.as_tensor(np.eye(q), dtype=C.dtype, device=C.device)
-    # [v_r; v_i] -> [-v_i; v_r]: the embedding of i v
-    turn = None if Ci is None else torch.as_tensor(
-        np.block([[0 * np.eye(M), -np.eye(M)], [np.eye(M), 0 * np.eye(M)]]),
-        dtype=C.dtype, device=C.device)
-    # rescaled every seventh squaring in float64 (a largest eigenvalue of at most q after a
-    # rescaling: q ** 64 stays finite), every fourth in lower precisions
-    every, tiny = (7 if C.dtype == torch.float64 else 4), torch.finfo(C.dtype).tiny
-    V = None
-    for _ in range(k):
-        if V is None:
-            P = C
-        else:  # C on the complement of the vectors found (no residue of them is left)
-            complement = eye - V @ V.mT
-            P = complement @ C @ complement
-        for j in range(n_squarings):
-            if j % every == 0:  # P is positive semidefinite: its largest entry is diagonal
-                # (tiny keeps a zero matrix zero, not NaN)
-                P = P / (torch.amax(P, dim=(-2, -1), keepdim=True) + tiny)
-            P = P @ P
-        pick = torch.argmax((P * eye).sum(-2, keepdim=True), dim=-1, keepdim=True)
-        v = torch.gather(P, -1, pick.expand(*P.shape[:-1], 1))                 # (..., q, 1)
-        if V is not None:
-            v = v - V @ (V.mT @ v)
-        v = v / torch.clamp(torch.linalg.vector_norm(v, dim=-2, keepdim=True), min=tiny)
-        found = v if turn is None else torch.cat([v, turn @ v], dim=-1)
-        V = found if V is None else torch.cat([V, found], dim=-1)
-    if Ci is None:
-        return V, None
-    return V[..., :M, 0::2], V[..., M:, 0::2]
 
 
 def hpd_solve(A, B, complex_valued):
@@ -249,12 +161,29 @@ def _first_entry_real(Vr, Vi):
     return Vr * cos + Vi * sin, Vi * cos - Vr * sin
 
 
+def _traced_eigenvectors(Cr, Ci, k):
+    """The ``k`` leading eigenvectors of ``Cr + i Ci`` (real and imaginary parts), written out."""
+    if Ci is None:
+        return export_linalg.leading_eigenvectors(Cr, k), None
+    M = Cr.shape[-1]
+    # [v_r; v_i] -> [-v_i; v_r]: the embedding of i v, the partner of eigenvector v
+    turn = torch.as_tensor(np.block([[0 * np.eye(M), -np.eye(M)], [np.eye(M), 0 * np.eye(M)]]),
+                           dtype=Cr.dtype, device=Cr.device)
+    V = export_linalg.leading_eigenvectors(embed_parts(Cr, Ci), k, partner=turn)
+    return V[..., :M, 0::2], V[..., M:, 0::2]
+
+
 def dominant_eigenvectors(Cr, Ci, k):
     """The ``k`` leading eigenvectors of Hermitian ``Cr + i Ci``, first entries real positive.
 
-    ``torch.linalg.eigh`` in Python, :func:`squaring_eigenvectors` while traced
-    (``torch.export``, ONNX): the same vectors to round-off where the leading
-    ``k + 1`` eigenvalues are distinct (see :func:`squaring_eigenvectors`).
+    ``torch.linalg.eigh`` in Python; while traced (``torch.export``, ONNX),
+    :func:`~skunfold.core.export_linalg.leading_eigenvectors` of the real
+    embedding of ``C``, where each eigenvalue is double: every vector is found
+    with its partner, the embedding of ``i`` times it. The same vectors to
+    round-off where the leading ``k + 1`` eigenvalues are distinct (in float64
+    where the ratios of consecutive ones are below ``0.9994``; on the wideband
+    channels of 12 antennas the largest ratio among the leading twelve was
+    ``0.998`` in 2,000 draws).
 
     Returns
     -------
@@ -272,7 +201,7 @@ def dominant_eigenvectors(Cr, Ci, k):
     (torch.Size([6, 2]), True, True)
     """
     if tracing():
-        Vr, Vi = squaring_eigenvectors(Cr, Ci, k)
+        Vr, Vi = _traced_eigenvectors(Cr, Ci, k)
     else:
         V = torch.linalg.eigh(Cr if Ci is None else torch.complex(Cr, Ci))[1][..., -k:].flip(-1)
         Vr, Vi = (V, None) if Ci is None else (V.real, V.imag)

@@ -37,13 +37,15 @@ The public contract has two halves.
   :func:`build_layers` (the generic modules of a paradigm);
 * :class:`UnfoldedModule`: the ``K`` layers as one torch module;
 * numerics: :func:`soft_threshold`, :func:`to_tensor`, :func:`to_numpy`,
-  :func:`fixed_point_iteration`, :func:`pgd_perturbation`.
+  :func:`fixed_point_iteration`, :func:`pgd_perturbation`;
+* :mod:`~skunfold.core.export_linalg`: linear algebra with the operations
+  ONNX has, for exportable graphs (eigenvectors by squarings, eliminations).
 
 Everything else in the core's modules is internal: families use only the
 names above (``tests/test_architecture.py`` checks it).
 """
 
-from . import constraints
+from . import constraints, export_linalg
 from .adaptation import adapt
 from .equilibrium import FixedPoint, fixed_point_iteration
 from .estimator import UnfoldedEstimator
@@ -84,6 +86,7 @@ __all__ = [
     "HyperparameterIteration", "ObjectiveIteration", "CorrectionIteration", "DNNIteration",
     "LearnedHyperparameters", "StateMLP", "mlp", "build_layers", "UnfoldedModule",
     "soft_threshold", "to_tensor", "to_numpy", "fixed_point_iteration", "pgd_perturbation",
+    "export_linalg",
 ]
 
 #: Using: what a user of the estimators calls or passes.

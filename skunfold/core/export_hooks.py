@@ -51,7 +51,8 @@ that an estimator defined elsewhere can be exported without editing it.
 
 :func:`export_program` traces the module with ``torch.export`` (the batch axis
 dynamic); for ONNX, :func:`onnx_decompositions` replaces the operators ONNX
-lacks by exportable ones (``linalg.solve`` by :func:`gauss_jordan_solve`) and
+lacks by exportable ones (``linalg.solve`` by
+:func:`~skunfold.core.export_linalg.gauss_jordan_solve`) and
 :func:`onnx_registry` adds translations of complex operators to torch.onnx's.
 """
 
@@ -63,6 +64,7 @@ import torch
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
+from .export_linalg import gauss_jordan_solve
 from .export_loops import EquilibriumRun
 from .module import cast_module, module_dtype
 from .problem import evaluation_mode
@@ -343,40 +345,6 @@ def export_program(module, example):
                if module.batched else None)
     with torch.no_grad():
         return torch.export.export(module, examples, dynamic_shapes=dynamic, strict=False)
-
-
-def gauss_jordan_solve(A, B):
-    """``solve(A, B)`` by Gauss-Jordan elimination with partial pivoting, in static operations.
-
-    ``A`` of shape ``(..., n, n)``, ``B`` of shape ``(..., n, k)`` or ``(..., n)``.
-    The ``n`` eliminations are unrolled and the rows swapped by a gather on the
-    argmax of the pivot column: no data-dependent control flow, so it exports
-    to ONNX, which has no solver.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skunfold.core.export_hooks import gauss_jordan_solve
-    >>> A = torch.tensor([[0.0, 2.0], [3.0, 1.0]], dtype=torch.float64)
-    >>> gauss_jordan_solve(A, torch.tensor([4.0, 5.0], dtype=torch.float64))
-    tensor([1., 2.], dtype=torch.float64)
-    """
-    vector = B.ndim == A.ndim - 1
-    if vector:
-        B = B.unsqueeze(-1)
-    batch = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
-    n = A.shape[-1]
-    M = torch.cat([A.expand(batch + A.shape[-2:]), B.expand(batch + B.shape[-2:])], dim=-1)
-    rows = torch.arange(n, device=A.device)
-    for j in range(n):
-        pivot_row = M[..., j:, j].abs().argmax(dim=-1, keepdim=True) + j          # (..., 1)
-        order = torch.where(rows == j, pivot_row, torch.where(rows == pivot_row, j, rows))
-        M = torch.gather(M, -2, order.unsqueeze(-1).expand(M.shape))
-        pivot = M[..., j:j + 1, :] / M[..., j:j + 1, j:j + 1]                      # (..., 1, n+k)
-        is_j = (rows == j).unsqueeze(-1)
-        M = torch.where(is_j, pivot, M - torch.where(is_j, 0.0, M[..., :, j:j + 1]) * pivot)
-    X = M[..., :, n:]
-    return X.squeeze(-1) if vector else X
 
 
 def _solve_ex(A, B, *, left=True, check_errors=False):

@@ -28,6 +28,11 @@ vectors, which the factor steps do not see):
 
 import torch
 
+from ..core import export_linalg
+
+SQUARINGS = export_linalg.SQUARINGS
+tracing = export_linalg.tracing
+
 __all__ = ["tracing", "gram_schmidt", "jacobi_svd", "leading_singular_subspace",
            "gauss_jordan_solve", "spd_inverse", "JACOBI_SWEEPS", "SQUARINGS"]
 
@@ -36,11 +41,6 @@ __all__ = ["tracing", "gram_schmidt", "jacobi_svd", "leading_singular_subspace",
 #: the leading five singular values reach float64 round-off in 10 sweeps, also with a
 #: spread of 1e12 between the largest and the smallest.
 JACOBI_SWEEPS = 10
-
-
-def tracing():
-    """Whether the code runs under ``torch.export``, ONNX export or ``torch.compile``."""
-    return torch.compiler.is_compiling()
 
 
 #: Loops of at most this many passes whose body is small are written out (unrolled) instead:
@@ -206,24 +206,13 @@ def jacobi_svd(A, k, n_sweeps=None):
     return U, S, V
 
 
-#: Squarings of :func:`leading_singular_subspace` per triplet: the Gram matrix to the power
-#: ``2**SQUARINGS``, which separates eigenvalues (squared singular values) to float64
-#: round-off when they differ by one part in 2000 (float32: one in 4000).
-SQUARINGS = 16
-
-
 def leading_singular_subspace(A, k, n_squarings=SQUARINGS):
     r"""``k`` leading singular triplets of tall matrices ``A`` (shape ``(..., m, q)``), unrolled.
 
-    The eigenvectors of :math:`C = A^\top A` one at a time: :math:`C` is squared
-    ``n_squarings`` times (rescaled to a largest entry of one every fourth
-    squaring: nothing overflows or underflows in float32 for ``q <= 64``); the
-    column of the largest diagonal entry of :math:`C^{2^s}` is the leading
-    eigenvector ``v`` (to working precision once the eigenvalues are that far
-    apart; within a cluster of closer ones, a vector of the cluster's span), and
-    :math:`C \leftarrow (I - V V^\top) C (I - V V^\top)` deflates the vectors ``V``
-    found so far. About ``1.25 n_squarings + 12`` small operations a triplet, no
-    loop: for onnxruntime many times faster than the rotations of
+    The eigenvectors ``V`` of the Gram matrix :math:`C = A^\top A` by repeated
+    squaring and deflation (:func:`~skunfold.core.export_linalg.leading_eigenvectors`):
+    a few matrix products per triplet, no loop; for onnxruntime many times
+    faster than the rotations of
     :func:`jacobi_svd`. The span of ``U`` (and :math:`U S V^\top`, all that the
     factor steps use) agrees with LAPACK's to round-off times
     :math:`\sigma_1 / \sigma_k`; singular values below :math:`\sigma_1` times the
@@ -246,30 +235,8 @@ def leading_singular_subspace(A, k, n_squarings=SQUARINGS):
     >>> bool(torch.allclose(U @ U.mT, U2[..., :2] @ U2[..., :2].mT))
     True
     """
-    q = A.shape[-1]
     gram = A.mT @ A
-    eye = torch.eye(q, dtype=A.dtype, device=A.device)
-    V = A.new_zeros(*A.shape[:-2], q, 0)
-    for _ in range(k):
-        # the Gram matrix on the complement of the vectors found (a projection, not a
-        # subtraction: no residue of them is left to be found again)
-        first = V.shape[-1] == 0
-        if first:
-            P = gram
-        else:
-            complement = eye - V @ V.mT
-            P = complement @ gram @ complement
-        for j in range(n_squarings):
-            if j % 4 == 0:  # P is positive semidefinite: its largest entry is on the diagonal
-                # (any positive scale will do: 1e-30 keeps a zero matrix zero, not NaN)
-                P = P / (torch.amax(P, dim=(-2, -1), keepdim=True) + 1e-30)
-            P = P @ P
-        pick = torch.argmax((P * eye).sum(-2, keepdim=True), dim=-1, keepdim=True)
-        v = torch.gather(P, -1, pick.expand(*P.shape[:-1], 1))            # (..., q, 1)
-        if not first:
-            v = v - V @ (V.mT @ v)
-        norm = torch.linalg.vector_norm(v, dim=-2, keepdim=True)
-        V = torch.cat([V, v / torch.where(norm > 0, norm, 1.0)], dim=-1)
+    V = export_linalg.leading_eigenvectors(gram, k, n_squarings)
     S = torch.sqrt(torch.clamp(((gram @ V) * V).sum(-2), min=0.0))
     U = (A @ V) / torch.where(S > 0, S, 1.0).unsqueeze(-2)
     return U, S, V
