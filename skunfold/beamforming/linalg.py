@@ -40,6 +40,13 @@ def embed_parts(re, im):
     return torch.cat([torch.cat([re, -im], dim=-1), torch.cat([im, re], dim=-1)], dim=-2)
 
 
+def _times_i(n, like):
+    """The real embedding of :math:`i I_n`, ``[v_r; v_i] -> [-v_i; v_r]`` (``like``'s dtype)."""
+    eye, zero = np.eye(n), np.zeros((n, n))
+    return torch.as_tensor(np.block([[zero, -eye], [eye, zero]]), dtype=like.dtype,
+                           device=like.device)
+
+
 def embed(A):
     """The real embedding of a complex ``A`` (shape ``(..., m, n)`` to ``(..., 2m, 2n)``).
 
@@ -142,10 +149,7 @@ def hpd_solve(A, B, complex_valued):
         M = M - torch.bmm(M[:, :, j:n:half] - unit, pivot)
     X = M[:, :, n:]
     if complex_valued:  # [X_r; X_i] completed by [-X_i; X_r]: exactly an embedding
-        turn = torch.as_tensor(np.block([[0 * np.eye(half), -np.eye(half)],
-                                         [np.eye(half), 0 * np.eye(half)]]), dtype=X.dtype,
-                               device=X.device)
-        X = torch.cat([X, torch.bmm(turn.expand(X.shape[0], n, n), X)], dim=-1)
+        X = torch.cat([X, torch.bmm(_times_i(half, X).expand(X.shape[0], n, n), X)], dim=-1)
     return X.reshape(shape).to(dtype)
 
 
@@ -166,10 +170,8 @@ def _traced_eigenvectors(Cr, Ci, k):
     if Ci is None:
         return export_linalg.leading_eigenvectors(Cr, k), None
     M = Cr.shape[-1]
-    # [v_r; v_i] -> [-v_i; v_r]: the embedding of i v, the partner of eigenvector v
-    turn = torch.as_tensor(np.block([[0 * np.eye(M), -np.eye(M)], [np.eye(M), 0 * np.eye(M)]]),
-                           dtype=Cr.dtype, device=Cr.device)
-    V = export_linalg.leading_eigenvectors(embed_parts(Cr, Ci), k, partner=turn)
+    # the embedding of i v: the partner of eigenvector v, of the same eigenvalue
+    V = export_linalg.leading_eigenvectors(embed_parts(Cr, Ci), k, partner=_times_i(M, Cr))
     return V[..., :M, 0::2], V[..., M:, 0::2]
 
 
