@@ -209,14 +209,15 @@ def jacobi_svd(A, k, n_sweeps=None):
 def leading_singular_subspace(A, k, n_squarings=SQUARINGS):
     r"""``k`` leading singular triplets of tall matrices ``A`` (shape ``(..., m, q)``), unrolled.
 
-    The eigenvectors ``V`` of the Gram matrix :math:`C = A^\top A` by repeated
-    squaring and deflation (:func:`~skunfold.core.export_linalg.leading_eigenvectors`):
-    a few matrix products per triplet, no loop; for onnxruntime many times
-    faster than the rotations of
-    :func:`jacobi_svd`. The span of ``U`` (and :math:`U S V^\top`, all that the
-    factor steps use) agrees with LAPACK's to round-off times
-    :math:`\sigma_1 / \sigma_k`; singular values below :math:`\sigma_1` times the
-    square root of the precision are not accurate, as from any Gram matrix.
+    The eigenvectors ``V`` of the Gram matrix :math:`C = A^\top A`: while traced,
+    by repeated squaring and deflation
+    (:func:`~skunfold.core.export_linalg.leading_eigenvectors`: a few matrix
+    products per triplet, no loop; for onnxruntime many times faster than the
+    rotations of :func:`jacobi_svd`), in Python by LAPACK's ``eigh``. The span
+    of ``U`` (and :math:`U S V^\top`, all that the factor steps use) agrees
+    with the SVD's to round-off times :math:`\sigma_1 / \sigma_k`; singular
+    values below :math:`\sigma_1` times the square root of the precision are
+    not accurate, as from any Gram matrix.
 
     Returns
     -------
@@ -236,7 +237,10 @@ def leading_singular_subspace(A, k, n_squarings=SQUARINGS):
     True
     """
     gram = A.mT @ A
-    V = export_linalg.leading_eigenvectors(gram, k, n_squarings)
+    if tracing():
+        V = export_linalg.leading_eigenvectors(gram, k, n_squarings)
+    else:  # the same vectors from LAPACK (in Python, what a traced graph reproduces)
+        V = torch.linalg.eigh(gram)[1][..., -k:].flip(-1)
     S = torch.sqrt(torch.clamp(((gram @ V) * V).sum(-2), min=0.0))
     U = (A @ V) / torch.where(S > 0, S, 1.0).unsqueeze(-2)
     return U, S, V

@@ -260,11 +260,11 @@ def _leading_svd(M, rank):
     What :func:`truncated_svd` computes when ``rank + n_oversamples`` reaches
     ``min(n1, n2)`` (its range finder then spans the whole column space and its
     result is this one, to round-off) or the matrix is small. From the Gram
-    matrix :math:`A^\top A` of ``A``, ``M`` or its transpose, whichever is tall:
-    LAPACK's ``eigh`` in Python (a batched ``eigh`` of the small Gram matrix is
-    1.6 to 1.8 times faster than the SVD of ``M``), its leading eigenvectors by
-    squarings while traced
-    (:func:`~skunfold.rpca.graphs.leading_singular_subspace`). Under autograd,
+    matrix :math:`A^\top A` of ``A``, ``M`` or its transpose, whichever is tall
+    (:func:`~skunfold.rpca.graphs.leading_singular_subspace`): LAPACK's ``eigh``
+    in Python (a batched ``eigh`` of the small Gram matrix is 1.6 to 1.8 times
+    faster than the SVD of ``M``), its leading eigenvectors by squarings while
+    traced. Under autograd,
     ``torch.linalg.svd`` (the gradient then goes through ``M``, not its Gram
     matrix). Singular values below :math:`\sigma_1` times the square root of the
     precision are not accurate from a Gram matrix: the truncation keeps the
@@ -274,16 +274,10 @@ def _leading_svd(M, rank):
     if needs_grad(M) and not tracing():
         U, S, Vh = torch.linalg.svd(M, full_matrices=False)
         return U[..., :rank], S[..., :rank], Vh[..., :rank, :].mT
-    A = M if n1 >= n2 else M.mT
-    if tracing():
-        U, S, V = leading_singular_subspace(A, rank)
-    else:
-        gram = A.mT @ A
-        values, vectors = torch.linalg.eigh(gram)
-        V = vectors[..., -rank:].flip(-1)
-        S = torch.sqrt(torch.clamp(values[..., -rank:].flip(-1), min=0.0))
-        U = (A @ V) / torch.where(S > 0, S, 1.0).unsqueeze(-2)
-    return (U, S, V) if n1 >= n2 else (V, S, U)
+    if n1 >= n2:
+        return leading_singular_subspace(M, rank)
+    V, S, U = leading_singular_subspace(M.mT, rank)
+    return U, S, V
 
 
 _TEST_MATRICES = {}
