@@ -53,7 +53,8 @@ allocations are not seen by ``tracemalloc``; where the reset is refused,
 Usage::
 
     python benchmarks/imaging.py --quick   # super-resolution x2 only, few epochs: ~3-4 min
-    python benchmarks/imaging.py           # the five tasks, more epochs: ~1.5 h (estimated)
+    python benchmarks/imaging.py           # the five tasks: ~2.6 CPU hours (96 min as two
+                                           # processes of --tasks, merged by --merge)
 
 Results go to ``benchmarks/results/imaging_{quick,full}.{txt,json}`` (``--out PREFIX``
 to write them elsewhere); ``--tasks`` restricts the tasks, ``--no-timing`` skips the
@@ -118,10 +119,10 @@ def budget(quick):
     # of wall-clock on one thread) run out, with early stopping on a 10% validation split
     return {"tasks": TASKS, "priors": ("wavelet", "l1", "tv"), "n_train": 1000, "n_test": 200,
             "alpha_samples": 200,
-            "epochs": {"hyperparameters": 40, "objective": 20, "correction": 15, "dnn": 15,
+            "epochs": {"hyperparameters": 40, "objective": 20, "correction": 20, "dnn": 20,
                        "dnn, DEQ": 3},
-            "max_time": {"hyperparameters": 120, "objective": 120, "correction": 300,
-                         "dnn": 300, "dnn, DEQ": 180},
+            "max_time": {"hyperparameters": 300, "objective": 120, "correction": 600,
+                         "dnn": 600, "dnn, DEQ": 180},
             "peer_epochs": 15, "deq_n_train": 200, "early_stopping": 5, "batch_size": 32,
             "timing_sizes": (64, 256, 1024)}
 

@@ -106,9 +106,9 @@ def draw(res, path):
 
 
 def rst(res):
-    """The page's list-table: per task and method, PSNR, gap, SSIM, ms/image, train s."""
+    """The page's list-table: per task and method, PSNR, gap, SSIM, ms/image, train wall/CPU s."""
     out = ["   * - task", "     - method", "     - PSNR dB", "     - vs best classical K=10",
-           "     - SSIM", "     - ms / image", "     - train s", "     - warnings"]
+           "     - SSIM", "     - ms / image", "     - train s (CPU s)", "     - warnings"]
     for t in res["tasks"]:
         ref = t["methods"][reference(t)]["psnr"]
         for name, r in t["methods"].items():
@@ -120,10 +120,11 @@ def rst(res):
                      "--" if r.get("ssim") is None else f"{r['ssim']:.3f}",
                      "--" if r.get("ms_per_image") is None else f"{r['ms_per_image']:.2f}",
                      "--" if r.get("kind") != "learned" or r.get("train_s") is None
-                     else f"{r['train_s']:.0f}",
+                     else f"{r['train_s']:.0f} ({r.get('train_cpu_s', r['train_s']):.0f})",
                      (r.get("error") or "").split(":")[0] or
                      ", ".join(sorted({c for c, _ in r["warnings"]})) or
-                     ("not installed" if r["kind"] == "peer" else "--")]
+                     ("not installed" if str(r.get("budget", "")).startswith("skipped")
+                      else "--")]
             out.append(f"   * - {cells[0]}")
             out += [f"     - {c}" for c in cells[1:]]
     print("\n".join(out))
