@@ -446,7 +446,8 @@ def merge(paths, out):
     """One report from runs of disjoint tasks (the first run's settings and machine)."""
     runs = [json.loads(pathlib.Path(p).read_text()) for p in paths]
     res = dict(runs[0])
-    res["tasks"] = [t for r in runs for t in r["tasks"]]
+    res["tasks"] = sorted((t for r in runs for t in r["tasks"]),
+                          key=lambda t: TASKS.index(t["task"]))  # the order of a single run
     res["timing"] = next((r["timing"] for r in runs if r.get("timing")), None)
     tasks = [t["task"] for t in res["tasks"]]
     res["title"] = res["title"].split(", tasks ")[0] + (
