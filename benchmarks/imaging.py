@@ -58,7 +58,12 @@ Usage::
 
 Results go to ``benchmarks/results/imaging_{quick,full}.{txt,json}`` (``--out PREFIX``
 to write them elsewhere); ``--tasks`` restricts the tasks, ``--no-timing`` skips the
-forward-pass timing.
+forward-pass timing. ``--methods`` re-runs some rows only (learned rows by name,
+``classical`` for the classical ones) and ``--update`` puts them into an earlier
+report, which then lists what was re-run and where::
+
+    python benchmarks/imaging.py --methods dnn objective --out /tmp/rows
+    python benchmarks/imaging.py --update benchmarks/results/imaging_full.json /tmp/rows.json
 """
 
 import argparse
@@ -165,8 +170,8 @@ def tune_alpha(A, prior, n_layers, Y, X, momentum=True, alphas=ALPHAS):
     return max(scores, key=scores.get), {str(a): v for a, v in scores.items()}
 
 
-def run_task(task, b, seed):
-    """All methods on one task."""
+def run_task(task, b, seed, methods=None):
+    """All methods on one task (``methods``: only these learned rows, nothing else)."""
     t0 = time.perf_counter()
     Y, X, Yt, Xt, A = make_task(task, b["n_train"], b["n_test"], seed)
     shape = A.image_shape
@@ -210,6 +215,9 @@ def run_task(task, b, seed):
                 finite = bool(np.all(np.isfinite(P)))
                 row["psnr"] = float(psnr(Xt, P)) if finite else None
                 row["ssim"] = float(ssim(Xt, P, image_shape=shape)) if finite else None
+                history = getattr(model, "history_", None)
+                if history is not None:
+                    row["epochs"] = len(history)
                 comparison = getattr(model, "comparison_", None)
                 if comparison is not None:
                     row["kept"] = comparison.get("kept")
@@ -224,7 +232,8 @@ def run_task(task, b, seed):
         flags = f"  [{', '.join(sorted({c for c, _ in rec.seen}))}]" if rec.seen else ""
         print(f"  {name:<26} {shown}  {timing}{flags}", flush=True)
 
-    for q in b["priors"]:
+    classical = methods is None or "classical" in methods
+    for q in b["priors"] if classical else ():
         for sv, mom in SOLVERS.items():
             a = setup["alphas"][f"{sv}, {q}"][0]
             record(f"{sv} K={K}, {q}", "classical",
@@ -232,14 +241,18 @@ def run_task(task, b, seed):
                                                               momentum=mom, n_threads=1).fit(Y),
                    f"{K} iterations, alpha={a:g} tuned on training crops")
     a_conv = setup["alphas"][f"{best}, converged"][0]
-    record(f"{solver} {CONVERGED} it", "converged",
-           lambda: ProximalGradient(A, prior=prior, alpha=a_conv, n_layers=CONVERGED,
-                                    momentum=momentum, n_threads=1).fit(Y),
-           f"{CONVERGED} iterations, {prior} prior, alpha={a_conv:g} tuned on training crops")
+    if classical:
+        record(f"{solver} {CONVERGED} it", "converged",
+               lambda: ProximalGradient(A, prior=prior, alpha=a_conv, n_layers=CONVERGED,
+                                        momentum=momentum, n_threads=1).fit(Y),
+               f"{CONVERGED} iterations, {prior} prior, alpha={a_conv:g} tuned on training "
+               "crops")
 
     stopping = (EarlyStopping(n_iter_no_change=b["early_stopping"]) if b["early_stopping"]
                 else False)
     for name, epochs in b["epochs"].items():
+        if methods is not None and name not in methods:
+            continue
         paradigm, _, variant = name.partition(", ")
         extra = {"fixed_point": True} if variant == "DEQ" else {}
         # the DEQ's training steps solve fixed points forward and backward (about 0.5 s per
@@ -263,6 +276,8 @@ def run_task(task, b, seed):
         record(name, "learned", fit, note)
         rows[name]["prior"] = prior
 
+    if methods is not None:
+        return {**setup, "methods": rows}
     import imaging_deepinv  # benchmarks/imaging_deepinv.py; it imports deepinv itself
     try:
         rows.update(imaging_deepinv.run_peer(
@@ -382,14 +397,16 @@ def fmt(v, spec):
 
 
 def report(res):
-    lines = [res["title"], res["machine"], ""]
+    lines = [res["title"], res["machine"]]
+    lines += [f"updated: {u}" for u in res.get("updates", [])] + [""]
     for s in res["tasks"]:
         m = s["methods"]
         best = s.get("reference", f"FISTA K={K}, {s.get('best_prior', 'wavelet')}")
-        ref = m[best].get("psnr")
+        ref = m.get(best, {}).get("psnr")
         alphas = ", ".join(f"{p} {v[0]:g}" for p, v in s["alphas"].items())
         lines.append(f"{s['name']}: {s['operator']}, {s['n_train']} train / {s['n_test']} "
-                     f"held-out crops, adjoint A^T y {s['adjoint_psnr']:.2f} dB; alpha: {alphas}; "
+                     f"held-out crops, adjoint A^T y {fmt(s.get('adjoint_psnr'), '.2f')} dB; "
+                     f"alpha: {alphas}; "
                      f"best classical (training crops): {best}")
         head = (f"  {'method':<26}{'PSNR dB':>8}{'- best':>8}{'SSIM':>7}{'ms/img':>8}"
                 f"{'train s':>9}  warnings / error / note")
@@ -459,6 +476,24 @@ def merge(paths, out):
     return 0
 
 
+def update(base, paths, out):
+    """``base``'s report with the rows of the runs ``paths`` (``--methods``) put in place."""
+    res = json.loads(pathlib.Path(base).read_text())
+    tasks = {t["task"]: t for t in res["tasks"]}
+    for p in paths:
+        run = json.loads(pathlib.Path(p).read_text())
+        names = sorted({n for t in run["tasks"] for n in t["methods"]})
+        for t in run["tasks"]:
+            tasks[t["task"]]["methods"].update(t["methods"])
+        res.setdefault("updates", []).append(
+            f"rows {', '.join(names)} of tasks {', '.join(t['task'] for t in run['tasks'])} "
+            f"re-run ({run['total_s']:.0f} s, CPU {run['total_cpu_s']:.0f} s)"
+            + ("" if run["machine"] == res["machine"] else f" on {run['machine']}"))
+        res["total_cpu_s"] += run["total_cpu_s"]
+    write(res, out or pathlib.Path(base).with_suffix(""))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="super-resolution x2, few epochs")
@@ -470,6 +505,12 @@ def main(argv=None):
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="merge the results of "
                         "runs of other tasks (e.g. run in parallel with --tasks and --out) into "
                         "one report, written to --out (default: the full results)")
+    parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these learned "
+                        "rows (e.g. dnn objective; 'classical': the classical and converged "
+                        "rows), no peer or timing; put them into an earlier run with --update")
+    parser.add_argument("--update", nargs="+", metavar="JSON", help="BASE NEW...: the rows of "
+                        "the --methods runs NEW put into the report BASE, written to --out "
+                        "(default: BASE's prefix)")
     parser.add_argument("--_forward", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._forward:
@@ -477,6 +518,8 @@ def main(argv=None):
         return 0
     if args.merge:
         return merge(args.merge, args.out)
+    if args.update:
+        return update(args.update[0], args.update[1:], args.out)
     b = budget(args.quick)
     tasks = args.tasks or b["tasks"]
     mode = "quick" if args.quick else "full"
@@ -492,8 +535,8 @@ def main(argv=None):
            "patch_size": PATCH, "alpha_grid": list(ALPHAS), "converged_iterations": CONVERGED,
            "budget": {k: v for k, v in b.items() if k != "tasks"}, "tasks": []}
     for task in tasks:
-        res["tasks"].append(run_task(task, b, args.seed))
-    if not args.no_timing:
+        res["tasks"].append(run_task(task, b, args.seed, args.methods))
+    if not args.no_timing and args.methods is None:
         print(f"\nforward pass, K={K}:", flush=True)
         res["timing"] = timing(b["timing_sizes"])
     res["total_s"] = time.perf_counter() - t0

@@ -132,6 +132,33 @@ def test_network_paradigms_train_from_the_classical_start(deblurring, paradigm):
         or est.comparison_["kept"] == "classical"
 
 
+def _rates(est):
+    """{parameter name: learning rate} of the fitted net's optimizer."""
+    ids = {id(p): name for name, p in est.module_.named_parameters()}
+    return {ids[id(p)]: g["lr"] for g in est.net_.optimizer_.param_groups for p in g["params"]}
+
+
+@pytest.mark.parametrize("paradigm", ["dnn", "objective"])
+def test_default_rates_per_parameter_group(deblurring, paradigm):
+    # lr=None: the log-parameterised steps and thresholds at the "hyperparameters" paradigm's
+    # rate, the filters and CNNs at 1e-3 (one rate for both left the steps almost fixed)
+    A, Y, X, _, _ = deblurring
+    params = dict(alpha=ALPHA, n_layers=3, paradigm=paradigm, hidden_layer_sizes=(4,),
+                  max_epochs=1, keep_best=False, random_state=0, n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WorseThanClassicalWarning)
+        est = UnfoldedProximalGradient(A, **params).fit(Y[:64], X[:64])
+        rates = _rates(est)
+        assert {r for n, r in rates.items() if ".hyperparameters." in n} == {1e-2}
+        assert {r for n, r in rates.items() if ".hyperparameters." not in n} == {1e-3}
+        assert len(rates) == len(list(est.module_.parameters()))
+        est.partial_fit(Y[:32], X[:32])       # continued training keeps the groups
+        assert set(_rates(est).values()) == {1e-2, 1e-3}
+        # a number given as lr trains every parameter at that rate
+        one = UnfoldedProximalGradient(A, lr=3e-3, **params).fit(Y[:64], X[:64])
+        assert set(_rates(one).values()) == {3e-3}
+
+
 def test_shaped_layout_round_trips(deblurring):
     A, Y, X, Y_test, _ = deblurring
     Y3, X3 = Y.reshape(-1, SIDE, SIDE), X.reshape(-1, SIDE, SIDE)

@@ -257,13 +257,13 @@ plt.show()
 # where FISTA gets worse as it converges, here FISTA run to convergence (200
 # iterations, its own weight) is the best reconstruction: 28.71 dB, 0.6 dB
 # above the ten learned layers, at twenty times their cost. With
-# ``SKUNFOLD_PAPER_SIZE=1`` (1000 training crops, 200 held out, four and a half
-# CPU-minutes in all) the learned hyperparameters gain 1.9 dB over FISTA at
-# ``K = 10`` (27.89 against 26.00 dB) and stay 0.35 dB below FISTA at
-# convergence (28.24 dB); the ``"dnn"`` paradigm, a CNN added to each proximal
-# step and trained for eight epochs (most of the run), gains 1.0 dB
-# (27.00 dB), less than the 30 learned numbers. In trials at the default
-# budget (200 crops, three epochs, about 20 CPU-seconds each) the CNN
-# paradigms gained under half a decibel (``"dnn"`` 0.4 dB, ``"correction"``
-# 0.2 dB): on this problem, in a short budget, learning the steps and
+# ``SKUNFOLD_PAPER_SIZE=1`` (1000 training crops, 200 held out) the learned
+# hyperparameters gain 1.65 dB over FISTA at ``K = 10`` (27.65 against
+# 26.00 dB, 52 s of training) and stay 0.6 dB below FISTA at convergence
+# (28.24 dB); the ``"dnn"`` paradigm, a CNN added to each proximal step
+# (its steps and thresholds trained at the default 1e-2, the CNN at 1e-3),
+# gains as much in eight epochs (27.63 dB, 100 s). In trials at the default
+# budget (200 crops, three epochs, 13 to 15 CPU-seconds each) the CNN
+# paradigms gained under a decibel (``"dnn"`` 0.7 dB, ``"correction"``
+# 0.3 dB): on this problem, in a short budget, learning the steps and
 # thresholds is what pays.

@@ -101,7 +101,13 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         those of its bases; ``%(parameters)s`` in the docstring renders them.
     ``default_lr`` : dict
         Learning rate used when ``lr=None``, per paradigm (key ``None``: any
-        other paradigm).
+        other paradigm). A paradigm's entry may itself be a dict: a rate per
+        parameter group of the layers (``"hyperparameters"``,
+        ``"objective_parameters"``, ``"correction"``, or any named submodule of
+        an iteration), key ``None`` for the other parameters; e.g. learned step
+        sizes at 1e-2 beside a CNN at 1e-3 (``{"dnn": {"hyperparameters":
+        1e-2, None: 1e-3}}``). An explicit ``lr`` trains every parameter at
+        that rate.
     ``default_optimizer`` : Optimizer
         The optimizer used when ``optimizer=None`` (default: Adam, no decay,
         no clipping).
@@ -432,13 +438,16 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
         return self.module_
 
     def _train(self, module, data, settings, dtype, seeds, adaptation):
-        lr = settings.lr
+        lr, group_lr = settings.lr, {}
         if lr is None:
             lr = self.default_lr.get(settings.paradigm, self.default_lr[None])
+            if isinstance(lr, dict):  # a rate per parameter group of the layers
+                lr, group_lr = lr[None], {k: v for k, v in lr.items() if k is not None}
         options = dict(early_stopping=settings.early_stopping, epochs_per_stage=None,
                        selection=None, keep_best=settings.keep_best, max_time=settings.max_time)
         if adaptation is not None:  # continued training: the previous optimizer state
-            lr = lr if adaptation.lr is None else adaptation.lr
+            if adaptation.lr is not None:
+                lr, group_lr = adaptation.lr, {}
             previous = self.__dict__.get("net_", None)
             options = dict(early_stopping=None, epochs_per_stage=adaptation.epochs,
                            selection=adaptation.select, keep_best=None,
@@ -448,7 +457,7 @@ class UnfoldedEstimator(Predictions, BaseEstimator):
             module, data, schedule=settings.loss_schedule, n_layers=self.n_layers,
             max_epochs=settings.max_epochs, lr=lr, optimizer=settings.optimizer,
             batch_size=settings.batch_size, device=settings.device, dtype=dtype, seeds=seeds,
-            verbose=settings.verbose, name=type(self).__name__, **options)
+            verbose=settings.verbose, name=type(self).__name__, group_lr=group_lr, **options)
 
     # -- fitted state ----------------------------------------------------------------------
     @property

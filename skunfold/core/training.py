@@ -426,7 +426,7 @@ def _split(data, fraction, seed):
 def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, batch_size,
                device="cpu", dtype=torch.float32, early_stopping=None, seeds=(0, 0), verbose=0,
                name="fit", epochs_per_stage=None, selection=None, keep_best=True,
-               max_time=None, optimizer_states=None):
+               max_time=None, optimizer_states=None, group_lr=None):
     """Train an :class:`~skunfold.core.UnfoldedModule` through the stages of a loss schedule.
 
     The whole training of an estimator: an optional validation split (early
@@ -476,6 +476,11 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         The ``optimizer_states_`` of the net of the previous run, whose
         optimizer state every stage continues (``partial_fit``; see
         :class:`~skunfold.core.online.OptimizerMemory`).
+    group_lr : dict of str to float, optional
+        Learning rates of parameter groups: a parameter whose name has the
+        component ``key`` (``"iterations.3.hyperparameters.raw.step"`` is in
+        the group ``"hyperparameters"``) trains at ``group_lr[key]``, the others
+        at ``lr``.
 
     Returns
     -------
@@ -512,12 +517,17 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     memory = OptimizerMemory(optimizer_states)
     callbacks.append(("optimizer_memory", memory))
     initial = copy.deepcopy(module)
+    groups = {}
+    if group_lr:  # skorch's parameter groups (name patterns; the first that matches wins)
+        groups["optimizer__param_groups"] = [
+            (pattern, {"lr": rate}) for key, rate in group_lr.items()
+            for pattern in (f"{key}.*", f"*.{key}.*")]
     net = UnfoldingNet(
         module, optimizer=optimizer.algorithm, lr=lr, batch_size=batch_size,
         max_epochs=max_epochs, device=device,
         train_split=predefined_split(valid) if valid is not None else None,
         callbacks=callbacks, verbose=0, unsupervised_weight=schedule.unsupervised_weight,
-        seed=seeds[0], semi_supervised=semi, dtype=dtype)
+        seed=seeds[0], semi_supervised=semi, dtype=dtype, **groups)
     net.initialize()
     if epochs_per_stage is None:
         stages = schedule.stages(n_layers, max_epochs) if max_epochs > 0 else []

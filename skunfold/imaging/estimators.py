@@ -127,11 +127,15 @@ class UnfoldedProximalGradient(ImagingMixin):
                 "safeguard")
     parameter_table = {
         "lr": Param(constraints.real(0, strict_min=True, allow_none=True), "float or None", """
-        Learning rate; ``None`` picks the paradigm's default (1e-2 for the
-        log-parameterised steps and thresholds of ``"hyperparameters"``,
-        1e-3 otherwise)."""),
+        Learning rate; ``None`` picks the paradigm's default: 1e-2 for the
+        log-parameterised steps and thresholds (in every paradigm that learns
+        them), 1e-3 for the filters and CNNs. A number trains every parameter
+        at that rate."""),
     }
-    default_lr = {"hyperparameters": 1e-2, None: 1e-3}
+    default_lr = {"hyperparameters": 1e-2,
+                  "objective": {"hyperparameters": 1e-2, None: 1e-3},
+                  "dnn": {"hyperparameters": 1e-2, None: 1e-3},
+                  None: 1e-3}
 
     def __init__(self, operator=None, *, prior="l1", alpha=0.05, n_layers=10,
                  paradigm="hyperparameters", momentum=False, tied=None,
