@@ -129,3 +129,18 @@ def test_max_time_stops_training_and_skips_the_stages_left(toy_problem):
     assert est.comparison_ is not None  # keep_best still compared the result
     with pytest.raises(ValueError, match="max_time"):
         _est(p, max_time=0.0).fit(p["X"], p["S"])
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_patience_needs_a_real_improvement_whatever_the_sign_of_the_loss(sign):
+    # skorch's relative threshold on a negative loss (a negated rate) accepted an epoch
+    # 5.7e-5 worse than the best as an improvement, and restored it
+    from skunfold.core.progress import Patience
+
+    patience = Patience(monitor="valid_loss", threshold=1e-4).initialize()
+    best = sign * 3.436057
+    patience.dynamic_threshold_ = patience._calc_new_threshold(best)
+    assert not patience._is_score_improved(best)
+    assert not patience._is_score_improved(best + 5.7e-5)        # worse
+    assert not patience._is_score_improved(best - 1e-5)          # better by under 1e-4
+    assert patience._is_score_improved(best - 1e-3)

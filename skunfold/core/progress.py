@@ -1,11 +1,13 @@
-"""Progress of long fits (``verbose=1``): epochs, losses and elapsed time, terminal or not."""
+"""Callbacks of a fit: progress lines (``verbose=1``), patience, time budget, lr decay."""
 
 import sys
 import time
 
+import numpy as np
 from skorch.callbacks import Callback
+from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 
-__all__ = ["EpochLog"]
+__all__ = ["EpochLog", "Patience", "StageCosineLR", "TimeBudget"]
 
 
 class EpochLog(Callback):
@@ -75,3 +77,60 @@ class EpochLog(Callback):
             self._out().write("\n")
             self._out().flush()
             self.open_line_ = False
+
+
+class Patience(_SkorchEarlyStopping):
+    """skorch's early stopping, its relative threshold taken on the size of the loss.
+
+    An epoch improves when its validation loss is below the best one's by
+    ``threshold`` times the best's absolute value. skorch takes that fraction
+    of the signed loss, so for a negative loss (a negated rate, an objective
+    that is maximised) a slightly *worse* epoch counted as an improvement and
+    became the one restored.
+    """
+
+    def _calc_new_threshold(self, score):
+        if self.threshold_mode != "rel":
+            return super()._calc_new_threshold(score)
+        change = self.threshold * abs(score)
+        return score - change if self.lower_is_better else score + change
+
+
+class StageCosineLR(Callback):
+    """Decay the learning rate along a half cosine within every training stage.
+
+    The estimator re-creates the optimizer at the start of each stage of its
+    loss schedule; this callback scales the learning rate of epoch ``e`` of a
+    stage of ``E`` epochs by ``(1 + cos(pi e / E)) / 2`` (never below 2%), so
+    each stage ends with small, precise steps. Used by ``lr_schedule="cosine"``.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.epoch_ = 0
+        self.base_lr_ = [g["lr"] for g in net.optimizer_.param_groups]
+
+    def on_epoch_begin(self, net, **kwargs):
+        n_epochs = max(int(net.max_epochs), 1)
+        factor = max(0.5 * (1.0 + np.cos(np.pi * self.epoch_ / n_epochs)), 0.02)
+        for group, lr in zip(net.optimizer_.param_groups, self.base_lr_):
+            group["lr"] = lr * factor
+        self.epoch_ += 1
+
+
+class TimeBudget(Callback):
+    """Stop training at the end of the epoch during which ``deadline`` passed.
+
+    ``deadline`` is a :func:`time.perf_counter` value. Like skorch's early
+    stopping, the callback ends the current stage by raising
+    ``KeyboardInterrupt`` (which skorch turns into the end of ``fit``) and
+    records ``net.budget_spent_``, so that :func:`train_stages` skips the
+    stages left. Used by the estimators' ``max_time``.
+    """
+
+    def __init__(self, deadline):
+        self.deadline = deadline
+
+    def on_epoch_end(self, net, **kwargs):
+        if time.perf_counter() >= self.deadline:
+            net.budget_spent_ = True
+            raise KeyboardInterrupt

@@ -8,15 +8,14 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNet
-from skorch.callbacks import Callback, GradientNormClipping
-from skorch.callbacks import EarlyStopping as PatienceCallback
+from skorch.callbacks import GradientNormClipping
 from skorch.helper import predefined_split
 
 from .constraints import caller_stacklevel
 from .data import ArrayData, BatchSlicer, Inputs, StreamSlicer
 from .online import OptimizerMemory
 from .problem import evaluation_mode
-from .progress import EpochLog
+from .progress import EpochLog, Patience, StageCosineLR, TimeBudget
 from .sources import StreamData
 
 __all__ = [
@@ -209,46 +208,6 @@ class UnfoldingNet(NeuralNet):
                 f"(stage {getattr(self, 'stage_name_', '?')}); lower `lr` or check the data. "
                 "The estimator was left as it was before this fit.")
         return step
-
-
-class StageCosineLR(Callback):
-    """Decay the learning rate along a half cosine within every training stage.
-
-    The estimator re-creates the optimizer at the start of each stage of its
-    loss schedule; this callback scales the learning rate of epoch ``e`` of a
-    stage of ``E`` epochs by ``(1 + cos(pi e / E)) / 2`` (never below 2%), so
-    each stage ends with small, precise steps. Used by ``lr_schedule="cosine"``.
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        self.epoch_ = 0
-        self.base_lr_ = [g["lr"] for g in net.optimizer_.param_groups]
-
-    def on_epoch_begin(self, net, **kwargs):
-        n_epochs = max(int(net.max_epochs), 1)
-        factor = max(0.5 * (1.0 + np.cos(np.pi * self.epoch_ / n_epochs)), 0.02)
-        for group, lr in zip(net.optimizer_.param_groups, self.base_lr_):
-            group["lr"] = lr * factor
-        self.epoch_ += 1
-
-
-class TimeBudget(Callback):
-    """Stop training at the end of the epoch during which ``deadline`` passed.
-
-    ``deadline`` is a :func:`time.perf_counter` value. Like skorch's early
-    stopping, the callback ends the current stage by raising
-    ``KeyboardInterrupt`` (which skorch turns into the end of ``fit``) and
-    records ``net.budget_spent_``, so that :func:`train_stages` skips the
-    stages left. Used by the estimators' ``max_time``.
-    """
-
-    def __init__(self, deadline):
-        self.deadline = deadline
-
-    def on_epoch_end(self, net, **kwargs):
-        if time.perf_counter() >= self.deadline:
-            net.budget_spent_ = True
-            raise KeyboardInterrupt
 
 
 def train_stages(net, data, stages, selection=None, log=None):
@@ -502,7 +461,7 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     semi = None if stream and not semi else semi  # a later draw may hold unlabeled rows
     callbacks = []
     if valid is not None:
-        callbacks.append(("early_stopping", PatienceCallback(
+        callbacks.append(("early_stopping", Patience(
             monitor="valid_loss", patience=early_stopping.n_iter_no_change, load_best=True)))
     if optimizer.lr_schedule == "cosine":
         callbacks.append(("stage_cosine_lr", StageCosineLR()))

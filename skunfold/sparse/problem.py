@@ -392,9 +392,15 @@ class HyperLISTAProblem(SparseCoding):
 
     def initial_state(self, x):
         r"""The state :math:`(s, s_{\text{prev}}, \|H^+ x\|_1) = (0, 0, \|H^+ x\|_1)`: the norm
-        every layer needs, computed once."""
+        every layer needs, computed once.
+
+        By the product the first layer computes for its residual :math:`x - H 0`, so
+        that the ratio of the two norms is exactly 1 there and the first support
+        fraction exactly 0: by another product, a rounding of one unit could make it
+        positive and select an entry, in some batches and not others."""
         s0 = x.new_zeros((x.shape[0], self.n_components))
-        return (s0, s0, torch.abs(self.pseudo_inverse(x)).sum(-1, keepdim=True))
+        pinv_x, _ = self.residual_products(x)
+        return (s0, s0, torch.abs(pinv_x).sum(-1, keepdim=True))
 
     # the three products of the iteration (hooks of the matrix-free HyperLISTA)
     def synthesis(self, s):
