@@ -171,7 +171,7 @@ def tune_alpha(A, prior, n_layers, Y, X, momentum=True, alphas=ALPHAS):
 
 
 def run_task(task, b, seed, methods=None):
-    """All methods on one task (``methods``: only these learned rows, nothing else)."""
+    """All methods on one task (``methods``: only these rows, by name or ``"classical"``)."""
     t0 = time.perf_counter()
     Y, X, Yt, Xt, A = make_task(task, b["n_train"], b["n_test"], seed)
     shape = A.image_shape
@@ -232,16 +232,15 @@ def run_task(task, b, seed, methods=None):
         flags = f"  [{', '.join(sorted({c for c, _ in rec.seen}))}]" if rec.seen else ""
         print(f"  {name:<26} {shown}  {timing}{flags}", flush=True)
 
-    classical = methods is None or "classical" in methods
-    for q in b["priors"] if classical else ():
-        for sv, mom in SOLVERS.items():
-            a = setup["alphas"][f"{sv}, {q}"][0]
-            record(f"{sv} K={K}, {q}", "classical",
-                   lambda a=a, q=q, mom=mom: ProximalGradient(A, prior=q, alpha=a, n_layers=K,
-                                                              momentum=mom, n_threads=1).fit(Y),
-                   f"{K} iterations, alpha={a:g} tuned on training crops")
     a_conv = setup["alphas"][f"{best}, converged"][0]
-    if classical:
+    if methods is None or "classical" in methods:
+        for q in b["priors"]:
+            for sv, mom in SOLVERS.items():
+                a = setup["alphas"][f"{sv}, {q}"][0]
+                record(f"{sv} K={K}, {q}", "classical",
+                       lambda a=a, q=q, mom=mom: ProximalGradient(
+                           A, prior=q, alpha=a, n_layers=K, momentum=mom, n_threads=1).fit(Y),
+                       f"{K} iterations, alpha={a:g} tuned on training crops")
         record(f"{solver} {CONVERGED} it", "converged",
                lambda: ProximalGradient(A, prior=prior, alpha=a_conv, n_layers=CONVERGED,
                                         momentum=momentum, n_threads=1).fit(Y),
