@@ -124,11 +124,11 @@ def budget(quick):
     # of wall-clock on one thread) run out, with early stopping on a 10% validation split
     return {"tasks": TASKS, "priors": ("wavelet", "l1", "tv"), "n_train": 1000, "n_test": 200,
             "alpha_samples": 200,
-            "epochs": {"hyperparameters": 40, "objective": 20, "correction": 20, "dnn": 20,
-                       "dnn, DEQ": 3},
-            "max_time": {"hyperparameters": 300, "objective": 120, "correction": 600,
-                         "dnn": 600, "dnn, DEQ": 180},
-            "peer_epochs": 15, "deq_n_train": 200, "early_stopping": 5, "batch_size": 32,
+            "epochs": {"hyperparameters": 80, "objective": 20, "correction": 20, "dnn": 40,
+                       "dnn, DEQ": 20},
+            "max_time": {"hyperparameters": 600, "objective": 120, "correction": 600,
+                         "dnn": 600, "dnn, DEQ": 300},
+            "peer_epochs": 15, "early_stopping": 5, "batch_size": 32,
             "timing_sizes": (64, 256, 1024)}
 
 
@@ -254,9 +254,7 @@ def run_task(task, b, seed, methods=None):
             continue
         paradigm, _, variant = name.partition(", ")
         extra = {"fixed_point": True} if variant == "DEQ" else {}
-        # the DEQ's training steps solve fixed points forward and backward (about 0.5 s per
-        # crop and epoch here): it trains on the first deq_n_train crops only
-        n_fit = b.get("deq_n_train", len(Y)) if extra else len(Y)
+        n_fit = len(Y)
 
         def fit(paradigm=paradigm, epochs=epochs, extra=extra, n_fit=n_fit):
             est = UnfoldedProximalGradient(A, prior=prior, alpha=alpha, n_layers=K,
@@ -476,7 +474,11 @@ def merge(paths, out):
 
 
 def update(base, paths, out):
-    """``base``'s report with the rows of the runs ``paths`` (``--methods``) put in place."""
+    """``base``'s report with the rows of the runs ``paths`` (``--methods``) put in place.
+
+    The report's budget becomes the re-runs' (the current one); every row keeps its own
+    budget line, so the rows not re-run still say what they were trained with.
+    """
     res = json.loads(pathlib.Path(base).read_text())
     tasks = {t["task"]: t for t in res["tasks"]}
     for p in paths:
@@ -489,6 +491,7 @@ def update(base, paths, out):
             f"re-run ({run['total_s']:.0f} s, CPU {run['total_cpu_s']:.0f} s)"
             + ("" if run["machine"] == res["machine"] else f" on {run['machine']}"))
         res["total_cpu_s"] += run["total_cpu_s"]
+        res["budget"] = run["budget"]
     write(res, out or pathlib.Path(base).with_suffix(""))
     return 0
 

@@ -144,3 +144,26 @@ def test_patience_needs_a_real_improvement_whatever_the_sign_of_the_loss(sign):
     assert not patience._is_score_improved(best + 5.7e-5)        # worse
     assert not patience._is_score_improved(best - 1e-5)          # better by under 1e-4
     assert patience._is_score_improved(best - 1e-3)
+
+
+
+def test_time_budget_stops_before_an_epoch_would_overrun(monkeypatch):
+    from types import SimpleNamespace
+
+    from skunfold.core import progress
+
+    class Net:
+        pass
+
+    # epochs of 3, 3 and 3.5 s against a 10-s budget
+    clock = iter([0.0, 3.0, 3.0, 6.0, 6.0, 9.5])
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    budget, net = progress.TimeBudget(deadline=10.0), Net()
+    for _ in range(2):  # at 3 s and 6 s another 3-s epoch still ends within the budget
+        budget.on_epoch_begin(net)
+        budget.on_epoch_end(net)
+    assert not hasattr(net, "budget_spent_")
+    budget.on_epoch_begin(net)
+    with pytest.raises(KeyboardInterrupt):  # at 9.5 s another 3.5-s epoch would end at 13 s
+        budget.on_epoch_end(net)
+    assert net.budget_spent_

@@ -168,10 +168,12 @@ CORE_PARAMETERS = {
         is still undone).""", default=True),
     "max_time": Param(lambda v, name: _real_or_none(v, name), "float or None", """
         Training time budget in seconds: training stops at the end of the
-        epoch during which it runs out, the stages of the schedule left are
-        skipped, and ``keep_best`` then compares the result with the
-        untrained model as usual. ``None``: no budget (``max_epochs``
-        alone).""", default=None),
+        epoch after which one more epoch of the same length would overrun it
+        (so it stays within the budget when epochs take the same time), the
+        stages of the schedule left are skipped, and ``keep_best`` then
+        compares the result with the untrained model as usual (these
+        comparisons come after the budget). ``None``: no budget
+        (``max_epochs`` alone).""", default=None),
     "fixed_point": Param(_option(FixedPoint), "bool or FixedPoint", """
         Deep equilibrium mode: run the tied learned iteration to its fixed
         point instead of ``n_layers`` times, in ``predict`` and in training,

@@ -118,19 +118,28 @@ class StageCosineLR(Callback):
 
 
 class TimeBudget(Callback):
-    """Stop training at the end of the epoch during which ``deadline`` passed.
+    """Stop training before an epoch would end after ``deadline``.
 
-    ``deadline`` is a :func:`time.perf_counter` value. Like skorch's early
-    stopping, the callback ends the current stage by raising
-    ``KeyboardInterrupt`` (which skorch turns into the end of ``fit``) and
-    records ``net.budget_spent_``, so that :func:`train_stages` skips the
-    stages left. Used by the estimators' ``max_time``.
+    ``deadline`` is a :func:`time.perf_counter` value. At the end of each
+    epoch, training stops when the deadline has passed or when another epoch
+    as long as this one would end after it, so that training stays within
+    the budget whenever the epochs take the same time (a first epoch longer
+    than the whole budget still runs). Like skorch's early stopping, the
+    callback ends the current stage by raising ``KeyboardInterrupt`` (which
+    skorch turns into the end of ``fit``) and records ``net.budget_spent_``,
+    so that :func:`train_stages` skips the stages left. Used by the
+    estimators' ``max_time``.
     """
 
     def __init__(self, deadline):
         self.deadline = deadline
 
+    def on_epoch_begin(self, net, **kwargs):
+        self.epoch_start_ = time.perf_counter()
+
     def on_epoch_end(self, net, **kwargs):
-        if time.perf_counter() >= self.deadline:
+        now = time.perf_counter()
+        epoch = now - getattr(self, "epoch_start_", now)
+        if now + epoch > self.deadline:
             net.budget_spent_ = True
             raise KeyboardInterrupt

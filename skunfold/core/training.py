@@ -294,7 +294,7 @@ def _losses(net, initial, data, n_layers, max_entries=1 << 23, max_samples=2048,
     return final, start, trivial
 
 
-def check_not_diverged(net, initial, data, n_layers, factor=10.0, **kwargs):
+def check_not_diverged(net, initial, data, n_layers, factor=10.0, losses=None, **kwargs):
     """Raise :class:`TrainingDivergedError` when training made the model much worse.
 
     Non-finite losses are caught during training; this catches the runs whose
@@ -303,9 +303,10 @@ def check_not_diverged(net, initial, data, n_layers, factor=10.0, **kwargs):
     (the training loss on the last iterate) with the untrained model's -- the
     classical solver for every paradigm that starts from it -- on a subset of
     the training data, and raises when it moved by ``factor`` in the wrong
-    direction, whatever the objective's sign.
+    direction, whatever the objective's sign. ``losses``: the result of
+    ``_losses`` on the same arguments when already computed.
     """
-    final, start, trivial = _losses(net, initial, data, n_layers, **kwargs)
+    final, start, trivial = losses or _losses(net, initial, data, n_layers, **kwargs)
     if start >= 0:
         start = max(start, 1e-6 * abs(trivial), 1e-30)  # an exact untrained model is no scale
     if not np.isfinite(final) or _worse(final, start, factor):
@@ -331,14 +332,16 @@ class WorseThanClassicalWarning(ConvergenceWarning):
 _TIE = 1e-4
 
 
-def keep_improvement(net, initial, data, n_layers, *, keep_best=True, on="validation"):
+def keep_improvement(net, initial, data, n_layers, *, keep_best=True, on="validation",
+                     losses=None):
     """Compare the trained model with the untrained one on ``data``; keep the better.
 
     Early stopping keeps the best *trained* epoch of every stage; this makes
     the untrained model (the classical solver) a candidate too: if the
     trained model's full-depth loss on ``data`` is above the untrained
     one's, a :class:`WorseThanClassicalWarning` gives both figures and, with
-    ``keep_best``, the untrained parameters are restored.
+    ``keep_best``, the untrained parameters are restored. ``losses``: the
+    result of ``_losses`` on the same arguments when already computed.
 
     Returns
     -------
@@ -346,7 +349,7 @@ def keep_improvement(net, initial, data, n_layers, *, keep_best=True, on="valida
         ``{"trained": loss, "classical": loss, "on": on, "kept": "trained" or
         "classical"}``.
     """
-    final, start, _ = _losses(net, initial, data, n_layers)
+    final, start, _ = losses or _losses(net, initial, data, n_layers)
     comparison = {"trained": final, "classical": start, "on": on, "kept": "trained"}
     if final - start <= _TIE * abs(start) + 1e-30:  # a tie (round-off) keeps the trained model
         return comparison
@@ -429,8 +432,9 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
         (continued training) compares nothing and keeps the steps taken.
     max_time : float, optional
         Training time budget in seconds, from the start of this call: training
-        stops at the end of the epoch during which it ran out, and the stages
-        left are skipped (:class:`TimeBudget`).
+        stops at the end of the epoch after which one more epoch of the same
+        length would overrun it, and the stages left are skipped
+        (:class:`TimeBudget`).
     optimizer_states : dict, optional
         The ``optimizer_states_`` of the net of the previous run, whose
         optimizer state every stage continues (``partial_fit``; see
@@ -500,12 +504,16 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
 
     train_stages(net, data, stages, selection=selected, log=log if verbose else None)
     net.comparison_ = None
+    # the full-depth losses of the trained and untrained models on the training data, once:
+    # the divergence check and (without a validation set) keep_best both read them
+    losses = _losses(net, initial, reference, n_layers) if stages else None
     if stages:
-        check_not_diverged(net, initial, reference, n_layers)
+        check_not_diverged(net, initial, reference, n_layers, losses=losses)
     if stages and keep_best is not None:
         net.comparison_ = keep_improvement(
             net, initial, reference if valid is None else valid, n_layers, keep_best=keep_best,
-            on="training" if valid is None else "validation")
+            on="training" if valid is None else "validation",
+            losses=losses if valid is None else None)
     kept = net.comparison_ is None or net.comparison_["kept"] == "trained"
     net.optimizer_states_ = memory.states if kept else dict(optimizer_states or {})
     memory.previous = None  # the net holds the states once

@@ -7,7 +7,7 @@ its docstring. The classical solver is
 :class:`~skunfold.imaging.ProximalGradient`.
 """
 
-from ..core import Param, constraints, set_init_parameters
+from ..core import FixedPoint, Param, constraints, set_init_parameters
 from .classical import ImagingMixin
 from .problem import ImagingProblem
 
@@ -131,11 +131,27 @@ class UnfoldedProximalGradient(ImagingMixin):
         log-parameterised steps and thresholds (in every paradigm that learns
         them), 1e-3 for the filters and CNNs. A number trains every parameter
         at that rate."""),
+        "fixed_point": Param(None, "bool or FixedPoint", r"""
+        Deep equilibrium mode: run the tied learned iteration to its fixed
+        point instead of ``n_layers`` times, in ``predict`` and in training
+        (memory of one layer; Gilton, Ongie & Willett 2021). Needs tied weights
+        (``tied=None`` then means tied) and the ``"end_to_end"`` schedule.
+        ``True`` here is ``FixedPoint(backward="jacobian_free")``: the
+        gradient of the last iteration only (Fung et al. 2022), since the
+        exact implicit gradient solves :math:`g = J^\top g + u` by iteration,
+        which does not converge when :math:`A` has a null space (the missing
+        pixels of inpainting, the unsampled frequencies of MRI, the lost
+        detail of super-resolution): there the Jacobian :math:`J` of the
+        iteration keeps eigenvalues at 1. Pass
+        ``FixedPoint(backward="implicit")`` for the exact gradient; see
+        :class:`~skunfold.core.FixedPoint`."""),
     }
     default_lr = {"hyperparameters": 1e-2,
                   "objective": {"hyperparameters": 1e-2, None: 1e-3},
                   "dnn": {"hyperparameters": 1e-2, None: 1e-3},
                   None: 1e-3}
+    # fixed_point=True: the Jacobian-free backward pass (see the parameter's row)
+    default_fixed_point = FixedPoint(backward="jacobian_free")
 
     def __init__(self, operator=None, *, prior="l1", alpha=0.05, n_layers=10,
                  paradigm="hyperparameters", momentum=False, tied=None,
