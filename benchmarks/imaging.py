@@ -254,18 +254,17 @@ def run_task(task, b, seed, methods=None):
             continue
         paradigm, _, variant = name.partition(", ")
         extra = {"fixed_point": True} if variant == "DEQ" else {}
-        n_fit = len(Y)
 
-        def fit(paradigm=paradigm, epochs=epochs, extra=extra, n_fit=n_fit):
+        def fit(paradigm=paradigm, epochs=epochs, extra=extra):
             est = UnfoldedProximalGradient(A, prior=prior, alpha=alpha, n_layers=K,
                                            paradigm=paradigm, momentum=momentum,
                                            max_time=b["max_time"].get(name),
                                            max_epochs=epochs,
                                            batch_size=b["batch_size"], early_stopping=stopping,
                                            n_threads=1, random_state=seed, **extra)
-            return est.fit(Y[:n_fit], X[:n_fit])
+            return est.fit(Y, X)
         limit = b["max_time"].get(name)
-        note = (f"{n_fit} crops, {epochs} epochs"
+        note = (f"{len(Y)} crops, {epochs} epochs"
                 + (f" or {limit} s (max_time)" if limit else "")
                 + f", batch {b['batch_size']}, default lr"
                 + (f", early stopping (10% validation, patience {b['early_stopping']})"
