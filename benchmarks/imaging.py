@@ -23,8 +23,12 @@ Methods, per task, all at depth ``K = 10`` unless said:
 * ``UnfoldedProximalGradient`` on that prior, started at the tuned FISTA
   (``momentum=True``), trained end-to-end on the (measurement, image) pairs of the
   training crops with the default learning rate and ``keep_best``: paradigms
-  ``hyperparameters``, ``correction`` and ``dnn`` (full mode: also ``objective`` and
-  the deep-equilibrium ``dnn``, ``fixed_point=True``);
+  ``hyperparameters``, ``correction`` and ``dnn`` (full mode: also ``objective``, the
+  deep-equilibrium ``dnn``, ``fixed_point=True``, and ``dnn, fresh crops``: the same
+  model trained on new crops of the training photographs every epoch, a
+  ``SampleSource`` around ``make_imaging_problem``, as many per epoch as the fixed
+  rows train on, with the cosine learning-rate schedule, validated on the last 10%
+  of the fixed crops, where the fixed rows hold out a random 10%);
 * deepinv (0.5.0) as a peer, only when it imports (it is not a dependency; see
   docs/imaging_benchmark.rst for an install that leaves torch alone), by
   ``benchmarks/imaging_deepinv.py``: its own physics on the same clean crops, its PGD
@@ -76,6 +80,7 @@ import subprocess
 import sys
 import time
 import warnings
+from functools import partial
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -87,7 +92,7 @@ import torch  # noqa: E402
 from recording import Recorder  # noqa: E402  (benchmarks/ is on sys.path)
 
 import skunfold  # noqa: E402
-from skunfold.core import EarlyStopping  # noqa: E402
+from skunfold.core import EarlyStopping, Optimizer, SampleSource  # noqa: E402
 from skunfold.datasets import make_imaging_problem  # noqa: E402
 from skunfold.imaging import (  # noqa: E402
     Blur,
@@ -125,9 +130,9 @@ def budget(quick):
     return {"tasks": TASKS, "priors": ("wavelet", "l1", "tv"), "n_train": 1000, "n_test": 200,
             "alpha_samples": 200,
             "epochs": {"hyperparameters": 80, "objective": 20, "correction": 20, "dnn": 40,
-                       "dnn, DEQ": 20},
+                       "dnn, DEQ": 20, "dnn, fresh crops": 40},
             "max_time": {"hyperparameters": 600, "objective": 120, "correction": 600,
-                         "dnn": 600, "dnn, DEQ": 300},
+                         "dnn": 600, "dnn, DEQ": 300, "dnn, fresh crops": 600},
             "peer_epochs": 15, "early_stopping": 5, "batch_size": 32,
             "timing_sizes": (64, 256, 1024)}
 
@@ -254,17 +259,29 @@ def run_task(task, b, seed, methods=None):
             continue
         paradigm, _, variant = name.partition(", ")
         extra = {"fixed_point": True} if variant == "DEQ" else {}
+        fresh = variant == "fresh crops"
+        if fresh:
+            extra["optimizer"] = Optimizer(lr_schedule="cosine")
 
-        def fit(paradigm=paradigm, epochs=epochs, extra=extra):
+        def fit(paradigm=paradigm, epochs=epochs, extra=extra, fresh=fresh):
             est = UnfoldedProximalGradient(A, prior=prior, alpha=alpha, n_layers=K,
                                            paradigm=paradigm, momentum=momentum,
                                            max_time=b["max_time"].get(name),
                                            max_epochs=epochs,
                                            batch_size=b["batch_size"], early_stopping=stopping,
                                            n_threads=1, random_state=seed, **extra)
-            return est.fit(Y, X)
+            if not fresh:
+                return est.fit(Y, X)
+            # as many new crops per epoch as the fixed rows train on (they hold out a random
+            # 10% for validation); validated on the last 10% of the fixed crops
+            n_valid = max(len(Y) // 10, 1)
+            source = SampleSource(partial(make_imaging_problem, A, images="train", noise=NOISE),
+                                  n_samples_per_epoch=len(Y) - n_valid,
+                                  validation=(Y[-n_valid:], X[-n_valid:]))
+            return est.fit(source)
         limit = b["max_time"].get(name)
-        note = (f"{len(Y)} crops, {epochs} epochs"
+        note = (("new crops every epoch (as many as the fixed rows train on), cosine lr, "
+                 if fresh else "") + f"{len(Y)} crops, {epochs} epochs"
                 + (f" or {limit} s (max_time)" if limit else "")
                 + f", batch {b['batch_size']}, default lr"
                 + (f", early stopping (10% validation, patience {b['early_stopping']})"
@@ -484,7 +501,11 @@ def update(base, paths, out):
         run = json.loads(pathlib.Path(p).read_text())
         names = sorted({n for t in run["tasks"] for n in t["methods"]})
         for t in run["tasks"]:
-            tasks[t["task"]]["methods"].update(t["methods"])
+            methods = tasks[t["task"]]["methods"]
+            methods.update(t["methods"])
+            # a new row goes before the peer's rows, where a single run puts it
+            tasks[t["task"]]["methods"] = dict(sorted(
+                methods.items(), key=lambda item: item[1].get("kind") == "peer"))
         res.setdefault("updates", []).append(
             f"rows {', '.join(names)} of tasks {', '.join(t['task'] for t in run['tasks'])} "
             f"re-run ({run['total_s']:.0f} s, CPU {run['total_cpu_s']:.0f} s)"

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from skunfold.core import (
     DivergedOutputError,
@@ -167,3 +167,32 @@ def test_time_budget_stops_before_an_epoch_would_overrun(monkeypatch):
     with pytest.raises(KeyboardInterrupt):  # at 9.5 s another 3.5-s epoch would end at 13 s
         budget.on_epoch_end(net)
     assert net.budget_spent_
+
+
+def test_cosine_schedule_follows_the_time_budget_when_it_binds(monkeypatch):
+    from types import SimpleNamespace
+
+    from skunfold.core import progress
+
+    class Net:
+        max_epochs = 100
+        optimizer_ = SimpleNamespace(param_groups=[{"lr": 1.0}])
+
+    # start at 0 s with a deadline at 10 s; epochs begin at 0, 5 and 10 s
+    clock = iter([0.0, 0.0, 5.0, 10.0])
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    net, lrs = Net(), []
+    schedule = progress.StageCosineLR(deadline=10.0)
+    schedule.on_train_begin(net)
+    for _ in range(3):
+        schedule.on_epoch_begin(net)
+        lrs.append(net.optimizer_.param_groups[0]["lr"])
+    # by epochs alone (3 of 100) the rate would stay near 1; by time it halves, then bottoms out
+    assert_allclose(lrs, [1.0, 0.5, 0.02])
+    untimed = progress.StageCosineLR()
+    net.optimizer_.param_groups[0]["lr"] = 1.0
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: 0.0))
+    untimed.on_train_begin(net)
+    for _ in range(51):
+        untimed.on_epoch_begin(net)
+    assert_allclose(net.optimizer_.param_groups[0]["lr"], 0.5)  # epoch 50 of 100

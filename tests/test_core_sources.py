@@ -351,3 +351,29 @@ def test_classifier_from_a_source_of_labels():
     bad = SampleSource(lambda n, random_state=None: (np.zeros((n, 2)), np.zeros((n, 2))), 16)
     with pytest.raises(SampleSourceError, match="labels must be -1 or \\+1"):
         SignClassifier().fit(bad)
+
+
+def test_a_generator_whose_first_parameter_is_not_n_samples_fits_through_partial():
+    # make_imaging_problem(operator, *, n_samples=...): the source passes n_samples by name
+    from skunfold.datasets import make_imaging_problem
+    from skunfold.imaging import Blur, UnfoldedProximalGradient
+    from skunfold.metrics import psnr
+
+    A = Blur((8, 8), sigma=1.0)
+    source = SampleSource(partial(make_imaging_problem, A, noise=0.05), n_samples_per_epoch=64)
+    model = UnfoldedProximalGradient(A, prior="tv", alpha=0.01, n_layers=3, max_epochs=12,
+                                     random_state=0).fit(source)
+    assert source.n_draws_ == 12 == len(model.history_)
+    Y, X, _ = make_imaging_problem(A, images="test", n_samples=64, noise=0.05, random_state=1)
+    start = UnfoldedProximalGradient(A, prior="tv", alpha=0.01, n_layers=3, max_epochs=0).fit(Y)
+    assert psnr(X, model.predict(Y)) > psnr(X, start.predict(Y)) + 0.1
+    # a sampler whose first parameter is n_samples, positional only, still works
+    calls = []
+
+    def positional(n, /, random_state=None):
+        calls.append(n)
+        return make_imaging_problem(A, n_samples=n, noise=0.05, random_state=random_state)[:2]
+
+    UnfoldedProximalGradient(A, prior="tv", alpha=0.01, n_layers=3, max_epochs=2,
+                             random_state=0).fit(SampleSource(positional, n_samples_per_epoch=32))
+    assert calls == [32, 32]

@@ -62,6 +62,19 @@ def test_proximal_gradient_deblurs(deblurring):
     assert pgd.predict(Y_test.astype(np.float32)).dtype == np.float32
 
 
+def test_total_variation_suits_natural_images_where_pixel_l1_does_not(deblurring):
+    # at the default alpha and depth, what the prior's documentation says: total variation
+    # improves on the adjoint image, the pixel-l1 prior (the default) loses to it
+    # (23.7 dB: 25.5 and 21.5 dB)
+    A, _, _, Y_test, X_test = deblurring
+    start = psnr(X_test, A.rmatmat(Y_test.T).T)
+    tv = ProximalGradient(A, prior="tv").fit(Y_test)
+    assert psnr(X_test, tv.predict(Y_test)) > start + 1.0
+    pixels = ProximalGradient(A).fit(Y_test)
+    assert isinstance(pixels.prior_, PixelL1)
+    assert psnr(X_test, pixels.predict(Y_test)) < start
+
+
 def test_fista_beats_pgd_at_equal_depth(deblurring):
     A, Y, _, Y_test, _ = deblurring
     values = {}

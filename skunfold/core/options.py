@@ -172,7 +172,8 @@ class Optimizer(OptionGroup):
     lr_schedule : {"constant", "cosine"}, default="constant"
         ``"cosine"`` decays the learning rate along a half cosine within every
         stage (never below 2% of ``lr``), so each stage ends with small,
-        precise steps.
+        precise steps. With a time budget (``max_time``) the decay follows
+        the time spent when that runs out before the epochs do.
     max_grad_norm : float or None, default=None
         Clip the global norm of the gradient to this value before every step
         (``None``: no clipping).

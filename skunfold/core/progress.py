@@ -100,18 +100,39 @@ class StageCosineLR(Callback):
     """Decay the learning rate along a half cosine within every training stage.
 
     The estimator re-creates the optimizer at the start of each stage of its
-    loss schedule; this callback scales the learning rate of epoch ``e`` of a
-    stage of ``E`` epochs by ``(1 + cos(pi e / E)) / 2`` (never below 2%), so
-    each stage ends with small, precise steps. Used by ``lr_schedule="cosine"``.
+    loss schedule; this callback scales the learning rate of a stage by
+    ``(1 + cos(pi p)) / 2`` (never below 2%), where ``p`` is the stage's
+    progress: the fraction ``e / E`` of its ``E`` epochs done, or, with a
+    ``deadline`` (``max_time``), the fraction of the time left at the stage's
+    start that has passed, whichever is larger. So each stage ends with small,
+    precise steps whether its epochs or the time budget run out first. Used by
+    ``lr_schedule="cosine"``.
+
+    Parameters
+    ----------
+    deadline : float, optional
+        A :func:`time.perf_counter` value: the end of the time budget.
     """
+
+    def __init__(self, deadline=None):
+        self.deadline = deadline
 
     def on_train_begin(self, net, **kwargs):
         self.epoch_ = 0
+        self.start_ = time.perf_counter()
         self.base_lr_ = [g["lr"] for g in net.optimizer_.param_groups]
 
+    def progress(self, net):
+        """The stage's progress ``p`` in [0, 1] at the start of the next epoch."""
+        done = self.epoch_ / max(int(net.max_epochs), 1)
+        if self.deadline is not None:
+            span = self.deadline - self.start_
+            elapsed = time.perf_counter() - self.start_
+            done = max(done, elapsed / span if span > 0 else 1.0)
+        return min(done, 1.0)
+
     def on_epoch_begin(self, net, **kwargs):
-        n_epochs = max(int(net.max_epochs), 1)
-        factor = max(0.5 * (1.0 + np.cos(np.pi * self.epoch_ / n_epochs)), 0.02)
+        factor = max(0.5 * (1.0 + np.cos(np.pi * self.progress(net))), 0.02)
         for group, lr in zip(net.optimizer_.param_groups, self.base_lr_):
             group["lr"] = lr * factor
         self.epoch_ += 1

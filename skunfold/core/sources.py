@@ -18,6 +18,7 @@ clipping, devices, the divergence check, a transactional ``fit``) is the
 estimator's ordinary training.
 """
 
+import inspect
 from collections.abc import Mapping
 from numbers import Integral
 
@@ -36,6 +37,21 @@ class SampleSourceError(ValueError):
 def _seed(entropy, *key):
     """An int seed for ``random_state`` from a seed and a spawn key (independent streams)."""
     return int(np.random.SeedSequence(entropy, spawn_key=key).generate_state(1)[0])
+
+
+def _takes_n_samples_by_name(sampler):
+    """Whether ``sampler`` has a parameter ``n_samples`` that a keyword can pass.
+
+    Such a sampler is called with ``n_samples=`` by name, so that generators whose
+    first parameter is something else (``make_imaging_problem(operator, *,
+    n_samples=...)``) work through :func:`functools.partial` as they are.
+    """
+    try:
+        parameter = inspect.signature(sampler).parameters.get("n_samples")
+    except (TypeError, ValueError):  # no signature to read: the documented positional call
+        return False
+    return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD,
+                                                        parameter.KEYWORD_ONLY)
 
 
 #: Spawn keys of the two streams: the training draws (one per epoch) and the validation draw.
@@ -57,9 +73,13 @@ class SampleSource:
     sampler : callable
         ``sampler(n_samples, random_state=seed)`` returning ``X``, or a tuple
         whose first two items are ``X`` and ``y``; a dict as third item is
-        per-sample side information, other items are ignored. skunfold's
-        ``make_*`` generators fit directly through :func:`functools.partial`
-        (e.g. ``make_sparse_recovery`` returns ``(X, S, dictionary)``).
+        per-sample side information, other items are ignored. A sampler
+        with a parameter named ``n_samples`` gets it by name
+        (``sampler(n_samples=n, random_state=seed)``), so skunfold's
+        ``make_*`` generators fit directly through :func:`functools.partial`,
+        also those whose first parameter is another one
+        (``partial(make_imaging_problem, operator)``; ``make_sparse_recovery``
+        returns ``(X, S, dictionary)``).
     n_samples_per_epoch : int, default=6400
         Samples drawn per epoch (100 steps of 64, the papers' batch size).
     validation : int or tuple of array-like, default=None
@@ -135,7 +155,10 @@ class SampleSource:
     def draw(self, n_samples, seed, what="a draw"):
         """``(X, y, side)`` from the sampler, unvalidated (``y`` is ``None`` when unsupervised)."""
         try:
-            out = self.sampler(int(n_samples), random_state=seed)
+            if _takes_n_samples_by_name(self.sampler):
+                out = self.sampler(n_samples=int(n_samples), random_state=seed)
+            else:
+                out = self.sampler(int(n_samples), random_state=seed)
         except Exception as err:
             raise SampleSourceError(f"the sample source raised {type(err).__name__}: {err} "
                                     f"(while drawing {what} of {n_samples} samples); the "

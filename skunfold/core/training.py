@@ -467,14 +467,15 @@ def fit_module(module, data, *, schedule, n_layers, max_epochs, lr, optimizer, b
     if valid is not None:
         callbacks.append(("early_stopping", Patience(
             monitor="valid_loss", patience=early_stopping.n_iter_no_change, load_best=True)))
+    start = time.perf_counter()
+    deadline = None if max_time is None else start + max_time
     if optimizer.lr_schedule == "cosine":
-        callbacks.append(("stage_cosine_lr", StageCosineLR()))
+        callbacks.append(("stage_cosine_lr", StageCosineLR(deadline)))
     if optimizer.max_grad_norm is not None:
         callbacks.append(("gradient_clipping",
                           GradientNormClipping(gradient_clip_value=optimizer.max_grad_norm)))
-    start = time.perf_counter()
     if max_time is not None:
-        callbacks.append(("time_budget", TimeBudget(start + max_time)))
+        callbacks.append(("time_budget", TimeBudget(deadline)))
     if verbose:
         callbacks.append(("epoch_log", EpochLog(start, name)))
     memory = OptimizerMemory(optimizer_states)
