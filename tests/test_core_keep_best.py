@@ -146,18 +146,23 @@ def test_patience_needs_a_real_improvement_whatever_the_sign_of_the_loss(sign):
     assert patience._is_score_improved(best - 1e-3)
 
 
-
-def test_time_budget_stops_before_an_epoch_would_overrun(monkeypatch):
+def _fake_clock(monkeypatch, times):
+    """Make ``skunfold.core.progress`` read ``times`` from its clock, one per call."""
     from types import SimpleNamespace
 
     from skunfold.core import progress
 
+    clock = iter(times)
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    return progress
+
+
+def test_time_budget_stops_before_an_epoch_would_overrun(monkeypatch):
     class Net:
         pass
 
     # epochs of 3, 3 and 3.5 s against a 10-s budget
-    clock = iter([0.0, 3.0, 3.0, 6.0, 6.0, 9.5])
-    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    progress = _fake_clock(monkeypatch, [0.0, 3.0, 3.0, 6.0, 6.0, 9.5])
     budget, net = progress.TimeBudget(deadline=10.0), Net()
     for _ in range(2):  # at 3 s and 6 s another 3-s epoch still ends within the budget
         budget.on_epoch_begin(net)
@@ -172,15 +177,12 @@ def test_time_budget_stops_before_an_epoch_would_overrun(monkeypatch):
 def test_cosine_schedule_follows_the_time_budget_when_it_binds(monkeypatch):
     from types import SimpleNamespace
 
-    from skunfold.core import progress
-
     class Net:
         max_epochs = 100
         optimizer_ = SimpleNamespace(param_groups=[{"lr": 1.0}])
 
     # start at 0 s with a deadline at 10 s; epochs begin at 0, 5 and 10 s
-    clock = iter([0.0, 0.0, 5.0, 10.0])
-    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    progress = _fake_clock(monkeypatch, [0.0, 0.0, 5.0, 10.0])
     net, lrs = Net(), []
     schedule = progress.StageCosineLR(deadline=10.0)
     schedule.on_train_begin(net)
@@ -191,7 +193,7 @@ def test_cosine_schedule_follows_the_time_budget_when_it_binds(monkeypatch):
     assert_allclose(lrs, [1.0, 0.5, 0.02])
     untimed = progress.StageCosineLR()
     net.optimizer_.param_groups[0]["lr"] = 1.0
-    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: 0.0))
+    _fake_clock(monkeypatch, [0.0] * 52)
     untimed.on_train_begin(net)
     for _ in range(51):
         untimed.on_epoch_begin(net)
