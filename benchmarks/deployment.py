@@ -204,8 +204,8 @@ def imaging(quick):
     Y, images, A = make_imaging_problem("blur", n_samples=n, patch_size=32, random_state=0)
     Y_test, images_test, _ = make_imaging_problem("blur", images="test", n_samples=N_TEST,
                                                   patch_size=32, random_state=1)
-    est = UnfoldedProximalGradient(A, alpha=0.01, n_layers=10, paradigm="hyperparameters",
-                                   batch_size=16, **fit)
+    est = UnfoldedProximalGradient(A, prior="l1", alpha=0.01, n_layers=10,
+                                   paradigm="hyperparameters", batch_size=16, **fit)
     est.fit(Y.astype(F32), images.astype(F32))
     return Case("proximal gradient (blur 32x32, K=10)", "PSNR dB", est, Y_test.astype(F32),
                 lambda out: psnr(images_test, out), f"{n} crops, {fit['max_epochs']} epochs")

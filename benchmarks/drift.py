@@ -249,7 +249,7 @@ def imaging(quick, seed):
         return Y, X
 
     def make(rs):
-        return UnfoldedProximalGradient(A, n_layers=6, max_epochs=8 if quick else 40,
+        return UnfoldedProximalGradient(A, prior="l1", n_layers=6, max_epochs=8 if quick else 40,
                                         batch_size=32, random_state=rs, **_COMMON)
 
     return dict(make=make, block=block, sizes=(150, 200) if quick else (500, 500),

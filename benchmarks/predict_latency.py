@@ -128,8 +128,9 @@ def imaging():
     A = Blur((32, 32), sigma=1.0)
     images = rng.random((1100, 32 * 32))
     Y = A.matmat(images.T).T + 0.01 * rng.normal(size=images.shape)
-    est = UnfoldedProximalGradient(A, alpha=0.01, n_layers=10, paradigm="hyperparameters",
-                                   max_epochs=1, early_stopping=False, random_state=0)
+    est = UnfoldedProximalGradient(A, prior="l1", alpha=0.01, n_layers=10,
+                                   paradigm="hyperparameters", max_epochs=1,
+                                   early_stopping=False, random_state=0)
     return "proximal gradient (blur 32x32, K=10)", est.fit(Y[:64].astype(F32),
                                                             images[:64].astype(F32)), \
         Y[64:].astype(F32), 1024

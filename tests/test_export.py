@@ -191,16 +191,20 @@ CASES = {
                                                                       n_layers=3, device="cpu")),
     "UnfoldedDADMM": _distributed_case(lambda G, D: UnfoldedDADMM(G, dictionary=D, n_layers=2,
                                                                   **_TRAIN)),
-    # imaging: FFT blur, complex MRI measurements, images as 3-D arrays
-    "ProximalGradient": _imaging_case(lambda A: ProximalGradient(A, alpha=0.01, n_layers=4)),
-    "ProximalGradient-mri": _imaging_case(lambda A: ProximalGradient(A, alpha=0.01, n_layers=4),
+    # imaging: FFT blur, complex MRI measurements, images as 3-D arrays, total variation (the
+    # default prior: its prox's inner steps one loop node)
+    "ProximalGradient": _imaging_case(lambda A: ProximalGradient(A, prior="l1", alpha=0.01,
+                                                                 n_layers=4)),
+    "ProximalGradient-mri": _imaging_case(lambda A: ProximalGradient(A, prior="l1", alpha=0.01,
+                                                                     n_layers=4),
                                           operator="mri"),
+    "ProximalGradient-tv": _imaging_case(lambda A: ProximalGradient(A, alpha=0.01, n_layers=4)),
     "UnfoldedProximalGradient": _imaging_case(lambda A: UnfoldedProximalGradient(
-        A, alpha=0.01, paradigm="correction", n_layers=2, max_epochs=1, batch_size=8,
-        random_state=0, device="cpu")),
+        A, prior="l1", alpha=0.01, paradigm="correction", n_layers=2, max_epochs=1,
+        batch_size=8, random_state=0, device="cpu")),
     "UnfoldedProximalGradient-images": _imaging_case(lambda A: UnfoldedProximalGradient(
-        A, alpha=0.05, paradigm="dnn", n_layers=2, max_epochs=1, batch_size=8, random_state=0,
-        device="cpu"), images=True),
+        A, prior="l1", alpha=0.05, paradigm="dnn", n_layers=2, max_epochs=1, batch_size=8,
+        random_state=0, device="cpu"), images=True),
     # a user's problem, and a 1-D target (1-D predict)
     "UnfoldedRegressor": _regressor_case(),
     "UnfoldedRegressor-1d": _regressor_case(one_d=True),
@@ -209,7 +213,7 @@ CASES = {
 #: ONNX exports of more than ~10 s here (large unrolled graphs, robust PCA's factorisations).
 SLOW_ONNX = {"SoftIC", "DistributedADMM", "UnfoldedDADMM", "HyperLISTA", "RobustPCA",
              "RobustPCA-matrix", "LearnedRPCA", "LearnedRPCA-dnn", "UWMMSE-correction",
-             "HybridPGA", "HybridPGA-real", "UnfoldedHybridPGA"}
+             "HybridPGA", "HybridPGA-real", "UnfoldedHybridPGA", "ProximalGradient-tv"}
 #: What keeps a configuration from exporting to ONNX (with the reason, an expected failure).
 ONNX_BLOCKED = {}
 
@@ -313,6 +317,15 @@ def test_onnx_export_matches_predict(name):
     for batch in batches(estimator, X):
         assert_outputs_equal(run_onnx(model, batch), reference(estimator, batch),
                              f"{name} batch {len(batch)}")
+
+
+@pytest.mark.slow
+def test_total_variation_runs_its_inner_steps_as_one_loop_per_layer():
+    # the prox's 20 dual steps written out made 4 layers about 3,200 nodes (and minutes of
+    # export); as one Loop node per layer the graph keeps a few dozen nodes per layer
+    pytest.importorskip("onnx")
+    ops = [node.op_type for node in onnx_model("ProximalGradient-tv").graph.node]
+    assert ops.count("Loop") == 4 and len(ops) < 200, (ops.count("Loop"), len(ops))
 
 
 def test_onnx_string_class_labels_are_decoded():

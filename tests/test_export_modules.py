@@ -289,7 +289,8 @@ def test_unfolded_proximal_gradient_exports_a_blur():
     from skunfold.imaging import UnfoldedProximalGradient
 
     Y, X, A = datasets.make_imaging_problem("blur", n_samples=16, patch_size=8, random_state=0)
-    est = UnfoldedProximalGradient(A, n_layers=2, **dict(_SMALL, max_epochs=1)).fit(Y, X)
+    est = UnfoldedProximalGradient(A, prior="l1", n_layers=2,
+                                   **dict(_SMALL, max_epochs=1)).fit(Y, X)
     check_export(est, Y)
 
 

@@ -54,7 +54,7 @@ def deblurring():
 
 def test_proximal_gradient_deblurs(deblurring):
     A, Y, X, Y_test, X_test = deblurring
-    pgd = ProximalGradient(A, alpha=ALPHA, n_layers=10).fit(Y)
+    pgd = ProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=10).fit(Y)
     start = psnr(X_test, A.rmatmat(Y_test.T).T)
     assert psnr(X_test, pgd.predict(Y_test)) > start + 2.5     # 23.8 dB -> 27.0 dB
     assert pgd.lipschitz_ == pytest.approx(1.0, rel=1e-6)
@@ -70,7 +70,7 @@ def test_total_variation_suits_natural_images_where_pixel_l1_does_not(deblurring
     start = psnr(X_test, A.rmatmat(Y_test.T).T)
     tv = ProximalGradient(A, prior="tv").fit(Y_test)
     assert psnr(X_test, tv.predict(Y_test)) > start + 1.0
-    pixels = ProximalGradient(A).fit(Y_test)
+    pixels = ProximalGradient(A, prior="l1").fit(Y_test)
     assert isinstance(pixels.prior_, PixelL1)
     assert psnr(X_test, pixels.predict(Y_test)) < start
 
@@ -79,7 +79,7 @@ def test_fista_beats_pgd_at_equal_depth(deblurring):
     A, Y, _, Y_test, _ = deblurring
     values = {}
     for momentum, depth in ((False, 20), (True, 20), (True, 1000)):
-        est = ProximalGradient(A, alpha=ALPHA, n_layers=depth, momentum=momentum,
+        est = ProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=depth, momentum=momentum,
                                precision="float64").fit(Y)
         values[momentum, depth] = est.objective_values(Y_test, est.predict(Y_test)).mean()
     optimum = values[True, 1000]
@@ -92,24 +92,25 @@ def test_denoising_is_the_default_operator():
     rng = np.random.default_rng(0)
     X = (rng.random((32, SIDE * SIDE)) < 0.05) * rng.uniform(0.5, 1.0, (32, SIDE * SIDE))
     Y = X + 0.1 * rng.normal(size=X.shape)
-    est = ProximalGradient(alpha=0.2, n_layers=5).fit(Y)
+    est = ProximalGradient(prior="l1", alpha=0.2, n_layers=5).fit(Y)
     assert isinstance(est.operator_, Identity) and est.image_shape_ == (1, SIDE * SIDE)
     assert psnr(X, est.predict(Y)) > psnr(X, Y) + 5
-    shaped = ProximalGradient(alpha=0.2, n_layers=5).fit(Y.reshape(-1, SIDE, SIDE))
+    shaped = ProximalGradient(prior="l1", alpha=0.2, n_layers=5).fit(Y.reshape(-1, SIDE, SIDE))
     assert shaped.image_shape_ == (SIDE, SIDE)
 
 
 def test_untrained_unfolded_is_the_classical_solver(deblurring):
     A, Y, X, Y_test, _ = deblurring
     for momentum in (False, True):
-        pgd = ProximalGradient(A, alpha=ALPHA, n_layers=6, momentum=momentum).fit(Y)
+        pgd = ProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=6, momentum=momentum).fit(Y)
         expected = pgd.predict(Y_test)
-        classical = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=6, momentum=momentum,
-                                             paradigm="classical").fit(Y, X)
+        classical = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=6,
+                                             momentum=momentum, paradigm="classical").fit(Y, X)
         np.testing.assert_array_equal(classical.predict(Y_test), expected)
         for paradigm in ("hyperparameters", "objective", "correction", "dnn"):
-            est = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=6, momentum=momentum,
-                                           paradigm=paradigm, hidden_layer_sizes=(4,),
+            est = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=6,
+                                           momentum=momentum, paradigm=paradigm,
+                                           hidden_layer_sizes=(4,),
                                            max_epochs=0, random_state=0).fit(Y, X)
             np.testing.assert_allclose(est.predict(Y_test), expected, atol=2e-6,
                                        err_msg=paradigm)
@@ -117,10 +118,10 @@ def test_untrained_unfolded_is_the_classical_solver(deblurring):
 
 def test_learned_steps_and_thresholds_pay_on_held_out_patches(deblurring):
     A, Y, X, Y_test, X_test = deblurring
-    start = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=5, momentum=True,
+    start = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=5, momentum=True,
                                      max_epochs=0).fit(Y, X)
-    est = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=5, momentum=True, max_epochs=8,
-                                   random_state=0, n_threads=1).fit(Y, X)
+    est = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=5, momentum=True,
+                                   max_epochs=8, random_state=0, n_threads=1).fit(Y, X)
     classical = psnr(X_test, start.predict(Y_test))
     learned = psnr(X_test, est.predict(Y_test))
     assert est.comparison_["kept"] == "trained"
@@ -133,8 +134,9 @@ def test_learned_steps_and_thresholds_pay_on_held_out_patches(deblurring):
 @pytest.mark.parametrize("paradigm", ["correction", "dnn", "objective"])
 def test_network_paradigms_train_from_the_classical_start(deblurring, paradigm):
     A, Y, X, Y_test, X_test = deblurring
-    start = psnr(X_test, ProximalGradient(A, alpha=ALPHA, n_layers=4).fit(Y).predict(Y_test))
-    est = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=4, paradigm=paradigm,
+    pgd = ProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=4).fit(Y)
+    start = psnr(X_test, pgd.predict(Y_test))
+    est = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=4, paradigm=paradigm,
                                    hidden_layer_sizes=(8,), max_epochs=4, random_state=0,
                                    n_threads=1)
     with warnings.catch_warnings():
@@ -157,7 +159,7 @@ def test_default_rates_per_parameter_group(deblurring, paradigm):
     # lr=None: the log-parameterised steps and thresholds at the "hyperparameters" paradigm's
     # rate, the filters and CNNs at 1e-3 (one rate for both left the steps almost fixed)
     A, Y, X, _, _ = deblurring
-    params = dict(alpha=ALPHA, n_layers=3, paradigm=paradigm, hidden_layer_sizes=(4,),
+    params = dict(prior="l1", alpha=ALPHA, n_layers=3, paradigm=paradigm, hidden_layer_sizes=(4,),
                   max_epochs=1, keep_best=False, random_state=0, n_threads=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WorseThanClassicalWarning)
@@ -176,7 +178,7 @@ def test_default_rates_per_parameter_group(deblurring, paradigm):
 def test_shaped_layout_round_trips(deblurring):
     A, Y, X, Y_test, _ = deblurring
     Y3, X3 = Y.reshape(-1, SIDE, SIDE), X.reshape(-1, SIDE, SIDE)
-    est = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=3, max_epochs=1,
+    est = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=3, max_epochs=1,
                                    random_state=0).fit(Y3, X3)
     out = est.predict(Y_test.reshape(-1, SIDE, SIDE))
     assert out.shape == (len(Y_test), SIDE, SIDE)
@@ -196,11 +198,11 @@ def test_mri_takes_complex_measurements():
     Y = A.matmat(X.T).T
     Y = Y + 0.01 * (rng.normal(size=Y.shape) + 1j * rng.normal(size=Y.shape))
     assert np.iscomplexobj(Y)
-    pgd = ProximalGradient(A, alpha=0.001, n_layers=20, momentum=True).fit(Y)
+    pgd = ProximalGradient(A, prior="l1", alpha=0.001, n_layers=20, momentum=True).fit(Y)
     out = pgd.predict(Y)
     assert out.dtype == np.float64 and out.shape == X.shape
     assert psnr(X, out) > psnr(X, A.rmatmat(Y.T).T.real) + 0.5
-    est = UnfoldedProximalGradient(A, alpha=0.001, n_layers=3, max_epochs=2,
+    est = UnfoldedProximalGradient(A, prior="l1", alpha=0.001, n_layers=3, max_epochs=2,
                                    random_state=0).fit(Y, X)
     assert est.predict(Y.astype(np.complex64)).dtype == np.float32
     with pytest.raises(ValueError, match="Complex"):
@@ -209,8 +211,8 @@ def test_mri_takes_complex_measurements():
 
 def test_pickling_keeps_the_model(deblurring):
     A, Y, X, Y_test, _ = deblurring
-    for est in (ProximalGradient(A, alpha=ALPHA, n_layers=3).fit(Y),
-                UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=3, paradigm="dnn",
+    for est in (ProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=3).fit(Y),
+                UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=3, paradigm="dnn",
                                          hidden_layer_sizes=(4,), max_epochs=1,
                                          random_state=0).fit(Y, X)):
         again = pickle.loads(pickle.dumps(est))
@@ -241,7 +243,7 @@ def test_a_dense_matrix_is_an_operator():
     M = rng.normal(size=(48, 64)) / 8
     X = np.abs(rng.normal(size=(40, 64))) * (rng.random((40, 64)) < 0.1)
     Y = X @ M.T
-    est = ProximalGradient(M, alpha=0.01, n_layers=200, momentum=True,
+    est = ProximalGradient(M, prior="l1", alpha=0.01, n_layers=200, momentum=True,
                            precision="float64").fit(Y)
     assert est.image_shape_ == (1, 64)
     assert psnr(X, est.predict(Y), data_range=X.max()) > 25
@@ -268,7 +270,7 @@ def test_sklearn_compatible_estimator(estimator, check):
 def test_wavelet_prior_learns_one_threshold_per_band(deblurring):
     A, Y, X, Y_test, X_test = deblurring
     pgd = ProximalGradient(A, prior="wavelet", alpha=0.003, n_layers=10, momentum=True).fit(Y)
-    l1 = ProximalGradient(A, alpha=ALPHA, n_layers=10, momentum=True).fit(Y)
+    l1 = ProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=10, momentum=True).fit(Y)
     assert psnr(X_test, pgd.predict(Y_test)) > psnr(X_test, l1.predict(Y_test)) + 0.5
     est = UnfoldedProximalGradient(A, prior="wavelet", alpha=0.003, n_layers=4, momentum=True,
                                    max_epochs=3, random_state=0, n_threads=1).fit(Y, X)
@@ -283,10 +285,11 @@ def test_wavelet_prior_learns_one_threshold_per_band(deblurring):
 @pytest.mark.filterwarnings("ignore::skunfold.core.WorseThanClassicalWarning")
 def test_fixed_point_and_safeguard(deblurring):
     A, Y, X, Y_test, _ = deblurring
-    deq = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=5, tied=True, fixed_point=True,
-                                   max_epochs=1, random_state=0).fit(Y[:64], X[:64])
+    deq = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=5, tied=True,
+                                   fixed_point=True, max_epochs=1,
+                                   random_state=0).fit(Y[:64], X[:64])
     assert deq.n_iter_.shape == (64,) and np.isfinite(deq.predict(Y_test)).all()
-    guarded = UnfoldedProximalGradient(A, alpha=ALPHA, n_layers=3, paradigm="dnn",
+    guarded = UnfoldedProximalGradient(A, prior="l1", alpha=ALPHA, n_layers=3, paradigm="dnn",
                                        hidden_layer_sizes=(4,), safeguard=True, max_epochs=1,
                                        random_state=0).fit(Y[:64], X[:64])
     report = guarded.safeguard_report(Y_test)

@@ -96,7 +96,8 @@ def _case(name):
         S, X, A = datasets.make_imaging_problem("blur", n_samples=600, patch_size=8,
                                                 random_state=0)
         X, S = S, X                             # measurements in, images out
-        est = UnfoldedProximalGradient(A, n_layers=3, batch_size=_BATCH, **_SMALL)
+        est = UnfoldedProximalGradient(A, prior="l1", n_layers=3, batch_size=_BATCH,
+                                       **_SMALL)
     blocks = [(X[k:k + _BLOCK], None if S is None else S[k:k + _BLOCK])
               for k in range(0, 400, _BLOCK)]
     return est, blocks, (X[400:], None if S is None else S[400:])

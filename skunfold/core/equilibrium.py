@@ -50,7 +50,10 @@ class FixedPoint(OptionGroup):
         named in a ``ConvergenceWarning``.
     solver : {"anderson", "picard"}, default="anderson"
         Anderson acceleration (``memory`` past iterates, regularisation
-        ``lam``) or plain iteration.
+        ``lam``) or plain iteration. Anderson's solve of a sample restarts
+        from a plain step of its best iterate, its history forgotten, where
+        an extrapolation blows up or ``2 * memory`` iterations in a row bring no
+        new best residual.
     backward : {"implicit", "jacobian_free"}, default="implicit"
         The exact implicit gradient (a second fixed-point solve of
         vector-Jacobian products) or the Jacobian-free approximation (the
@@ -144,6 +147,7 @@ def fixed_point_iteration(f, z0, tol=1e-4, max_iter=100, solver="anderson", memo
     xs, fs = [], []  # Anderson's history of iterates and their images
     best_f = z0
     best_gap = best_res.clone()
+    stall = torch.zeros(batch, dtype=torch.long, device=z0.device)  # iterations since a best
     for k in range(max_iter):
         fz = f(z)
         gap = _norms(fz - z)
@@ -156,6 +160,7 @@ def fixed_point_iteration(f, z0, tol=1e-4, max_iter=100, solver="anderson", memo
         best_f = torch.where(better[:, None], fz, best_f)
         best_gap = torch.where(better, gap, best_gap)
         best_res = torch.where(better, res, best_res)
+        stall = torch.where(better, 0, stall + 1)
         newly = (res < tol) & ~done
         n_iter = torch.where(newly, torch.full_like(n_iter, k + 1), n_iter)
         done = done | newly
@@ -170,11 +175,27 @@ def fixed_point_iteration(f, z0, tol=1e-4, max_iter=100, solver="anderson", memo
             xs.pop(0)
             fs.pop(0)
         z = _anderson_step(xs, fs, lam)
-        # safeguard: where the residual blew up (an extrapolation far in a wrong direction)
-        # or the values are not finite, restart from a plain step of the best iterate
-        blown = (gap > 10.0 * best_gap) | ~torch.isfinite(z).all(dim=1)
-        z = torch.where(blown[:, None], best_f, z)
+        restart = _restarts(gap, best_gap, stall, z, memory)
+        z = torch.where(restart[:, None], best_f, z)
+        xs = [torch.where(restart[:, None], best, h) for h in xs]
+        fs = [torch.where(restart[:, None], best_f, h) for h in fs]
+        stall = torch.where(restart, 0, stall)
     return best, n_iter, best_res
+
+
+def _restarts(gap, best_gap, stall, z, memory):
+    """The samples whose Anderson solve restarts from a plain step of their best iterate.
+
+    Where the residual blew up (an extrapolation far in a wrong direction), the
+    extrapolation is not finite, or ``2 * memory`` iterations in a row have not
+    improved on the best residual (Anderson mixing can stagnate on a
+    non-smooth map, e.g. a prox computed by a fixed number of inner steps,
+    where plain iteration converges). A restart also forgets the history: its
+    entries all become the best iterate and its image, so the next mixings
+    use only what follows.
+    """
+    return ((gap > 10.0 * best_gap) | ~torch.isfinite(z).all(dim=1)
+            | (stall >= 2 * memory))
 
 
 def _anderson_step(xs, fs, lam):

@@ -14,13 +14,17 @@ well posed (distinct eigenvalues, non-singular systems).
 * :func:`gauss_jordan_solve` -- :math:`A^{-1} B` by Gauss--Jordan elimination
   with partial pivoting (what :func:`torch.linalg.solve` becomes in ONNX
   graphs, see :func:`~skunfold.core.export_hooks.onnx_decompositions`).
+
+:func:`static_loop` runs a loop of a count fixed by the shapes as one loop
+node (an ONNX ``Loop``), for inner iterations whose written-out copies would
+make the graph, and its export, large.
 """
 
 import math
 
 import torch
 
-__all__ = ["tracing", "leading_eigenvectors", "gauss_jordan_solve", "SQUARINGS"]
+__all__ = ["tracing", "static_loop", "leading_eigenvectors", "gauss_jordan_solve", "SQUARINGS"]
 
 #: Squarings of :func:`leading_eigenvectors` per vector: the matrix to the power
 #: ``2**SQUARINGS``, which separates consecutive eigenvalues to float64 round-off where their
@@ -31,6 +35,53 @@ SQUARINGS = 16
 def tracing():
     """Whether the code runs under ``torch.export``, ONNX export or ``torch.compile``."""
     return torch.compiler.is_compiling()
+
+
+def static_loop(n, body, state, unroll=False, done=None):
+    """``state = body(i, *state)`` for ``i < n`` (``state``: a tuple of tensors), as one loop node.
+
+    A :func:`torch.while_loop` over tensors of fixed shapes: one node of the
+    traced program, an ONNX ``Loop``, however large ``n``. Meant for traced
+    code (:func:`tracing`); eager code runs its Python loop, with the same
+    arithmetic, so that autograd sees it.
+
+    Parameters
+    ----------
+    n : int
+        Passes.
+    body : callable
+        ``body(i, *state) -> state``, ``i`` a 0-dimensional int64 tensor.
+    state : tuple of torch.Tensor
+        Carried tensors (copied: a loop's carried state may not alias its inputs).
+    unroll : bool, default=False
+        The ``n`` passes written out in the graph instead (``i`` a constant).
+    done : callable, optional
+        ``done(*state)``, a boolean tensor that ends the loop early when true.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        The state after the passes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skunfold.core.export_linalg import static_loop
+    >>> static_loop(3, lambda i, x: (2 * x + i,), (torch.ones(()),))
+    (tensor(12.),)
+    """
+    if unroll:
+        for i in range(n):
+            state = body(torch.full((), i, dtype=torch.int64), *state)
+        return tuple(state)
+
+    def step(i, *values):
+        return (i + 1, *body(i, *values))
+
+    def more(i, *values):
+        return i < n if done is None else (i < n) & ~done(*values)
+    start = torch.zeros((), dtype=torch.int64)
+    return tuple(torch.while_loop(more, step, (start, *(t.clone() for t in state)))[1:])
 
 
 def _rescale_period(size, dtype):

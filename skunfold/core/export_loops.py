@@ -17,8 +17,9 @@ stopping rule is ``predict``'s:
   size, shifted at every iteration, whose entries not yet filled take no
   part in the mixing (their rows of the regularised least-squares system are
   the identity's, their right-hand side zero);
-* the same safeguard: a blown-up or non-finite extrapolation restarts from
-  a plain step of the best iterate.
+* the same safeguard: a blown-up or non-finite extrapolation, or
+  ``2 * memory`` iterations without a new best residual, restart from a plain
+  step of the best iterate with the history forgotten.
 
 The results equal ``predict``'s to float round-off (the mixing solves one
 ``memory``-sized system where ``predict`` solves a growing one), as long as
@@ -31,9 +32,9 @@ import math
 import torch
 from torch import nn
 
-from .equilibrium import packed_iteration
+from .equilibrium import _restarts, packed_iteration
 from .inference import MIN_BATCH_ROWS, PAD_MAX_ENTRIES
-from .problem import evaluation_mode
+from .problem import evaluation_mode, no_grad
 
 __all__ = ["EquilibriumRun", "fixed_point_loop"]
 
@@ -92,11 +93,12 @@ def fixed_point_loop(f, z0, tol=1e-4, max_iter=100, solver="anderson", memory=5,
     anderson = solver == "anderson" and memory >= 1
     inf = torch.full((batch,), float("inf"), dtype=z0.dtype, device=z0.device)
     state = (torch.zeros((), dtype=torch.int64, device=z0.device), z0, z0.clone(), z0.clone(), inf,
-             torch.zeros(batch, dtype=torch.bool, device=z0.device))
+             torch.zeros(batch, dtype=torch.bool, device=z0.device),
+             torch.zeros(batch, dtype=torch.int64, device=z0.device))
 
     def iteration(state, history):
         """One iteration of ``predict``'s solve; ``history``: the previous ``(xs, fs)``."""
-        k, z, best, best_f, best_gap, done = state
+        k, z, best, best_f, best_gap, done, stall = state
         fz = f(z)
         gap = _norms(fz - z)
         gap = torch.where(torch.isfinite(gap), gap, float("inf"))
@@ -105,15 +107,19 @@ def fixed_point_loop(f, z0, tol=1e-4, max_iter=100, solver="anderson", memory=5,
         best = torch.where(better[:, None], z, best)
         best_f = torch.where(better[:, None], fz, best_f)
         best_gap = torch.where(better, gap, best_gap)
+        stall = torch.where(better, 0, stall + 1)
         done = done | (res < tol)
         if not anderson:
-            return (k + 1, fz, best, best_f, best_gap, done), history
+            return (k + 1, fz, best, best_f, best_gap, done, stall), history
         xs = torch.cat([history[0], z[:, None]], dim=1)
         fs = torch.cat([history[1], fz[:, None]], dim=1)
         z = _mix(xs, fs, lam)
-        blown = (gap > 10.0 * best_gap) | ~torch.isfinite(z).all(dim=1)
-        z = torch.where(blown[:, None], best_f, z)
-        return (k + 1, z, best, best_f, best_gap, done), (xs, fs)
+        restart = _restarts(gap, best_gap, stall, z, memory)
+        z = torch.where(restart[:, None], best_f, z)
+        xs = torch.where(restart[:, None, None], best[:, None], xs)
+        fs = torch.where(restart[:, None, None], best_f[:, None], fs)
+        stall = torch.where(restart, 0, stall)
+        return (k + 1, z, best, best_f, best_gap, done, stall), (xs, fs)
 
     def going(state):
         return (state[0] < max_iter) & ~state[5].all()
@@ -130,10 +136,11 @@ def fixed_point_loop(f, z0, tol=1e-4, max_iter=100, solver="anderson", memory=5,
         return state[2]
 
     def body(*carried):
-        new, past = iteration(carried[:6], carried[6:])
+        new, past = iteration(carried[:7], carried[7:])
         return new + tuple(h[:, 1:].contiguous() for h in past)
 
-    carried = state + history
+    # copies: a loop's carried tensors may not alias its inputs (plain iteration carries z0)
+    carried = tuple(t.clone() for t in state + history)
     if not torch.compiler.is_compiling():  # eager: the same iterations in a Python loop
         while bool(going(carried)):
             carried = body(*carried)
@@ -168,7 +175,7 @@ class EquilibriumRun(nn.Module):
             x, side = _pad(x), {name: _pad(value) for name, value in side.items()}
         with evaluation_mode(module.problem):
             z0, f, state_of = packed_iteration(module, x, side)
-            with torch.no_grad():
+            with no_grad():
                 z = fixed_point_loop(f, z0, **self.settings)
             return module.readout(state_of(z))[:rows]
 

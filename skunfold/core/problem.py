@@ -10,6 +10,7 @@ description into the five paradigms of the survey (see
 :mod:`skunfold.core.paradigms`), trains it and wraps it as an estimator.
 """
 
+import contextlib
 import copy
 import math
 
@@ -383,11 +384,20 @@ def evaluation_mode(problem):
     """The autograd context of running ``problem`` without training it.
 
     :func:`torch.no_grad`, unless the problem's step uses autograd itself
-    (``step_uses_autograd``): then :func:`torch.enable_grad`.
+    (``step_uses_autograd``): then :func:`torch.enable_grad`. Nothing where
+    autograd is already off (as while a model is exported): a switch of the
+    autograd state is a node of a traced graph, and ``torch.export`` cannot
+    trace a loop node nested in another inside such a switch.
     """
     if problem.step_uses_autograd:
         return torch.enable_grad()
-    return torch.no_grad()
+    return no_grad()
+
+
+def no_grad():
+    """:func:`torch.no_grad`, or nothing where autograd is already off (see
+    :func:`evaluation_mode`)."""
+    return torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext()
 
 
 def fixed_value(value):

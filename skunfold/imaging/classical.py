@@ -71,18 +71,17 @@ class ImagingMixin(RegressorMixin, TransformerMixin, UnfoldedEstimator):
         targets of another size than ``X`` (e.g. scikit-learn's 1-D
         ``y``), the operator is estimated from ``(X, y)`` by least squares
         and an :class:`OperatorEstimatedWarning` says so."""),
-        "prior": Param(_check_prior, "{'l1', 'wavelet', 'tv'} or Prior", """
-        The regulariser: ``"l1"`` (:class:`~skunfold.imaging.PixelL1`, for
-        images that are mostly zero), ``"wavelet"`` (orthonormal Haar
-        wavelets, the approximation band left free) or ``"tv"`` (total
-        variation), built for the operator's image shape; or a
-        :class:`~skunfold.imaging.Prior` instance of that shape. Pass
-        ``"tv"`` for natural images: it was the strongest of the three on all
-        five tasks of the imaging benchmark, and at the default ``alpha`` and
-        100 iterations, on 100 held-out crops with noise 0.01, pixel
-        :math:`\\ell_1` ended 1.7 and 1.8 dB below the adjoint image
-        :math:`A^\\top y` on deblurring and MRI, total variation 2.3 and
-        2.5 dB above it."""),
+        "prior": Param(_check_prior, "{'tv', 'wavelet', 'l1'} or Prior", """
+        The regulariser: ``"tv"`` (total variation, for natural images),
+        ``"wavelet"`` (orthonormal Haar wavelets, the approximation band left
+        free) or ``"l1"`` (:class:`~skunfold.imaging.PixelL1`, for images that
+        are mostly zero: stars, spikes, sparse events), built for the
+        operator's image shape; or a :class:`~skunfold.imaging.Prior`
+        instance of that shape. Total variation was the strongest of the
+        three on all five tasks of the imaging benchmark; at the default
+        ``alpha`` and 100 iterations, on 100 held-out crops with noise 0.01,
+        it ended 2.3 and 2.5 dB above the adjoint image :math:`A^\\top y` on
+        deblurring and MRI, pixel :math:`\\ell_1` 1.7 and 1.8 dB below it."""),
         "alpha": Param(constraints.real(0), "float", """
         Weight :math:`\\alpha` of the prior; the initial thresholds are
         :math:`\\alpha / L`, :math:`L` the operator's ``lipschitz``."""),
@@ -298,6 +297,6 @@ class ProximalGradient(ImagingMixin):
 
     supports = ("complex_input",)
 
-    def __init__(self, operator=None, *, prior="l1", alpha=0.05, n_layers=100, momentum=False,
+    def __init__(self, operator=None, *, prior="tv", alpha=0.05, n_layers=100, momentum=False,
                  precision="float32", device="auto", n_threads=None, verbose=0):
         set_init_parameters(self, locals())

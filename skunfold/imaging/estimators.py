@@ -153,7 +153,7 @@ class UnfoldedProximalGradient(ImagingMixin):
     # fixed_point=True: the Jacobian-free backward pass (see the parameter's row)
     default_fixed_point = FixedPoint(backward="jacobian_free")
 
-    def __init__(self, operator=None, *, prior="l1", alpha=0.05, n_layers=10,
+    def __init__(self, operator=None, *, prior="tv", alpha=0.05, n_layers=10,
                  paradigm="hyperparameters", momentum=False, tied=None,
                  hidden_layer_sizes=(32, 32), precision="float32", loss_schedule="end_to_end",
                  max_epochs=50, lr=None, batch_size=32, optimizer="adam", early_stopping=False,

@@ -48,24 +48,7 @@ JACOBI_SWEEPS = 10
 UNROLL = 8
 
 
-def _loop(n, body, state, unroll=False, done=None):
-    """``state = body(i, *state)`` for ``i < n`` (``state``: a tuple of tensors), as one loop node.
-
-    ``unroll``: the ``n`` passes written out in the graph instead (``i`` a constant).
-    ``done``: ``done(*state)``, a boolean tensor that ends the loop early when true.
-    """
-    if unroll:
-        for i in range(n):
-            state = body(torch.full((), i, dtype=torch.int64), *state)
-        return tuple(state)
-
-    def step(i, *values):
-        return (i + 1, *body(i, *values))
-
-    def more(i, *values):
-        return i < n if done is None else (i < n) & ~done(*values)
-    start = torch.zeros((), dtype=torch.int64)
-    return torch.while_loop(more, step, (start, *state))[1:]
+_loop = export_linalg.static_loop
 
 
 def gram_schmidt(A):
