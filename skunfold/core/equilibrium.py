@@ -176,10 +176,11 @@ def fixed_point_iteration(f, z0, tol=1e-4, max_iter=100, solver="anderson", memo
             fs.pop(0)
         z = _anderson_step(xs, fs, lam)
         restart = _restarts(gap, best_gap, stall, z, memory)
-        z = torch.where(restart[:, None], best_f, z)
-        xs = [torch.where(restart[:, None], best, h) for h in xs]
-        fs = [torch.where(restart[:, None], best_f, h) for h in fs]
-        stall = torch.where(restart, 0, stall)
+        if bool(restart.any()):  # rare: most iterations skip these copies
+            z = torch.where(restart[:, None], best_f, z)
+            xs = [torch.where(restart[:, None], best, h) for h in xs]
+            fs = [torch.where(restart[:, None], best_f, h) for h in fs]
+            stall = torch.where(restart, 0, stall)
     return best, n_iter, best_res
 
 
