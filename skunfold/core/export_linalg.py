@@ -42,8 +42,8 @@ def static_loop(n, body, state, unroll=False, done=None):
 
     A :func:`torch.while_loop` over tensors of fixed shapes: one node of the
     traced program, an ONNX ``Loop``, however large ``n``. Meant for traced
-    code (:func:`tracing`); eager code runs its Python loop, with the same
-    arithmetic, so that autograd sees it.
+    code (:func:`tracing`): ``torch.while_loop`` has no autograd, so a
+    caller keeps a Python loop of the same arithmetic for eager runs.
 
     Parameters
     ----------

@@ -48,9 +48,6 @@ JACOBI_SWEEPS = 10
 UNROLL = 8
 
 
-_loop = export_linalg.static_loop
-
-
 def gram_schmidt(A):
     r"""The orthonormal ``Q`` of a thin QR of ``A`` (shape ``(..., m, q)``, ``m >= q``).
 
@@ -83,7 +80,7 @@ def gram_schmidt(A):
         v = torch.where(norm > tiny, v / torch.where(norm > tiny, norm, 1.0), 0.0)
         return (Q + v * (columns == j).to(A.dtype),)
 
-    return _loop(q, body, (torch.zeros_like(A),))[0]
+    return export_linalg.static_loop(q, body, (torch.zeros_like(A),))[0]
 
 
 def _round_robin(q):
@@ -178,7 +175,7 @@ def jacobi_svd(A, k, n_sweeps=None):
     tol = size * torch.finfo(A.dtype).eps
     quiet = torch.zeros((), dtype=torch.int64, device=A.device)
     # converged when a whole sweep (every pair once) rotated nothing
-    W = _loop(n_sweeps * (size - 1), rotate, (quiet, W),
+    W = export_linalg.static_loop(n_sweeps * (size - 1), rotate, (quiet, W),
               done=lambda quiet, W: quiet >= size - 1)[1]
     W = W.index_select(-1, torch.as_tensor(column, device=A.device))
     A, V = W[..., :m, :], W[..., m:m + q, :]
@@ -263,7 +260,7 @@ def gauss_jordan_solve(A, B):
         scaled = row / row.index_select(-1, at)
         return (M - (M.index_select(-1, at) - is_j) * scaled,)
 
-    return _loop(n, eliminate, (M,), unroll=n <= UNROLL)[0][..., :, n:]
+    return export_linalg.static_loop(n, eliminate, (M,), unroll=n <= UNROLL)[0][..., :, n:]
 
 
 def spd_inverse(A):
@@ -300,7 +297,7 @@ def spd_inverse(A):
         row = row / row.index_select(-1, at)
         return (M - (M.index_select(-1, at) - eye.index_select(-1, at)) * row,)
 
-    return _loop(n, eliminate, (M,))[0][..., n:]
+    return export_linalg.static_loop(n, eliminate, (M,))[0][..., n:]
 
 
 def _adjugate_inverse(A):
